@@ -1,0 +1,3 @@
+from daytona_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""The environment API every backend implements. No editor knowledge here: never import pygls or lsprotocol."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar, get_args, runtime_checkable
+
+CodeLanguage = Literal["python", "bash", "javascript", "typescript"]
+LANGUAGES: tuple[CodeLanguage, ...] = get_args(CodeLanguage)
+
+OutputStream = Literal["stdout", "stderr"]
+OutputCallback = Callable[[OutputStream, str], "Awaitable[None] | None"]
+"""Receives ``(stream, text)`` chunks while the code runs. May be sync or async."""
+
+TIMEOUT_EXIT_CODE = 124
+"""Exit code of a run that hit its timeout or was cancelled (as coreutils ``timeout``)."""
+
+
+@dataclass(slots=True)
+class CodeRunResult:
+    """What one run produced.
+
+    ``output`` is stdout and stderr interleaved as produced (capped: see ``truncated``).
+    ``source_path`` is the file name the code had inside the sandbox as tracebacks show it (``<stdin>``,
+    ``/tmp/…/main.py``…) and ``line_offset`` how many lines the backend put before the user's code, so that
+    :mod:`daytona_lsp.core.errors` can map reported lines back to the code's own lines.
+    """
+
+    output: str
+    exit_code: int
+    truncated: bool = False
+    duration_ms: int | None = None
+    source_path: str | None = None
+    line_offset: int = 0
+    backend: str | None = None
+
+
+class RunContext(Protocol):
+    """Anything with a ``variables`` mapping (an agent's conversation context, the LSP's workspace settings…)."""
+
+    @property
+    def variables(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(slots=True)
+class SimpleContext:
+    """The simplest :class:`RunContext`."""
+
+    variables: Mapping[str, Any] = field(default_factory=dict)
+
+
+_MISSING: Any = object()
+T = TypeVar("T")
+
+
+class Variable:
+    """A deferred parameter, resolved from ``context.variables[name]`` on every run.
+
+    >>> Variable("api_key").resolve(SimpleContext({"api_key": "k"}))
+    'k'
+    """
+
+    __slots__ = ("name", "default", "default_factory")
+
+    def __init__(
+        self, name: str, *, default: Any = _MISSING, default_factory: Callable[[], Any] | None = None
+    ) -> None:
+        if default is not _MISSING and default_factory is not None:
+            raise ValueError("Specify either `default` or `default_factory`, not both.")
+        self.name = name
+        self.default = default
+        self.default_factory = default_factory
+
+    def resolve(self, context: RunContext | None) -> Any:
+        variables: Mapping[str, Any] = getattr(context, "variables", None) or {}
+        if self.name in variables:
+            return variables[self.name]
+        if self.default is not _MISSING:
+            return self.default
+        if self.default_factory is not None:
+            return self.default_factory()
+        raise KeyError(f"Context variable {self.name!r} not found and no default provided")
+
+    def __repr__(self) -> str:
+        return f"Variable({self.name!r})"
+
+
+def resolve_variable(value: T | Variable, context: RunContext | None) -> T:
+    """``value`` itself, or what a :class:`Variable` resolves to in ``context``."""
+    return value.resolve(context) if isinstance(value, Variable) else value
+
+
+async def emit(on_output: OutputCallback | None, stream: OutputStream, text: str) -> None:
+    """Call an output callback that may be sync or async; a failing callback never breaks the run."""
+    if on_output is None or not text:
+        return
+    result = on_output(stream, text)
+    if inspect.isawaitable(result):
+        await result
+
+
+def not_enabled_result(language: str, available: tuple[str, ...]) -> CodeRunResult:
+    """The result for a language the environment does not accept (exit 2, nothing created)."""
+    return CodeRunResult(output=f"Language {language!r} is not enabled. Available: {list(available)}", exit_code=2)
+
+
+def elapsed_ms(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)
+
+
+@runtime_checkable
+class CodeEnvironment(Protocol):
+    """Runs code in a sandbox.
+
+    ``run`` never raises for problems of the code or the sandbox: they come back as a result with a non-zero exit
+    code and a readable ``output``. Keyword arguments after ``*`` are the extension point (a future ``session``,
+    ``stdin``, ``argv`` arrive there without breaking callers).
+    """
+
+    @property
+    def supported_languages(self) -> tuple[CodeLanguage, ...]: ...
+
+    async def run(
+        self,
+        code: str,
+        language: CodeLanguage,
+        *,
+        context: RunContext | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> CodeRunResult: ...
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> CodeEnvironment:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -65,9 +65,7 @@ class Variable:
 
     __slots__ = ("name", "default", "default_factory")
 
-    def __init__(
-        self, name: str, *, default: Any = _MISSING, default_factory: Callable[[], Any] | None = None
-    ) -> None:
+    def __init__(self, name: str, *, default: Any = _MISSING, default_factory: Callable[[], Any] | None = None) -> None:
         if default is not _MISSING and default_factory is not None:
             raise ValueError("Specify either `default` or `default_factory`, not both.")
         self.name = name

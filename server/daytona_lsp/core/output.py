@@ -49,7 +49,7 @@ class OutputBuffer:
             streamed = part.decode("utf-8", "surrogateescape")
             self._head.append(streamed)
             self._head_bytes += len(part)
-            data = data[len(part):]
+            data = data[len(part) :]
         if data:
             self._tail += data
             overflow = len(self._tail) - self._tail_limit

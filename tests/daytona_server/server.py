@@ -1,3 +1,4 @@
+# ruff: noqa: ASYNC230, ASYNC240  (test infrastructure: small local files in a temp directory)
 """A Daytona-API-compatible HTTP server for tests: the unmodified Daytona SDK talks to it on 127.0.0.1.
 
 It implements the control plane (sandbox create/get/list/start/stop/delete, toolbox-proxy-url) and the toolbox

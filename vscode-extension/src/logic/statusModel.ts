@@ -1,0 +1,80 @@
+// The status bar item's model: which backend, and what the server is doing. Pure.
+
+export type ServerState = "starting" | "ready" | "stopped" | "error" | "untrusted";
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  severity: "normal" | "warning" | "error";
+}
+
+export class StatusModel {
+  state: ServerState = "stopped";
+  backend: string | undefined;
+  detail: string | undefined;
+  private readonly running = new Set<string>();
+
+  setState(state: ServerState, detail?: string): void {
+    this.state = state;
+    this.detail = detail;
+    if (state !== "ready") this.running.clear();
+  }
+
+  runStarted(runId: string | number): void {
+    this.running.add(String(runId));
+  }
+
+  runFinished(runId: string | number): void {
+    this.running.delete(String(runId));
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  view(): StatusView {
+    const backend = backendName(this.backend);
+    const icon = this.backend === "daytona" ? "$(cloud)" : this.backend === "local" ? "$(vm)" : "$(beaker)";
+    const label = `Daytona${backend ? ` (${backend})` : ""}`;
+    const click = "Click to show the Daytona output.";
+    switch (this.state) {
+      case "starting":
+        return { text: `$(sync~spin) ${label}: starting`, tooltip: `The Daytona language server is starting. ${click}`, severity: "normal" };
+      case "ready": {
+        const n = this.running.size;
+        if (n > 0) {
+          return {
+            text: `$(loading~spin) ${label}: running ${n}`,
+            tooltip: `${n} run${n === 1 ? "" : "s"} in progress. ${click}`,
+            severity: "normal",
+          };
+        }
+        return { text: `${icon} ${label}: ready`, tooltip: `Runs go to ${sandboxText(this.backend)}. ${click}`, severity: "normal" };
+      }
+      case "error":
+        return { text: `$(error) ${label}: error`, tooltip: `${this.detail ?? "The language server stopped."} ${click}`, severity: "error" };
+      case "untrusted":
+        return {
+          text: "$(shield) Daytona: untrusted",
+          tooltip: "Running code is disabled until you trust this workspace.",
+          severity: "warning",
+        };
+      case "stopped":
+      default:
+        return { text: `$(debug-stop) ${label}: stopped`, tooltip: `The Daytona language server is not running. ${click}`, severity: "warning" };
+    }
+  }
+}
+
+export function backendName(backend: string | undefined): string | undefined {
+  if (!backend) return undefined;
+  if (backend === "daytona") return "Daytona";
+  if (backend === "local") return "local";
+  return backend;
+}
+
+function sandboxText(backend: string | undefined): string {
+  if (backend === "daytona") return "a Daytona cloud sandbox";
+  if (backend === "local") return "an isolated local sandbox";
+  return "a sandbox";
+}

@@ -1,0 +1,101 @@
+// The server's wire interface (see shared design "Wire interface"): command arguments, results and notifications.
+
+export interface Position {
+  line: number;
+  character: number;
+}
+
+export interface Range {
+  start: Position;
+  end: Position;
+}
+
+export interface RunArguments {
+  uri: string;
+  range?: Range;
+  language?: string;
+}
+
+export interface RunResult {
+  runId: string | number;
+  exitCode: number;
+  output: string;
+  truncated: boolean;
+  durationMs: number | null;
+  backend: string;
+}
+
+export interface RunStarted {
+  runId: string | number;
+  uri: string;
+  range?: Range | null;
+  language?: string | null;
+  backend?: string | null;
+}
+
+export interface RunOutput {
+  runId: string | number;
+  stream: string;
+  text: string;
+}
+
+export interface RunFinished {
+  runId: string | number;
+  exitCode: number;
+  durationMs?: number | null;
+  truncated?: boolean;
+}
+
+export interface SandboxInfo {
+  backend: string;
+  sandboxId?: string | null;
+  state: string;
+}
+
+export const COMMAND_RUN = "daytona.run";
+export const COMMAND_CANCEL = "daytona.cancel";
+export const COMMAND_RESET = "daytona.resetSandbox";
+export const COMMAND_SANDBOX_INFO = "daytona.sandboxInfo";
+export const NOTIFY_RUN_STARTED = "daytona/runStarted";
+export const NOTIFY_OUTPUT = "daytona/output";
+export const NOTIFY_RUN_FINISHED = "daytona/runFinished";
+
+/** VS Code language ids → the server's language names; others are left for the server to decide (or refuse). */
+const LANGUAGE_IDS: Record<string, string> = {
+  python: "python",
+  shellscript: "bash",
+  javascript: "javascript",
+  typescript: "typescript",
+};
+
+export function serverLanguage(languageId: string | undefined): string | undefined {
+  return languageId ? LANGUAGE_IDS[languageId] : undefined;
+}
+
+function isEmpty(range: Range): boolean {
+  return range.start.line === range.end.line && range.start.character === range.end.character;
+}
+
+/** `daytona.run`'s argument for a document and (optionally) a selection; an empty selection means the whole file. */
+export function runArguments(uri: string, languageId?: string, selection?: Range): RunArguments {
+  const args: RunArguments = { uri };
+  if (selection && !isEmpty(selection)) {
+    // VS Code selections may run backwards (anchor after active); the server wants start <= end.
+    const [start, end] = comparePositions(selection.start, selection.end) <= 0
+      ? [selection.start, selection.end]
+      : [selection.end, selection.start];
+    args.range = { start: { ...start }, end: { ...end } };
+  }
+  const language = serverLanguage(languageId);
+  if (language) args.language = language;
+  return args;
+}
+
+export function comparePositions(a: Position, b: Position): number {
+  return a.line !== b.line ? a.line - b.line : a.character - b.character;
+}
+
+/** A runId as a map key (the server may send numbers or strings). */
+export function runKey(runId: string | number): string {
+  return String(runId);
+}

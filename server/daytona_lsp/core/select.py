@@ -1,0 +1,113 @@
+"""Settings → environment: pick the backend (``auto | daytona | local``) and build it.
+
+``auto`` means Daytona when an API key is configured (or ``DAYTONA_API_KEY`` is set), else the isolated local sandbox.
+Nothing here imports the Daytona SDK: :mod:`daytona_lsp.core.daytona` is imported only when a Daytona environment is
+actually built.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
+from typing import Any, Literal, get_args
+
+from daytona_lsp.core.environment import LANGUAGES, CodeEnvironment, CodeLanguage
+from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
+
+Backend = Literal["auto", "daytona", "local"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+ResolvedBackend = Literal["daytona", "local"]
+
+API_KEY_ENV = "DAYTONA_API_KEY"
+
+_EXTENSIONS: dict[str, CodeLanguage] = {
+    ".py": "python",
+    ".pyw": "python",
+    ".sh": "bash",
+    ".bash": "bash",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+}
+
+
+def language_for_path(path: str | os.PathLike[str]) -> CodeLanguage | None:
+    """The language of a file from its extension (``.py``, ``.sh``/``.bash``, ``.js``/``.mjs``/``.cjs``,
+    ``.ts``/``.mts``/``.cts``), or ``None``."""
+    return _EXTENSIONS.get(PurePath(os.fspath(path)).suffix.lower())
+
+
+def _key_from_env() -> str | None:
+    return os.environ.get(API_KEY_ENV) or None
+
+
+def resolve_backend(backend: str, api_key: str | None = None) -> ResolvedBackend:
+    """``"daytona"`` or ``"local"``: ``auto`` is Daytona iff ``api_key`` is given or ``DAYTONA_API_KEY`` is set.
+
+    An explicit ``"daytona"`` stays Daytona even without a key (building it then fails with a clear error).
+    """
+    if backend == "auto":
+        return "daytona" if (api_key or _key_from_env()) else "local"
+    if backend == "daytona":
+        return "daytona"
+    if backend == "local":
+        return "local"
+    raise ValueError(f"Unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
+
+
+def create_environment(
+    backend: str = "auto",
+    *,
+    api_key: str | None = None,
+    timeout: float = 60,
+    languages: Sequence[CodeLanguage] = LANGUAGES,
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    daytona: Mapping[str, Any] | None = None,
+    local: Mapping[str, Any] | None = None,
+) -> CodeEnvironment:
+    """Build the environment for ``backend`` (``auto | daytona | local``).
+
+    ``daytona`` / ``local`` hold extra keyword arguments for :class:`~daytona_lsp.core.daytona.DaytonaCodeEnvironment`
+    (``api_url``, ``target``, ``snapshot``, ``image``, ``labels``…) and
+    :class:`~daytona_lsp.core.local.LocalCodeEnvironment` (``isolation``, ``network``, ``python``…); only the chosen
+    backend's are used. ``None`` values in them mean "the default".
+
+    Raises ``ValueError`` for an unknown backend or bad arguments, ``MissingCredentialsError`` (a ``ValueError``) for
+    ``backend="daytona"`` without an API key, :class:`~daytona_lsp.core.local.LocalSandboxError` when the local sandbox
+    has no bubblewrap (its message names the ``isolation="none"`` opt-out).
+    """
+    chosen = resolve_backend(backend, api_key)
+    common: dict[str, Any] = {"timeout": timeout, "languages": tuple(languages), "max_output_bytes": max_output_bytes}
+    if chosen == "local":
+        from daytona_lsp.core.local import LocalCodeEnvironment
+
+        return LocalCodeEnvironment(**common, **_extra(LocalCodeEnvironment, local, common, "local"))
+
+    from daytona_lsp.core.daytona import DaytonaCodeEnvironment, MissingCredentialsError
+
+    key = api_key or _key_from_env()
+    if not key:
+        raise MissingCredentialsError(
+            f"The Daytona backend needs an API key: set {API_KEY_ENV} (or configure the key), "
+            'or use backend "local" for the isolated local sandbox.'
+        )
+    return DaytonaCodeEnvironment(api_key=key, **common, **_extra(DaytonaCodeEnvironment, daytona, common, "daytona"))
+
+
+def _extra(cls: type, options: Mapping[str, Any] | None, common: Mapping[str, Any], name: str) -> dict[str, Any]:
+    extra = {str(k): v for k, v in (options or {}).items() if v is not None}
+    clash = sorted(set(extra) & (set(common) | {"api_key"}))
+    if clash:
+        raise ValueError(f"{name} options must not repeat {clash}: pass them as create_environment() arguments")
+    params = inspect.signature(cls).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(extra) - set(params))
+        if unknown:
+            known = sorted(k for k in params if k not in common and k != "api_key")
+            raise ValueError(f"Unknown {name} option(s) {unknown}; known: {known}")
+    return extra

@@ -438,25 +438,39 @@ local function exec(bufnr, command, arguments, callback)
   return ok
 end
 
+-- The buffer a command without a file of its own is about: the current one when the server is attached to it (its
+-- workspace), else any buffer of a running daytona_lsp client (e.g. when the cursor is in the output window).
+local function target_buf()
+  local current = api.nvim_get_current_buf()
+  if M.client(current) then
+    return current
+  end
+  local client = any_client()
+  if client then
+    return vim.lsp.get_buffers_by_client_id(client.id)[1] or current
+  end
+  return current
+end
+
 --- Cancel runs: the one with `run_id`, or every run of the server when nil.
 ---@param run_id? string
 function M.cancel(run_id, callback)
-  local bufnr = api.nvim_get_current_buf()
-  if not M.client(bufnr) and any_client() then
-    bufnr = vim.lsp.get_buffers_by_client_id(any_client().id)[1] or bufnr
-  end
-  local arg = run_id and { runId = tonumber(run_id) or run_id } or {}
+  local bufnr = target_buf()
+  -- (an empty Lua table would be sent as a JSON array)
+  local arg = run_id and { runId = tostring(run_id) } or vim.empty_dict()
   return exec(bufnr, 'daytona.cancel', { arg }, function(err, result)
     if not err then
-      local running = 0
-      for _, run in pairs(M.runs) do
-        if not run.finished and (run_id == nil or run.id == tostring(run_id)) then
+      local cancelled = type(result) == 'table' and type(result.cancelled) == 'table' and result.cancelled or {}
+      for _, id in ipairs(cancelled) do
+        local run = M.runs[tostring(id)]
+        if run then
           run.cancelled = true
-          running = running + 1
         end
       end
-      if running == 0 and M.options.progress then
-        notify('no run to cancel')
+      if #cancelled == 0 then
+        notify(run_id and ('run %s is not in progress'):format(run_id) or 'no run in progress to cancel')
+      elseif M.options.progress then
+        notify(('cancelling run %s'):format(table.concat(vim.tbl_map(tostring, cancelled), ', ')))
       end
     end
     if callback then
@@ -467,8 +481,8 @@ end
 
 --- Throw the sandbox away; the next run gets a fresh one.
 function M.reset(callback)
-  local bufnr = api.nvim_get_current_buf()
-  return exec(bufnr, 'daytona.resetSandbox', {}, function(err, result)
+  local bufnr = target_buf()
+  return exec(bufnr, 'daytona.resetSandbox', { { uri = vim.uri_from_bufnr(bufnr) } }, function(err, result)
     if not err then
       notify('sandbox reset; the next run starts a fresh one')
     end
@@ -480,8 +494,8 @@ end
 
 --- Show which sandbox the server uses.
 function M.info(callback)
-  local bufnr = api.nvim_get_current_buf()
-  return exec(bufnr, 'daytona.sandboxInfo', {}, function(err, result)
+  local bufnr = target_buf()
+  return exec(bufnr, 'daytona.sandboxInfo', { { uri = vim.uri_from_bufnr(bufnr) } }, function(err, result)
     if not err and type(result) == 'table' then
       local parts = { 'backend ' .. tostring(result.backend) }
       if result.sandboxId and result.sandboxId ~= vim.NIL then

@@ -6,6 +6,7 @@ process group, which is killed at the end so no server outlives its test.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -33,10 +34,11 @@ def nvim_path() -> str | None:
 
 
 def server_command() -> list[str]:
+    """The installed console script; ``python -m daytona_lsp.lsp`` (the bare LSP entry) when the CLI is missing."""
     exe = BIN / "daytona-lsp"
-    if exe.exists():
+    if exe.exists() and importlib.util.find_spec("daytona_lsp.cli") is not None:
         return [str(exe)]
-    return [sys.executable, "-m", "daytona_lsp"]
+    return [sys.executable, "-m", "daytona_lsp.lsp"]
 
 
 @dataclass

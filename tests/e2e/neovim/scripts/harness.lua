@@ -60,6 +60,33 @@ function H.setup_runtime()
   vim.lsp.log.set_level('info')
 end
 
+--- The plugin's setup() with the test's server command and the local backend, plus `extra` options.
+function H.setup_plugin(extra)
+  local dl = require('daytona_lsp')
+  local opts = vim.tbl_deep_extend('force', { cmd = H.cmd, settings = { backend = 'local' } }, extra or {})
+  assert(dl.setup(opts), 'setup() returned false')
+  return dl
+end
+
+--- Wait for the next User event `pattern` matching `pred(data)` (register before triggering: call the returned function).
+function H.expect_event(pattern, pred)
+  local seen = {}
+  vim.api.nvim_create_autocmd('User', {
+    pattern = pattern,
+    callback = function(ev)
+      if not pred or pred(ev.data) then
+        table.insert(seen, ev.data)
+      end
+    end,
+  })
+  return function(ms, what)
+    H.wait(ms, function()
+      return seen[1]
+    end, what or ('User ' .. pattern))
+    return seen[1]
+  end
+end
+
 --- Write a file into the workspace and return its path.
 function H.write(name, text)
   local path = H.workspace .. '/' .. name

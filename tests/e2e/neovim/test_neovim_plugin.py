@@ -1,0 +1,31 @@
+"""The plugin (neovim/) in a real headless Neovim against the real server, local sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_run_streams_output_into_output_buffer_with_virtual_text_and_progress(run_lua):
+    assert "PASS" in run_lua("plugin_run_buffer.lua").stdout
+
+
+def test_runtime_error_becomes_diagnostic_on_raising_line(run_lua):
+    assert "PASS" in run_lua("plugin_error_diagnostic.lua").stdout
+
+
+def test_visual_selection_runs_only_selected_lines_and_maps_error_line(run_lua):
+    assert "PASS" in run_lua("plugin_selection.lua").stdout
+
+
+def test_run_cell_runs_cell_under_cursor_and_maps_error_line(run_lua):
+    assert "PASS" in run_lua("plugin_cell.lua").stdout
+
+
+def test_long_run_is_cancelled_promptly(run_lua):
+    assert "PASS" in run_lua("plugin_cancel.lua").stdout
+
+
+def test_checkhealth_reports_key_presence_never_its_value(run_lua):
+    assert "PASS" in run_lua("plugin_health.lua").stdout

@@ -122,6 +122,7 @@ def lua_blocks(markdown: str) -> list[str]:
     return re.findall(r"```lua\n(.*?)```", markdown, flags=re.S)
 
 
+@pytest.fixture
 def plain_snippet() -> str:
     """The plain ``vim.lsp.config`` snippet of the docs (docs/neovim.md, and README.md once merged there)."""
     found: dict[str, str] = {}

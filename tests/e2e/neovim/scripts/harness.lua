@@ -53,7 +53,7 @@ end
 
 function H.setup_runtime()
   vim.cmd('filetype on')
-  if H.plugin_dir then
+  if H.plugin_dir and H.plugin_dir ~= '' then
     vim.opt.runtimepath:prepend(H.plugin_dir)
     vim.cmd.runtime('plugin/daytona_lsp.lua')
   end

@@ -181,12 +181,13 @@ class _Locator:
         return len(text) - len(text.lstrip()), len(text.rstrip())
 
 
-def _dedupe_frames(frames: Iterable[Frame]) -> tuple[Frame, ...]:
+def _dedupe_frames(frames: Iterable[Frame], error_line: int) -> tuple[Frame, ...]:
+    """One related frame per line (the outermost), none on the error's own line (recursion)."""
     out: list[Frame] = []
-    seen: set[Frame] = set()
+    seen: set[int] = {error_line}
     for frame in frames:
-        if frame not in seen:
-            seen.add(frame)
+        if frame.line not in seen:
+            seen.add(frame.line)
             out.append(frame)
     if len(out) > _MAX_RELATED:
         half = _MAX_RELATED // 2
@@ -244,7 +245,9 @@ def _caret_span(marker: str) -> tuple[int, int] | None:
 # python
 
 _PY_FILE_RE = re.compile(r'(?P<indent>[ ]*)File "(?P<path>[^"\n]*)", line (?P<line>\d{1,9})(?:, in (?P<fn>.*))?')
-_PY_IPY_CELL_RE = re.compile(r"(?:Cell In\s?\[\d+\]|Input In\s?\[\d+\]|<ipython-input-[^>]*>), line (?P<line>\d{1,9})")
+_PY_IPY_CELL_RE = re.compile(
+    r"(?:Cell In\s?\[\d+\]|Input In\s?\[\d+\]|<ipython-input-[^>]*>)(?:, line (?P<line>\d{1,9}))?(?:,? in (?P<fn>.*))?"
+)
 _PY_IPY_FILE_RE = re.compile(r"File (?P<path>\S.*?):(?P<line>\d{1,9})(?:, in (?P<fn>.*))?")
 _PY_IPY_ARROW_RE = re.compile(r"-*> ?(?P<line>\d{1,9}) ")
 _PY_EXC_RE = re.compile(r"(?P<name>[A-Za-z_][\w.]*)(?::(?: .*)?)?")
@@ -325,21 +328,18 @@ def _python_blocks(lines: list[str], loc: _Locator) -> list[_PyBlock]:
             continue
 
         if current is not None and current.message is None and current.ipython_name is not None:
-            cell = _PY_IPY_CELL_RE.match(stripped)
+            cell = _PY_IPY_CELL_RE.fullmatch(stripped)
             ipy_file = None if cell else _PY_IPY_FILE_RE.fullmatch(stripped)
             if cell is not None or ipy_file is not None:
-                fn_text = ""
-                if cell is not None:
-                    rest = stripped[cell.end() :]
-                    fn_text = rest[len(", in ") :] if rest.startswith(", in ") else ""
-                else:
-                    assert ipy_file is not None
-                    fn_text = ipy_file.group("fn") or ""
-                fn_text = fn_text.strip().removesuffix("()")
-                path = "<stdin>" if cell is not None else ipy_file.group("path")  # type: ignore[union-attr]
+                found = cell if cell is not None else ipy_file
+                assert found is not None
+                fn_text = (found.group("fn") or "").strip()
+                if fn_text.endswith(")") and "(" in fn_text:
+                    fn_text = fn_text[: fn_text.index("(")]  # "f(s)" → "f"
+                path = "<stdin>" if cell is not None else found.group("path")
                 last = _PyFrame(
                     path=path,
-                    line=int((cell or ipy_file).group("line")),  # type: ignore[union-attr]
+                    line=int(found.group("line") or 0),
                     label=f"in {fn_text}" if fn_text else "",
                     indent=0,
                     user=cell is not None or loc.is_user(path),
@@ -349,9 +349,8 @@ def _python_blocks(lines: list[str], loc: _Locator) -> list[_PyBlock]:
                 continue
             arrow = _PY_IPY_ARROW_RE.match(stripped)
             if arrow is not None and last is not None and last.ipython:
-                reported = int(arrow.group("line"))
-                if reported != last.line:
-                    last.line = reported
+                if last.line == 0:  # old IPython: "<ipython-input-1-…> in <module>" + "----> 6 f()"
+                    last.line = int(arrow.group("line"))
                 continue
 
         if current is None or current.message is not None:
@@ -424,7 +423,7 @@ def _find_python(lines: list[str], loc: _Locator) -> list[RunError]:
             line=inner_line,
             column=column,
             end_column=end_column,
-            related=_dedupe_frames(related),
+            related=_dedupe_frames(related, inner_line),
         )
     ]
 
@@ -562,7 +561,7 @@ def _find_js_runtime(lines: list[str], loc: _Locator) -> list[RunError]:
             line=first_line,
             column=column,
             end_column=end_column,
-            related=_dedupe_frames(related),
+            related=_dedupe_frames(related, first_line),
         )
     ]
 

@@ -29,3 +29,7 @@ def test_long_run_is_cancelled_promptly(run_lua):
 
 def test_checkhealth_reports_key_presence_never_its_value(run_lua):
     assert "PASS" in run_lua("plugin_health.lua").stdout
+
+
+def test_filetypes_map_to_languages_and_concurrent_runs_keep_their_output_apart(run_lua):
+    assert "PASS" in run_lua("plugin_languages.lua").stdout

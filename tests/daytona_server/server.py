@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import uuid
@@ -141,8 +142,13 @@ class DaytonaTestServer:
         """Run ``/process/execute`` like old daemons: split the command on spaces (quotes honoured) and exec it."""
         self.exec_shell = "bash"
         self._faults: dict[str, list[Fault]] = collections.defaultdict(list)
+        self._flags: dict[int, set[str]] = {}
         self._lock = threading.Lock()
         self._root = tempfile.mkdtemp(prefix="daytona-test-server-")
+        # `python3` in the fake sandboxes is this interpreter (a version-manager shim would cost ~100 ms a run)
+        self._bin = os.path.join(self._root, ".bin")
+        os.makedirs(self._bin)
+        os.symlink(sys.executable, os.path.join(self._bin, "python3"))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -266,6 +272,10 @@ class DaytonaTestServer:
     def timeout_toolbox(self, times: int = 1) -> None:
         """The next ``times`` toolbox requests answer 408 at once, as the daemon does when a command times out."""
         self._arm("toolbox", Fault("status", times, status=408, message="request timed out", code="REQUEST_TIMEOUT"))
+
+    def omit_exit_code(self, times: int = 1) -> None:
+        """The next ``times`` execute/code-run answers carry no exit code (as a broken daemon might)."""
+        self._arm("toolbox", Fault("omit_exit_code", times))
 
     def release(self) -> None:
         """Let every held request go on."""
@@ -400,9 +410,15 @@ class DaytonaTestServer:
                     return self._drop(request)
                 if fault.kind == "hold":
                     await self._hold()
-                if fault.kind == "drop_after_start":
-                    request["drop_after_start"] = True
-        return await handler(request)
+                if fault.kind in ("drop_after_start", "omit_exit_code"):
+                    self._flags.setdefault(id(request), set()).add(fault.kind)
+        try:
+            return await handler(request)
+        finally:
+            self._flags.pop(id(request), None)
+
+    def _flag(self, request: web.Request, name: str) -> bool:
+        return name in self._flags.get(id(request), ())
 
     @staticmethod
     def _drop(request: web.Request) -> web.StreamResponse:
@@ -499,7 +515,7 @@ class DaytonaTestServer:
             env=dict(body.get("env") or {}),
             labels=dict(body.get("labels") or {}),
             snapshot=body.get("snapshot"),
-            build_info=body.get("buildInfo"),
+            build_info=self._build_info(body.get("buildInfo")),
             cpu=as_int("cpu", 1),
             memory=as_int("memory", 1),
             disk=as_int("disk", 3),
@@ -510,6 +526,20 @@ class DaytonaTestServer:
         )
         self.sandboxes[sid] = sandbox
         return web.json_response(self._dto(sandbox))
+
+    @staticmethod
+    def _build_info(requested: Any) -> dict[str, Any] | None:
+        if not isinstance(requested, dict):
+            return None
+        now = _now()
+        content = requested.get("dockerfileContent") or ""
+        return {
+            "dockerfileContent": content,
+            "contextHashes": requested.get("contextHashes") or [],
+            "createdAt": now,
+            "updatedAt": now,
+            "snapshotRef": "sha256:" + uuid.uuid5(uuid.NAMESPACE_OID, content).hex,
+        }
 
     async def list_sandboxes(self, request: web.Request) -> web.Response:
         wanted: dict[str, str] = json.loads(request.query.get("labels") or "{}")
@@ -559,6 +589,7 @@ class DaytonaTestServer:
     def _env(self, sandbox: FakeSandbox, extra: dict[str, str] | None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYTONA_", "PYTEST_"))}
         env["HOME"] = sandbox.workdir
+        env["PATH"] = self._bin + os.pathsep + env.get("PATH", os.defpath)
         env.update(sandbox.env)
         env.update(extra or {})
         return env
@@ -599,8 +630,10 @@ class DaytonaTestServer:
             proc = await self._spawn(sandbox, argv, cwd=cwd, env=env, split=False)
         except OSError as exc:
             return 200, f"failed to start: {exc}".encode()
-        if request.get("drop_after_start"):
-            await asyncio.sleep(0)  # let the process get going before the connection goes away
+        if self._flag(request, "drop_after_start"):
+            # the code runs to the end, then the answer is lost: the client cannot know whether it ran
+            await proc.communicate()
+            sandbox.processes.discard(proc)
             return self._drop(request)
         try:
             if isinstance(timeout, int) and timeout > 0:
@@ -633,6 +666,8 @@ class DaytonaTestServer:
         if isinstance(ran, web.StreamResponse):
             return ran
         code, out = ran
+        if self._flag(request, "omit_exit_code"):
+            return web.json_response({"result": out.decode("utf-8", "replace")})
         return web.json_response({"exitCode": code, "result": out.decode("utf-8", "replace")})
 
     async def code_run(self, request: web.Request) -> web.StreamResponse:
@@ -753,7 +788,7 @@ class DaytonaTestServer:
         command.proc = await self._spawn(sandbox, [self.exec_shell, "-c", command_text], cwd=None, env=None, split=True)
         session.commands[command.id] = command
         pump = asyncio.ensure_future(self._pump(sandbox, command))
-        if request.get("drop_after_start"):
+        if self._flag(request, "drop_after_start"):
             return self._drop(request)
         if body.get("runAsync") or body.get("async"):
             return web.json_response({"cmdId": command.id}, status=202)

@@ -142,44 +142,39 @@ def _untrack(spec: _Spec, sandbox_id: str) -> None:
 
 
 def _cleanup_at_exit() -> None:
-    """Delete sandboxes nobody closed. Runs a fresh event loop: the program's own loop is gone by now."""
+    """Delete sandboxes nobody closed.
+
+    By now the program's event loop is gone and the interpreter refuses new executor work (aiohttp's resolver
+    needs it), so this speaks plain HTTP with the standard library: ``DELETE {api_url}/sandbox/{id}``.
+    """
     with _live_lock:
         pending = list(_live)
         _live.clear()
-    if not pending:
-        return
+    for api_key, api_url, _target, sandbox_id in pending:
+        _delete_now(api_key, api_url, sandbox_id)
 
-    async def delete_all() -> None:
-        from daytona import AsyncDaytona, DaytonaConfig
 
-        groups: dict[tuple[str, str, str | None], list[str]] = {}
-        for key, url, target, sid in pending:
-            groups.setdefault((key, url, target), []).append(sid)
-        for (key, url, target), ids in groups.items():
-            client = AsyncDaytona(DaytonaConfig(api_key=key, api_url=url, target=target))
-            try:
-                for sid in ids:
-                    try:
-                        await client._sandbox_api.delete_sandbox(sid, _request_timeout=10)
-                    except Exception as exc:  # noqa: BLE001 - best effort at exit, reported on stderr
-                        log.warning("daytona-lsp: could not delete sandbox %s at exit: %s", sid, _scrub(str(exc), key))
-            finally:
-                await client.close()
+def _delete_now(api_key: str, api_url: str, sandbox_id: str, timeout: float = 10) -> bool:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
 
-    def runner() -> None:
-        asyncio.run(asyncio.wait_for(delete_all(), 30))
-
+    request = urllib.request.Request(
+        f"{api_url}/sandbox/{urllib.parse.quote(sandbox_id, safe='')}",
+        method="DELETE",
+        headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json", "X-Daytona-Source": "daytona-lsp"},
+    )
     try:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            runner()
-        else:  # exit from inside a running loop: use another thread's loop
-            thread = threading.Thread(target=runner)
-            thread.start()
-            thread.join(35)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the configured API URL
+            response.read()
+        return True
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return True
+        log.warning("daytona-lsp: could not delete sandbox %s at exit: HTTP %s", sandbox_id, exc.code)
     except Exception as exc:  # noqa: BLE001 - best effort at exit
-        log.warning("daytona-lsp: sandbox cleanup at exit failed: %s", type(exc).__name__)
+        log.warning("daytona-lsp: could not delete sandbox %s at exit: %s", sandbox_id, _scrub(str(exc), api_key))
+    return False
 
 
 # --------------------------------------------------------------------------- helpers

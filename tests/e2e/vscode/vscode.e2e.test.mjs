@@ -1,0 +1,105 @@
+// End-to-end through the real VS Code UI: the built .vsix in code-server 4.100.3 (VS Code 1.100.3), headless Chromium,
+// the repository's daytona-lsp with the local sandbox. Screenshots go to test-artifacts/vscode/.
+import { after, before, test } from "node:test";
+import * as assert from "node:assert/strict";
+import { VSCode } from "./harness.mjs";
+
+const FILES = {
+  "hello.py": 'import sys\nprint("hello from the sandbox", 6 * 7)\nprint("and a line on stderr", file=sys.stderr)\n',
+  "error.py": 'x = 1\ny = 2\nraise ValueError(f"boom with x={x}")\nprint("never printed")\n',
+  "selection.py": [
+    'print("line one runs only with the whole file")',
+    "value = 6 * 7",
+    'print(f"selected value {value}")',
+    'print("line four runs only with the whole file")',
+    'raise RuntimeError("selection error on line five")',
+    "",
+  ].join("\n"),
+};
+
+/** The part of the Daytona output after the last run header. */
+function lastRun(text) {
+  const at = text.lastIndexOf("▶ [run");
+  return at < 0 ? "" : text.slice(at);
+}
+
+let vscode;
+
+before(async () => {
+  vscode = await VSCode.start({ files: FILES });
+  await vscode.screenshot("workbench");
+});
+
+after(async () => {
+  await vscode?.stop();
+});
+
+test("the extension starts the server and the status bar shows the local backend ready", async () => {
+  await vscode.openFile("hello.py");
+  const status = await vscode.waitForText(
+    ".part.statusbar [id$='daytona.status']",
+    /Daytona \(local\): ready/,
+    90_000,
+    "the Daytona status bar item",
+  );
+  assert.match(status, /Daytona \(local\): ready/);
+  await vscode.screenshot("status-ready");
+});
+
+test("Run File from the command palette streams the output into the Daytona channel", async () => {
+  await vscode.openFile("hello.py");
+  await vscode.command("Daytona: Run File in Sandbox");
+  const text = await vscode.waitForOutput(/■ \[run \S+\] exit 0/);
+  const run = lastRun(text);
+  assert.match(run, /▶ \[run \S+\] hello\.py · python · local sandbox/);
+  assert.match(run, /hello from the sandbox 42/);
+  assert.match(run, /and a line on stderr/);
+  assert.match(run, /■ \[run \S+\] exit 0 · \d/);
+  // The channel was revealed without taking the focus from the editor.
+  const focusedInEditor = await vscode.page.evaluate(
+    () => !!document.activeElement?.closest(".editor-instance"),
+  );
+  assert.equal(focusedInEditor, true, "the editor kept the focus");
+  await vscode.screenshot("run-file-output");
+});
+
+test("a runtime error shows in Problems on the line that raised it", async () => {
+  await vscode.openFile("error.py");
+  await vscode.command("Daytona: Run File in Sandbox");
+  const text = await vscode.waitForOutput(/■ \[run \S+\] exit 1/);
+  assert.match(lastRun(text), /ValueError: boom with x=1/);
+  await vscode.command("View: Focus Problems (Errors, Warnings, Infos)");
+  const problems = await vscode.waitForText(
+    ".markers-panel",
+    /boom with x=1[\s\S]*\[Ln 3, Col \d+\]/,
+    30_000,
+    "the Problems view",
+  );
+  assert.match(problems, /daytona/);
+  assert.doesNotMatch(problems, /\[Ln [124], /, "the error is on line 3 only");
+  // ...and as a squiggle in the editor.
+  await vscode.page.locator(".editor-instance .monaco-editor .squiggly-error").first().waitFor({ state: "attached" });
+  await vscode.screenshot("error-in-problems");
+});
+
+test("Run Selection runs only the selected lines, and its error maps to the file's line", async () => {
+  await vscode.openFile("selection.py");
+  // Select lines 2-3 as a person would: click line number 2, shift-click line number 3.
+  await vscode.selectLines(2, 3);
+  await vscode.command("Daytona: Run Selection in Sandbox");
+  let text = await vscode.waitForOutput(/selection\.py:2-3[\s\S]*■ \[run \S+\] exit 0/);
+  let run = lastRun(text);
+  assert.match(run, /selected value 42/);
+  assert.doesNotMatch(run, /runs only with the whole file/);
+  await vscode.screenshot("run-selection-output");
+
+  // A selection that fails: line 5 alone; the diagnostic lands on line 5 of the file, not line 1 of the snippet.
+  await vscode.selectLines(5, 5);
+  await vscode.command("Daytona: Run Selection in Sandbox");
+  text = await vscode.waitForOutput(/selection\.py:5[\s\S]*■ \[run \S+\] exit 1/);
+  run = lastRun(text);
+  assert.match(run, /RuntimeError: selection error on line five/);
+  await vscode.command("View: Focus Problems (Errors, Warnings, Infos)");
+  await vscode.waitForText(".markers-panel", /selection error on line five[\s\S]*\[Ln 5, Col \d+\]/, 30_000, "Problems");
+  await vscode.screenshot("selection-error-in-problems");
+});

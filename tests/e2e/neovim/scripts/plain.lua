@@ -73,7 +73,7 @@ H.run('plain', function()
   local last = vim.api.nvim_buf_get_lines(bufnr, 5, 6, false)[1]
   vim.lsp.buf.code_action({
     apply = true,
-    range = { start = { 3, 0 }, ['end'] = { 6, #last } },
+    range = { start = { 3, 0 }, ['end'] = { 6, #last - 1 } }, -- mark-like: the end column is the last character's
     filter = function(action)
       return action.kind == 'source.daytona.run' and action.title:match('^Run selection in .*sandbox') ~= nil
     end,

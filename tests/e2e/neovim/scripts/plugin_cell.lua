@@ -39,4 +39,33 @@ H.run('plugin_cell', function()
   H.wait(5000, function()
     return #H.daytona_diagnostics(bufnr) == 0
   end, 'the next run of the document to clear the diagnostics')
+
+  -- the server's "▶ Run cell" code lens on the second marker runs that cell; its output reaches the output buffer
+  require('daytona_lsp.output').clear()
+  vim.lsp.codelens.refresh({ bufnr = bufnr })
+  H.wait(10000, function()
+    return vim.iter(vim.lsp.codelens.get(bufnr)):any(function(l)
+      return l.range.start.line == 3 and l.command and l.command.title == '▶ Run cell'
+    end)
+  end, 'a "▶ Run cell" lens on line 4')
+  vim.api.nvim_win_set_cursor(0, { 4, 0 })
+  finished = H.expect_event('DaytonaRunFinished')
+  vim.lsp.codelens.run()
+  finished(30000, 'the run started by the code lens')
+  local lens_text = H.output_text()
+  H.check(H.contains(lens_text, 'cell two') and not H.contains(lens_text, 'cell three'), 'the lens ran cell two: ' .. lens_text)
+  H.check(H.contains(lens_text, '── ▶ run'), 'with a header')
+
+  -- and the "Run selection" code action of a visual range, with the plugin: output in the output buffer
+  require('daytona_lsp.output').clear()
+  finished = H.expect_event('DaytonaRunFinished')
+  vim.lsp.buf.code_action({
+    apply = true,
+    range = { start = { 9, 0 }, ['end'] = { 9, 18 } }, -- mark-like: the end column is the last character's
+    filter = function(action)
+      return action.kind == 'source.daytona.run' and action.title:match('^Run selection') ~= nil
+    end,
+  })
+  H.eq(0, finished(30000, 'the run started by the code action').exit_code, 'code action run exit code')
+  H.check(H.contains(H.output_text(), 'cell three') and H.contains(H.output_text(), 'cells.py:9'), 'the action ran line 9')
 end)

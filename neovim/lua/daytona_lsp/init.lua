@@ -270,11 +270,33 @@ local function start_run(run)
   fire('DaytonaRunStarted', { run_id = run.id, uri = run.uri, range = run.range, bufnr = run.bufnr })
 end
 
+-- Finished runs kept for reference (M.runs); older ones are forgotten.
+M.keep_finished = 100
+
+local function prune()
+  local finished = {}
+  for id, run in pairs(M.runs) do
+    if run.finished then
+      table.insert(finished, { id = id, t = run.started_at })
+    end
+  end
+  if #finished <= M.keep_finished then
+    return
+  end
+  table.sort(finished, function(a, b)
+    return a.t < b.t
+  end)
+  for i = 1, #finished - M.keep_finished do
+    M.runs[finished[i].id] = nil
+  end
+end
+
 local function finish_run(run)
   if run.finished then
     return
   end
   run.finished = true
+  prune()
   local line, hl = footer(run)
   output.append_lines({ line, '' }, hl)
   set_virtual_text(run)

@@ -46,6 +46,10 @@ H.run('units', function()
   opts = config.resolve({ progress = false })
   H.eq(false, opts.progress, 'progress = false is kept')
 
+  -- lsp/daytona_lsp.lua on the runtimepath: vim.lsp.config knows the server before setup()
+  H.eq({ 'daytona-lsp' }, vim.lsp.config.daytona_lsp.cmd, 'cmd from lsp/daytona_lsp.lua')
+  H.check(vim.list_contains(vim.lsp.config.daytona_lsp.filetypes, 'python'), 'filetypes from lsp/daytona_lsp.lua')
+
   -- setup() with bad options warns (naming the option) and still works
   local dl = require('daytona_lsp')
   H.check(dl.setup({ output = { mode = 'sideways' } }), 'setup with a bad option returns true')

@@ -47,4 +47,24 @@ H.run('plugin_cancel', function()
     return answered
   end, 'the second cancel to be answered')
   H.check(H.contains(H.notifications[#H.notifications].msg, 'no run in progress'), 'nothing to cancel is said')
+
+  -- the server dies during a run: the run is closed in the output buffer, not left "in progress" forever
+  vim.cmd.wincmd('p')
+  got_output = H.expect_event('DaytonaOutput', function(d)
+    return H.contains(d.text, 'started')
+  end)
+  H.check(dl.run({ bufnr = vim.fn.bufnr('long.py') }), 'second long run sent')
+  got_output(30000, 'the second long run to start')
+  H.eq(1, #dl.active_runs(), 'one run in progress again')
+  -- SIGKILL: no chance for a goodbye (runFinished) from the server
+  local children = vim.api.nvim_get_proc_children(vim.fn.getpid())
+  H.check(#children >= 1, 'the server is a child of Neovim')
+  for _, pid in ipairs(children) do
+    vim.uv.kill(pid, 'sigkill')
+  end
+  H.wait(10000, function()
+    return #dl.active_runs() == 0
+  end, 'the run to be closed after the server stopped')
+  H.check(H.contains(H.output_text(), 'the server stopped'), 'the output buffer says the server stopped')
+  H.eq('', dl.status(), 'status() is idle again')
 end)

@@ -72,6 +72,7 @@ export class DaytonaClient implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private crashes: number[] = [];
   private disposed = false;
+  private quietStart = false;
   private command: ServerCommand | undefined;
 
   constructor(
@@ -169,6 +170,7 @@ export class DaytonaClient implements vscode.Disposable {
     const clean = redact(message, [this.keys.known]);
     this.status.setState("error", clean);
     this.log.appendLine(clean);
+    if (this.quietStart) return; // the caller explains it in its own message
     void vscode.window.showErrorMessage(clean, "Open Settings", "Show Log").then((choice) => {
       if (choice === "Open Settings") {
         void vscode.commands.executeCommand("workbench.action.openSettings", "daytona.server");
@@ -331,9 +333,17 @@ export class DaytonaClient implements vscode.Disposable {
     }
     await this.queue.idle();
     if (!this.client || !this.running) {
-      if (!this.client) await this.restart();
+      if (!this.client) {
+        // Try once more (the user may have installed the server since); the message below says why if it fails.
+        this.quietStart = true;
+        try {
+          await this.restart();
+        } finally {
+          this.quietStart = false;
+        }
+      }
       if (!this.client || !this.running) {
-        const detail = this.status.model.detail ?? "the language server is not running";
+        const detail = (this.status.model.detail ?? "the language server is not running").replace(/^Daytona: /, "");
         void vscode.window.showErrorMessage(`Daytona: cannot run: ${detail}`, "Restart Server").then((choice) => {
           if (choice) void vscode.commands.executeCommand("daytona.restartServer");
         });

@@ -104,7 +104,7 @@ function run(command, args, options) {
 }
 
 export class VSCode {
-  /** @param {{ settings?: object, files?: Record<string,string> }} options */
+  /** @param {{ name?: string, settings?: object, files?: Record<string,string> }} options */
   static async start(options = {}) {
     const vscode = new VSCode();
     try {
@@ -143,7 +143,8 @@ export class VSCode {
     return env;
   }
 
-  async #start({ settings = {}, files = {} }) {
+  async #start({ name = "vscode", settings = {}, files = {} }) {
+    this.name = name;
     for (const dir of ["home/.config", "home/.local/share", "home/.cache", "run", "tmp", "data/User", "extensions", "workspace"]) {
       fs.mkdirSync(path.join(this.root, dir), { recursive: true, mode: 0o700 });
     }
@@ -152,8 +153,9 @@ export class VSCode {
       fs.mkdirSync(path.dirname(path.join(this.workspace, name)), { recursive: true });
       fs.writeFileSync(path.join(this.workspace, name), text);
     }
+    this.userSettingsFile = path.join(this.root, "data", "User", "settings.json");
     fs.writeFileSync(
-      path.join(this.root, "data", "User", "settings.json"),
+      this.userSettingsFile,
       JSON.stringify(
         {
           "daytona.server.command": [this.serverCommand],
@@ -226,7 +228,7 @@ export class VSCode {
   async screenshot(name) {
     if (!this.page) return;
     this.shot += 1;
-    const file = path.join(ARTIFACTS, `${String(this.shot).padStart(2, "0")}-${name}.png`);
+    const file = path.join(ARTIFACTS, `${this.name}-${String(this.shot).padStart(2, "0")}-${name}.png`);
     await this.page.screenshot({ path: file });
     return file;
   }
@@ -240,7 +242,7 @@ export class VSCode {
   }
 
   /** F1, type the command's title, pick it. */
-  async command(title) {
+  async command(title, { expectInput = false } = {}) {
     const page = this.page;
     await this.closeQuickInput(); // (not Escape in the editor: that would clear the selection)
     await page.keyboard.press("F1");
@@ -250,7 +252,44 @@ export class VSCode {
     const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: title }).first();
     await row.waitFor({ state: "visible" });
     await input.press("Enter");
+    if (!expectInput) await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+  }
+
+  /** Type into the input box a command opened (waits for its title), then Enter. */
+  async answerInput(title, text) {
+    const page = this.page;
+    await page.locator(".quick-input-widget .quick-input-title", { hasText: title }).waitFor({ state: "visible" });
+    const input = page.locator(".quick-input-widget .quick-input-box input");
+    await input.fill(text);
+    await input.press("Enter");
     await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+  }
+
+  /** The live language server processes this VS Code started, with their environments. */
+  serverProcesses() {
+    if (!this.codeServer?.pid) return [];
+    const out = [];
+    for (const pid of descendants(this.codeServer.pid)) {
+      try {
+        const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        if (!cmdline.some((part) => part === this.serverCommand)) continue;
+        const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+        const env = Object.fromEntries(environ.filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+        if (alive(pid)) out.push({ pid, env });
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return out;
+  }
+
+  /** Show one output channel in the panel by picking it in "Output: Show Output Channels...". */
+  async showOutputChannel(name) {
+    await this.command("Output: Show Output Channels...", { expectInput: true });
+    const row = this.page.locator(".quick-input-widget .monaco-list-row", { hasText: new RegExp(`^${name}$`) }).first();
+    await row.waitFor({ state: "visible" });
+    await row.click();
+    await this.page.locator(".quick-input-widget").waitFor({ state: "hidden" });
   }
 
   /** Quick Open a workspace file and wait for its editor tab. */

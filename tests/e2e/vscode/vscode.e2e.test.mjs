@@ -2,6 +2,7 @@
 // the repository's daytona-lsp with the local sandbox. Screenshots go to test-artifacts/vscode/.
 import { after, before, test } from "node:test";
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
 import { VSCode } from "./harness.mjs";
 
 const FILES = {
@@ -26,7 +27,7 @@ function lastRun(text) {
 let vscode;
 
 before(async () => {
-  vscode = await VSCode.start({ files: FILES });
+  vscode = await VSCode.start({ name: "run", files: FILES });
   await vscode.screenshot("workbench");
 });
 
@@ -102,4 +103,54 @@ test("Run Selection runs only the selected lines, and its error maps to the file
   await vscode.command("View: Focus Problems (Errors, Warnings, Infos)");
   await vscode.waitForText(".markers-panel", /selection error on line five[\s\S]*\[Ln 5, Col \d+\]/, 30_000, "Problems");
   await vscode.screenshot("selection-error-in-problems");
+});
+
+test("the server's “▶ Run file” code lens runs the file through the same output channel", async () => {
+  await vscode.openFile("hello.py");
+  const before = (await vscode.textOf(".part.panel .monaco-editor .view-lines")).match(/▶ \[run (\S+)\]/g) ?? [];
+  const lastId = before.length ? before[before.length - 1].match(/run (\S+)\]/)[1] : "";
+  await vscode.page.locator(".editor-instance .codelens-decoration a", { hasText: "Run file" }).first().click();
+  const text = await vscode.waitForOutput(/▶ \[run (\S+)\] hello\.py[^\n]*\n[\s\S]*■ \[run \1\] exit 0/);
+  const run = lastRun(text);
+  assert.match(run, /hello from the sandbox 42/);
+  assert.notEqual(run.match(/▶ \[run (\S+)\]/)[1], lastId, "a new run was started");
+  await vscode.screenshot("code-lens-run");
+});
+
+test("the API key goes to secret storage and the server's environment, restarts it, and is never shown", async () => {
+  const key = "dtn_e2e_not_a_real_key_5f3a9c";
+  const before = vscode.serverProcesses();
+  assert.equal(before.length, 1, "one language server");
+  assert.equal(before[0].env.DAYTONA_API_KEY, undefined);
+
+  await vscode.command("Daytona: Set API Key", { expectInput: true });
+  await vscode.answerInput("Daytona API Key", key);
+  await vscode.waitForText(".notifications-toasts", /API key saved; the server restarted with it/, 60_000, "the notifications");
+  const after = vscode.serverProcesses();
+  assert.equal(after.length, 1, "the old server was stopped before the new one started");
+  assert.notEqual(after[0].pid, before[0].pid);
+  assert.equal(after[0].env.DAYTONA_API_KEY, key, "the key reaches the server through its environment");
+  await vscode.waitForText(".part.statusbar [id$='daytona.status']", /ready/, 30_000, "the status bar item");
+
+  // A run still works (daytona.backend is local here), and nothing shows the key.
+  await vscode.openFile("hello.py");
+  await vscode.command("Daytona: Run File in Sandbox");
+  await vscode.waitForOutput(/▶ \[run (\S+)\] hello\.py[^\n]*\n[\s\S]*■ \[run \1\] exit 0\D/);
+  assert.doesNotMatch(await vscode.textOf(".part.panel .monaco-editor .view-lines"), new RegExp(key));
+  await vscode.showOutputChannel("Daytona Server");
+  const log = await vscode.waitForText(
+    ".part.panel .monaco-editor .view-lines",
+    /API key: from VS Code's secret storage/,
+    30_000,
+    "the server log",
+  );
+  assert.doesNotMatch(log, new RegExp(key));
+  assert.doesNotMatch(fs.readFileSync(vscode.userSettingsFile, "utf8"), new RegExp(key), "never in settings.json");
+  await vscode.screenshot("api-key-set");
+
+  await vscode.command("Daytona: Clear API Key");
+  await vscode.waitForText(".notifications-toasts", /API key removed/, 60_000, "the notifications");
+  const cleared = vscode.serverProcesses();
+  assert.equal(cleared.length, 1);
+  assert.equal(cleared[0].env.DAYTONA_API_KEY, undefined);
 });

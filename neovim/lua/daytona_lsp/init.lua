@@ -42,6 +42,15 @@ M.runs = {}
 --- Progress reports of the server, by token: {title, message, percentage}
 M.progress = {}
 
+-- A message-area line that never causes a hit-enter prompt (cut to the space the command line has).
+local function echo(text, hl)
+  local room = math.max(10, (vim.v.echospace or vim.o.columns) - 1)
+  if vim.fn.strdisplaywidth(text) > room then
+    text = vim.fn.strcharpart(text, 0, room - 1) .. '…'
+  end
+  api.nvim_echo({ { text, hl or 'None' } }, false, {})
+end
+
 local function notify(msg, level)
   vim.notify('daytona_lsp: ' .. msg, level or vim.log.levels.INFO)
 end
@@ -307,7 +316,7 @@ local function finish_run(run)
   if M.options.progress == 'notify' then
     notify(message, run.exit_code == 0 and vim.log.levels.INFO or vim.log.levels.WARN)
   elseif M.options.progress == 'echo' then
-    api.nvim_echo({ { 'daytona_lsp: ' .. message, run.exit_code == 0 and 'None' or 'WarningMsg' } }, false, {})
+    echo('daytona_lsp: ' .. message, run.exit_code == 0 and 'None' or 'WarningMsg')
   end
   vim.cmd.redrawstatus({ bang = true, mods = { emsg_silent = true } })
   fire('DaytonaRunFinished', {
@@ -605,7 +614,7 @@ local function on_progress(ev)
       percentage = value.percentage or previous.percentage,
     }
     if M.options.progress == 'echo' then
-      api.nvim_echo({ { M.status() } }, false, {})
+      echo(M.status())
     elseif M.options.progress == 'notify' and value.kind == 'begin' then
       notify(M.status())
     end

@@ -34,6 +34,7 @@ MAX_ERRORS = 100
 """At most this many :class:`RunError` values per run (a loop printing one error per iteration stays readable)."""
 
 _MAX_RELATED = 50
+_MAX_STACK = 200  # stack lines looked at per error (node prints 10 unless told otherwise)
 _MAX_MESSAGE = 500
 _MAX_LINE = 4000  # longer output lines are looked at only through their first _MAX_LINE characters
 
@@ -309,7 +310,7 @@ def _python_blocks(lines: list[str], loc: _Locator) -> list[_PyBlock]:
             blocks.append(current)
             continue
 
-        m = _PY_FILE_RE.fullmatch(line.rstrip())
+        m = _PY_FILE_RE.fullmatch(line.rstrip()) if 'File "' in line else None
         if m is not None:
             if current is None or current.message is not None:
                 # a SyntaxError reported without a traceback: "  File "x.py", line 2" + source + caret
@@ -416,7 +417,11 @@ def _find_python(lines: list[str], loc: _Locator) -> list[RunError]:
         return [RunError(message=message, line=None, column=None, end_column=None)]
     inner, inner_line = located[-1]
     column, end_column = _python_columns(inner, inner_line, loc)
-    related = [Frame(line=ln, column=_python_columns(f, ln, loc)[0], label=f.label) for f, ln in located[:-1]]
+    outer: dict[int, _PyFrame] = {}
+    for frame, code_line in located[:-1]:
+        if code_line != inner_line and code_line not in outer:
+            outer[code_line] = frame
+    related = [Frame(line=ln, column=_python_columns(f, ln, loc)[0], label=f.label) for ln, f in outer.items()]
     return [
         RunError(
             message=message,
@@ -491,11 +496,11 @@ def _find_js_runtime(lines: list[str], loc: _Locator) -> list[RunError]:
         stripped = line.strip()
         if stripped.startswith("at ") and line[:1] in (" ", "\t"):
             frame_start = i
-            while i < n and lines[i][:1] in (" ", "\t") and lines[i].strip().startswith("at "):
+            while i < n and lines[i][:1] in (" ", "\t") and lines[i].lstrip().startswith("at "):
                 i += 1
             stack_start, stack_end = frame_start, i
             continue
-        m = _JS_HEADER_RE.fullmatch(line) if line[:1] not in (" ", "\t") else None
+        m = _JS_HEADER_RE.fullmatch(line) if line[-1:].isdigit() and line[:1] not in (" ", "\t") else None
         if m is not None and i + 2 < n + 1:
             caret = _caret_span(lines[i + 2]) if i + 2 < n else None
             if caret is not None and "^" in lines[i + 2]:
@@ -512,7 +517,7 @@ def _find_js_runtime(lines: list[str], loc: _Locator) -> list[RunError]:
     message = _js_message(lines, header, stack_start)
     frames: list[_JsFrame] = []
     if stack_start >= 0:
-        for index in range(stack_start, stack_end):
+        for index in range(stack_start, min(stack_end, stack_start + _MAX_STACK)):
             frame = _parse_js_stack_line(lines[index].strip())
             if frame is not None and loc.is_user(frame.path):
                 frames.append(frame)
@@ -620,10 +625,13 @@ def _find_ts_compile(lines: list[str], loc: _Locator) -> tuple[list[RunError], l
     """tsc / ts-node / esbuild compile errors in the user's code, and the messages of those elsewhere."""
     errors: list[RunError] = []
     elsewhere: list[str] = []
+    seen: set[tuple[str, int, int]] = set()
     n = len(lines)
+    seen_lines: set[str] = set()
     for i, line in enumerate(lines):
-        if len(line) > _MAX_LINE or "error" not in line.lower():
+        if len(line) > _MAX_LINE or ("error" not in line and "ERROR" not in line) or line in seen_lines:
             continue
+        seen_lines.add(line)
         text = line.strip()
         zero_based = False
         m = _TSC_PAREN_RE.fullmatch(text)
@@ -655,7 +663,12 @@ def _find_ts_compile(lines: list[str], loc: _Locator) -> tuple[list[RunError], l
             if text_line is not None:
                 column = min(column, len(text_line))
                 end_column = _js_token_end(text_line, column)
-        errors.append(RunError(message=message, line=code_line, column=column, end_column=end_column))
+        error = RunError(message=message, line=code_line, column=column, end_column=end_column)
+        if (message, code_line, column) not in seen:
+            seen.add((message, code_line, column))
+            errors.append(error)
+            if len(errors) >= MAX_ERRORS:
+                break
     return errors, elsewhere
 
 
@@ -679,14 +692,18 @@ def _tsc_underline_end(lines: list[str], i: int, n: int, reported: int, column: 
 
 _BASH_RE = re.compile(r"(?P<prefix>[^:\n]{1,300}): (?:-c: )?line (?P<line>\d{1,9}): (?P<msg>.*)")
 _DASH_RE = re.compile(r"(?P<prefix>[^:\n]{1,300}): (?P<line>\d{1,9}): (?P<msg>.*)")
+_FUNCTION_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_:-]{0,200}")
 _SHELL_NAMES = frozenset({"bash", "sh", "dash", "-bash", "rbash"})
 
 
 def _find_bash(lines: list[str], loc: _Locator) -> list[RunError]:
     errors: list[RunError] = []
+    seen_bash: set[tuple[str, int]] = set()
+    seen_lines: set[str] = set()
     for line in lines:
-        if len(line) > _MAX_LINE or ": " not in line:
+        if len(line) > _MAX_LINE or ": " not in line or line in seen_lines:
             continue
+        seen_lines.add(line)
         m = _BASH_RE.fullmatch(line)
         dash = False
         if m is None:
@@ -699,8 +716,8 @@ def _find_bash(lines: list[str], loc: _Locator) -> list[RunError]:
             # dash's "file: N: msg" is only trusted for the script itself or the shell's own name
             if prefix not in _SHELL_NAMES and not (loc.source and loc.is_user(prefix)):
                 continue
-        elif not (prefix in _SHELL_NAMES or loc.is_user(prefix) or (" " not in prefix and "/" not in prefix)):
-            continue  # a function name ("main: line 6:") has no spaces; other paths are other scripts
+        elif not (prefix in _SHELL_NAMES or loc.is_user(prefix) or _FUNCTION_NAME_RE.fullmatch(prefix)):
+            continue  # "main: line 6:" is the function main of the script; "other.sh: line 2:" another script
         message = m.group("msg").strip()
         code_line = loc.code_line(int(m.group("line")), clamp_eof=True)
         if code_line is None:
@@ -708,7 +725,11 @@ def _find_bash(lines: list[str], loc: _Locator) -> list[RunError]:
         if message.startswith("`") and message.endswith("'") and errors and errors[-1].line == code_line:
             continue  # bash echoes the offending line after "syntax error near unexpected token"
         column, end_column = loc.statement_span(code_line)
-        errors.append(RunError(message=_clip(message), line=code_line, column=column, end_column=end_column))
+        if (message, code_line) not in seen_bash:
+            seen_bash.add((message, code_line))
+            errors.append(RunError(message=_clip(message), line=code_line, column=column, end_column=end_column))
+            if len(errors) >= MAX_ERRORS:
+                break
     return errors
 
 

@@ -40,6 +40,19 @@ function M.check()
     local exe = vim.fn.exepath(cmd[1])
     if exe ~= '' then
       health.ok(('server command: %s (%s)'):format(table.concat(cmd, ' '), exe))
+      if vim.fs.basename(cmd[1]):match('^daytona%-lsp') then
+        local ok_run, done = pcall(function()
+          return vim.system({ exe, '--version' }, { text = true }):wait(10000)
+        end)
+        local version = ok_run and done and done.code == 0 and vim.trim(done.stdout or '') or ''
+        if version ~= '' then
+          health.ok('server version: ' .. version)
+        else
+          health.warn(('%s --version failed: the installation may be broken'):format(exe), {
+            'Reinstall the server (pip install -e . in the repository)',
+          })
+        end
+      end
     else
       health.error(('server command %q not found'):format(cmd[1]), {
         'Install the server: pip install daytona-lsp (or the repository with pip install -e .)',

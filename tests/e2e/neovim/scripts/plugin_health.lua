@@ -12,7 +12,7 @@ H.run('plugin_health', function()
   local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
   H.check(not H.contains(report, secret), 'the API key value never appears in the report')
   H.check(not H.contains(report, 'dtn_test'), 'no part of the key appears')
-  for _, needle in ipairs({ 'Neovim 0.11', 'server command', 'daytona-lsp', 'Daytona API key: present', 'backend: local', 'server running' }) do
+  for _, needle in ipairs({ 'Neovim 0.11', 'server command', 'server version: daytona-lsp', 'daytona-lsp', 'Daytona API key: present', 'backend: local', 'server running' }) do
     H.check(H.contains(report, needle), 'report mentions ' .. needle .. ':\n' .. report)
   end
   H.check(not report:match('ERROR'), 'no error in the report:\n' .. report)

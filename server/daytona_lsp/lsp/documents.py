@@ -1,0 +1,132 @@
+"""From a synced document (and maybe a range) to the code to run: language, text, and where its lines are."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from daytona_lsp.core.environment import LANGUAGES, CodeLanguage
+
+LANGUAGE_IDS: dict[str, CodeLanguage] = {
+    "python": "python",
+    "javascript": "javascript",
+    "javascriptreact": "javascript",
+    "typescript": "typescript",
+    "typescriptreact": "typescript",
+    "shellscript": "bash",
+    "sh": "bash",
+    "bash": "bash",
+}
+
+CELL_MARKERS: dict[str, str] = {"python": "# %%", "bash": "# %%", "javascript": "// %%", "typescript": "// %%"}
+
+
+class BadRequest(ValueError):
+    """The client asked for something impossible; the message says what, for the user."""
+
+
+def language_of(language_id: str | None) -> CodeLanguage | None:
+    return LANGUAGE_IDS.get((language_id or "").lower())
+
+
+def choose_language(language_id: str | None, override: Any) -> CodeLanguage:
+    if override is not None:
+        if override not in LANGUAGES and language_of(str(override)) is None:
+            raise BadRequest(f"Unsupported language {override!r}; supported: {', '.join(LANGUAGES)}")
+        return language_of(str(override)) or override
+    language = language_of(language_id)
+    if language is None:
+        raise BadRequest(
+            f"Cannot run a {language_id or 'plain text'!r} document; supported: python, javascript, typescript, bash"
+        )
+    return language
+
+
+@dataclass(frozen=True)
+class Snippet:
+    code: str
+    first_line: int
+    column_offsets: tuple[int, ...]
+    line_count: int
+
+
+def parse_range(value: Any) -> tuple[int, int, int, int]:
+    """An LSP range object → (start line, start char, end line, end char); BadRequest when malformed."""
+    try:
+        start, end = value["start"], value["end"]
+        nums = (start["line"], start["character"], end["line"], end["character"])
+    except (TypeError, KeyError):
+        raise BadRequest(
+            "range must be {start: {line, character}, end: {line, character}}, got " + repr(value)[:80]
+        ) from None
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in nums):
+        raise BadRequest("range positions must be non-negative integers, got " + repr(value)[:80])
+    if (nums[2], nums[3]) < (nums[0], nums[1]):
+        raise BadRequest("range end is before its start")
+    return nums
+
+
+def snippet(lines: list[str], rng: tuple[int, int, int, int] | None) -> Snippet:
+    """The code of the whole document (``rng`` None) or of a range (already in code points), dedented.
+
+    ``lines`` are the document's lines without line endings. Columns reported for the code map back by adding
+    ``column_offsets[line]``; lines by adding ``first_line``.
+    """
+    if rng is None:
+        code = "\n".join(lines)
+        if lines and code and not code.endswith("\n"):
+            code += "\n"
+        return Snippet(code, 0, tuple(0 for _ in lines), len(lines))
+    sl, sc, el, ec = rng
+    n = len(lines)
+    # a range may end at (n, 0): just past the last line
+    if sl > n or el > n or (sl == n and sc > 0) or (el == n and ec > 0):
+        raise BadRequest(f"range {sl + 1}:{sc + 1}-{el + 1}:{ec + 1} is outside the document ({n} lines)")
+    if sl == n:
+        return Snippet("", sl, (), 0)
+    sc = min(sc, len(lines[sl]))
+    if el == n:
+        el, ec = n - 1, len(lines[n - 1])
+    ec = min(ec, len(lines[el]))
+    if sl == el:
+        picked = [lines[sl][sc:ec]]
+    else:
+        picked = [lines[sl][sc:], *lines[sl + 1 : el], lines[el][:ec]]
+        if picked[-1] == "" and ec == 0:
+            picked.pop()  # selection of whole lines ends at column 0 of the next line
+    raw = "\n".join(picked) + "\n"
+    dedented = textwrap.dedent(raw)
+    d_lines = dedented.split("\n")
+    offsets = []
+    for i, (orig, new) in enumerate(zip(picked, d_lines, strict=False)):
+        removed = len(orig) - len(new) if new.strip() else 0
+        offsets.append(removed + (sc if i == 0 else 0))
+    return Snippet(dedented, sl, tuple(offsets), len(picked))
+
+
+def cells(lines: Iterable[str], language: CodeLanguage) -> list[tuple[int, int]]:
+    """``(marker line, end line exclusive)`` for each cell marker (``# %%`` / ``// %%``)."""
+    marker = CELL_MARKERS[language]
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith(marker)]
+    total = len(list(lines)) if not isinstance(lines, list) else len(lines)
+    return [(s, starts[k + 1] if k + 1 < len(starts) else total) for k, s in enumerate(starts)]
+
+
+def workspace_key(uri: str, folders: Iterable[str], root: str | None) -> str:
+    """The workspace folder (URI) a document belongs to: the longest folder prefix, else the root, else ``""``."""
+    best = ""
+    for folder in folders:
+        prefix = folder.rstrip("/") + "/"
+        if uri.startswith(prefix) and len(prefix) > len(best):
+            best = folder
+    if best:
+        return best.rstrip("/")
+    if root and uri.startswith(root.rstrip("/") + "/"):
+        return root.rstrip("/")
+    return ""
+
+
+def range_wire(sl: int, sc: int, el: int, ec: int) -> Mapping[str, Any]:
+    return {"start": {"line": sl, "character": sc}, "end": {"line": el, "character": ec}}

@@ -1,0 +1,151 @@
+"""``workspace/executeCommand``: daytona.run, daytona.cancel, daytona.resetSandbox, daytona.sandboxInfo.
+
+pygls 2 passes a command's arguments positionally; each command takes at most one object. Wrong shapes are answered
+with InvalidParams and a message that says what was expected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+
+from daytona_lsp.lsp import documents
+from daytona_lsp.lsp.documents import BadRequest
+from daytona_lsp.lsp.runs import RunError, RunRequest, api_key
+
+if TYPE_CHECKING:
+    from daytona_lsp.lsp.server import DaytonaLanguageServer
+
+log = logging.getLogger(__name__)
+
+RUN = "daytona.run"
+CANCEL = "daytona.cancel"
+RESET_SANDBOX = "daytona.resetSandbox"
+SANDBOX_INFO = "daytona.sandboxInfo"
+COMMANDS = (RUN, CANCEL, RESET_SANDBOX, SANDBOX_INFO)
+
+REQUEST_FAILED = -32803
+
+
+def _invalid(message: str) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(message=message)
+
+
+def _failed(message: str) -> JsonRpcException:
+    return JsonRpcException(message=message, code=REQUEST_FAILED)
+
+
+def one_object(command: str, args: tuple[Any, ...], *, required: bool, usage: str) -> Mapping[str, Any]:
+    """The single object argument of a command."""
+    if not args or (len(args) == 1 and args[0] is None and not required):
+        if required:
+            raise _invalid(f"{command} needs one argument {usage}")
+        return {}
+    if len(args) > 1:
+        raise _invalid(f"{command} takes one argument {usage}, got {len(args)}")
+    value = args[0]
+    if not isinstance(value, Mapping):
+        raise _invalid(f"{command} takes one argument {usage}, got {type(value).__name__}")
+    return value
+
+
+def _uri(command: str, params: Mapping[str, Any], *, required: bool) -> str | None:
+    uri = params.get("uri")
+    if uri is None and not required:
+        return None
+    if not isinstance(uri, str) or not uri:
+        raise _invalid(f"{command}: 'uri' must be a document URI string")
+    return uri
+
+
+async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) -> dict[str, Any]:
+    uri = _uri(RUN, params, required=True)
+    assert uri is not None
+    doc = server.workspace.text_documents.get(uri)
+    if doc is None:
+        raise _invalid(f"{RUN}: unknown document {uri}: open it in the editor first")
+    try:
+        language = documents.choose_language(doc.language_id, params.get("language"))
+        settings = await server.current_settings(uri)
+        if language not in settings.languages:
+            raise BadRequest(f"{language} is not enabled (setting daytona.languages: {', '.join(settings.languages)})")
+        raw_range = params.get("range")
+        rng = None
+        if raw_range is not None:
+            sl, sc, el, ec = documents.parse_range(raw_range)
+            lines = doc.source.splitlines()
+            # client units (UTF-16 by default) → code points
+            if sl < len(lines) and el < len(lines):
+                server_range = doc.range_from_client_units(types.Range(types.Position(sl, sc), types.Position(el, ec)))
+                sl, sc = server_range.start.line, server_range.start.character
+                el, ec = server_range.end.line, server_range.end.character
+            rng = (sl, sc, el, ec)
+        else:
+            lines = doc.source.splitlines()
+        snip = documents.snippet(lines, rng)
+    except BadRequest as exc:
+        raise _invalid(f"{RUN}: {exc}") from None
+    if not snip.code.strip():
+        what = "selection" if rng is not None else "document"
+        raise _invalid(f"{RUN}: nothing to run: the {what} is empty")
+    if settings.backend == "daytona" and not api_key():
+        message = "daytona.backend is 'daytona' but DAYTONA_API_KEY is not set in the language server's environment"
+        server.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
+        raise _failed(message)
+    request = RunRequest(
+        uri=uri,
+        code=snip.code,
+        language=language,
+        workspace=server.workspace_of(uri),
+        settings=settings,
+        first_line=snip.first_line,
+        column_offsets=snip.column_offsets,
+        range=documents.range_wire(*documents.parse_range(raw_range)) if raw_range is not None else None,
+        line_count=snip.line_count,
+        request_id=server.protocol.msg_id,
+    )
+    try:
+        run = server.runs.start(request)
+    except RunError as exc:
+        raise _failed(f"{RUN}: {exc}") from None
+    assert run.task is not None
+    outcome = await run.task
+    return outcome.wire()
+
+
+def register(server: DaytonaLanguageServer) -> None:
+    @server.command(RUN)
+    async def daytona_run(*args: Any) -> dict[str, Any]:
+        params = one_object(RUN, args, required=True, usage="{uri, range?, language?}")
+        return await run_command(server, params)
+
+    @server.command(CANCEL)
+    def daytona_cancel(*args: Any) -> dict[str, Any]:
+        params = one_object(CANCEL, args, required=False, usage="{runId?}")
+        run_id = params.get("runId")
+        if run_id is None:
+            return {"cancelled": server.runs.cancel_all()}
+        if isinstance(run_id, bool) or not isinstance(run_id, (str, int)):
+            raise _invalid(f"{CANCEL}: 'runId' must be a string")
+        return {"cancelled": [str(run_id)] if server.runs.cancel(str(run_id)) else []}
+
+    @server.command(RESET_SANDBOX)
+    async def daytona_reset(*args: Any) -> dict[str, Any]:
+        params = one_object(RESET_SANDBOX, args, required=False, usage="{uri?}")
+        uri = _uri(RESET_SANDBOX, params, required=False)
+        closed = await server.runs.reset(server.workspace_of(uri) if uri else None)
+        return {"closed": closed}
+
+    @server.command(SANDBOX_INFO)
+    async def daytona_sandbox_info(*args: Any) -> dict[str, Any]:
+        params = one_object(SANDBOX_INFO, args, required=False, usage="{uri?}")
+        uri = _uri(SANDBOX_INFO, params, required=False)
+        workspace = server.workspace_of(uri) if uri else ""
+        if not uri and workspace not in server.runs.slots and len(server.runs.slots) == 1:
+            workspace = next(iter(server.runs.slots))
+        settings = server.settings_for(workspace)
+        return server.runs.info(workspace, settings)

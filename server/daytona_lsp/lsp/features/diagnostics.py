@@ -1,0 +1,177 @@
+"""A run's errors (and, with ``outputMode`` diagnostics/both, its output) as diagnostics on the buffer's lines.
+
+A run clears the diagnostics of the runs of the same document that finished before it started; runs that overlap
+each other keep each other's diagnostics.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from daytona_lsp.lsp.runs import Run, RunOutcome
+
+if TYPE_CHECKING:
+    from daytona_lsp.lsp.server import DaytonaLanguageServer
+
+log = logging.getLogger(__name__)
+
+SOURCE = "daytona"
+MAX_OUTPUT_DIAGNOSTIC_CHARS = 4000
+_NOISE = re.compile(r"^(Node\.js v\d|\s+at |\[daytona-lsp|… \[daytona-lsp)")
+
+
+def last_error_line(output: str) -> str:
+    """The line of the output that best says what went wrong (usually the last meaningful one)."""
+    for line in reversed(output.splitlines()):
+        text = line.strip()
+        if text and not _NOISE.match(line):
+            return text[:300]
+    return ""
+
+
+class DiagnosticsPublisher:
+    def __init__(self, server: DaytonaLanguageServer) -> None:
+        self.server = server
+        # uri -> run id -> diagnostics (None while the run is still going)
+        self.by_uri: dict[str, dict[str, list[types.Diagnostic] | None]] = {}
+
+    def run_started(self, run: Run) -> None:
+        runs = self.by_uri.setdefault(run.request.uri, {})
+        had = any(runs.values())
+        for run_id in [k for k, v in runs.items() if v is not None]:
+            del runs[run_id]
+        runs[run.id] = None
+        if had:
+            self._publish(run.request.uri)
+
+    def run_finished(self, run: Run, outcome: RunOutcome) -> None:
+        runs = self.by_uri.setdefault(run.request.uri, {})
+        if run.id not in runs:
+            return  # superseded
+        try:
+            runs[run.id] = self.diagnostics_for(run, outcome)
+        except Exception:
+            log.exception("Could not compute diagnostics for run %s", run.id)
+            runs[run.id] = []
+        self._publish(run.request.uri)
+
+    def _publish(self, uri: str) -> None:
+        items = [d for ds in self.by_uri.get(uri, {}).values() if ds for d in ds]
+        self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=items))
+
+    # ---- mapping ------------------------------------------------------------------------------------------------
+    def _doc_lines(self, uri: str) -> list[str] | None:
+        try:
+            return self.server.workspace.get_text_document(uri).source.splitlines()
+        except Exception:
+            return None
+
+    def _position(self, uri: str, lines: list[str] | None, line: int, column: int) -> types.Position:
+        if lines is not None:
+            line = max(0, min(line, max(len(lines) - 1, 0)))
+            text = lines[line] if lines else ""
+            column = max(0, min(column, len(text)))
+            try:
+                doc = self.server.workspace.get_text_document(uri)
+                return doc.position_codec.position_to_client_units(doc.lines, types.Position(line, column))
+            except Exception:
+                pass
+        return types.Position(line=max(line, 0), character=max(column, 0))
+
+    def _line_end(self, lines: list[str] | None, line: int) -> int:
+        if lines is None or not (0 <= line < len(lines)):
+            return 0
+        return len(lines[line])
+
+    def diagnostics_for(self, run: Run, outcome: RunOutcome) -> list[types.Diagnostic]:
+        req = run.request
+        uri = req.uri
+        lines = self._doc_lines(uri)
+        out: list[types.Diagnostic] = []
+
+        def buffer_pos(code_line: int, code_col: int | None) -> tuple[int, int]:
+            col = code_col or 0
+            if 0 <= code_line < len(req.column_offsets):
+                col += req.column_offsets[code_line]
+            return req.first_line + code_line, col
+
+        def rng(code_line: int, col: int | None, end_col: int | None) -> types.Range:
+            bl, bc = buffer_pos(code_line, col)
+            if col is None:
+                start_c = len(lines[bl]) - len(lines[bl].lstrip()) if lines and 0 <= bl < len(lines) else 0
+                end = self._line_end(lines, bl)
+            else:
+                start_c = bc
+                end = buffer_pos(code_line, end_col)[1] if end_col is not None and end_col > col else bc + 1
+                end = min(end, max(self._line_end(lines, bl), bc)) if lines is not None else end
+            return types.Range(self._position(uri, lines, bl, start_c), self._position(uri, lines, bl, end))
+
+        first_line_range = rng(0, None, None)
+        if outcome.exit_code != 0 and not outcome.cancelled:
+            errors = self._find_errors(run, outcome)
+            located = [e for e in errors if e.line is not None and 0 <= e.line < max(req.line_count, e.line + 1)]
+            for err in located:
+                related = [
+                    types.DiagnosticRelatedInformation(
+                        location=types.Location(uri=uri, range=rng(f.line, f.column, None)),
+                        message=f.label or "called from here",
+                    )
+                    for f in err.related
+                    if f.line is not None and 0 <= f.line < max(req.line_count, 1)
+                ]
+                out.append(
+                    types.Diagnostic(
+                        range=rng(err.line, err.column, err.end_column),
+                        message=err.message,
+                        severity=types.DiagnosticSeverity.Error,
+                        source=SOURCE,
+                        code=outcome.exit_code,
+                        related_information=related or None,
+                    )
+                )
+            if not located:
+                unlocated = next((e.message for e in errors if e.message), "") or last_error_line(outcome.output)
+                message = f"exit {outcome.exit_code}" + (f": {unlocated}" if unlocated else "")
+                out.append(
+                    types.Diagnostic(
+                        range=first_line_range,
+                        message=message,
+                        severity=types.DiagnosticSeverity.Error,
+                        source=SOURCE,
+                        code=outcome.exit_code,
+                    )
+                )
+        if req.settings.output_mode in ("diagnostics", "both") and outcome.output.strip():
+            text = outcome.output
+            if len(text) > MAX_OUTPUT_DIAGNOSTIC_CHARS:
+                text = text[: MAX_OUTPUT_DIAGNOSTIC_CHARS // 2] + "\n…\n" + text[-MAX_OUTPUT_DIAGNOSTIC_CHARS // 2 :]
+            out.append(
+                types.Diagnostic(
+                    range=first_line_range,
+                    message=text.rstrip("\n"),
+                    severity=types.DiagnosticSeverity.Information,
+                    source=SOURCE,
+                )
+            )
+        return out
+
+    def _find_errors(self, run: Run, outcome: RunOutcome) -> list[Any]:
+        try:
+            from daytona_lsp.core.errors import find_errors
+
+            return list(
+                find_errors(
+                    outcome.output,
+                    run.request.language,
+                    source_path=outcome.source_path,
+                    line_offset=outcome.line_offset,
+                    line_count=run.request.line_count,
+                )
+            )
+        except Exception:
+            log.exception("Could not parse the errors of run %s", run.id)
+            return []

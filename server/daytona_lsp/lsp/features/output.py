@@ -1,0 +1,145 @@
+"""Run events → the client: ``daytona/*`` notifications (opted-in clients) or log lines and a summary (plain clients),
+work-done progress, and diagnostics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from daytona_lsp.lsp.features import diagnostics
+from daytona_lsp.lsp.runs import Run, RunOutcome
+
+if TYPE_CHECKING:
+    from daytona_lsp.lsp.server import DaytonaLanguageServer
+
+log = logging.getLogger(__name__)
+
+RUN_STARTED = "daytona/runStarted"
+OUTPUT = "daytona/output"
+RUN_FINISHED = "daytona/runFinished"
+PROGRESS_INTERVAL_S = 1.0
+
+
+def _name(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1] or uri
+
+
+def summary(run: Run, outcome: RunOutcome) -> tuple[types.MessageType, str]:
+    """The one-line result: ``exit 0 in 412 ms`` or the last error line."""
+    where = _name(run.request.uri)
+    if outcome.cancelled:
+        return types.MessageType.Warning, f"{where}: run cancelled after {outcome.duration_ms} ms"
+    if outcome.exit_code == 0:
+        return types.MessageType.Info, f"{where}: exit 0 in {outcome.duration_ms} ms"
+    line = diagnostics.last_error_line(outcome.output)
+    text = f"{where}: exit {outcome.exit_code} in {outcome.duration_ms} ms"
+    return types.MessageType.Error, f"{text}: {line}" if line else text
+
+
+class RunReporter:
+    """The :class:`~daytona_lsp.lsp.runs.RunObserver` of the language server."""
+
+    def __init__(self, server: DaytonaLanguageServer) -> None:
+        self.server = server
+        self.diagnostics = diagnostics.DiagnosticsPublisher(server)
+        self._partial: dict[str, str] = {}
+
+    def _channel(self, run: Run) -> bool:
+        return run.request.settings.output_mode in ("channel", "both")
+
+    # ---- RunObserver --------------------------------------------------------------------------------------------
+    def run_started(self, run: Run) -> None:
+        req = run.request
+        self.diagnostics.run_started(run)
+        if self.server.output_notifications:
+            self.server.protocol.notify(
+                RUN_STARTED,
+                {
+                    "runId": run.id,
+                    "uri": req.uri,
+                    "range": req.range,
+                    "language": req.language,
+                    "backend": run.backend,
+                },
+            )
+        elif self._channel(run):
+            what = "selection" if req.range is not None else "file"
+            self._log(f"▶ run {run.id}: {_name(req.uri)} ({what}, {req.language}, {run.backend} sandbox)")
+        if self.server.supports_progress():
+            run.data["progress"] = asyncio.ensure_future(self._progress(run))
+
+    async def run_output(self, run: Run, stream: str, text: str) -> None:
+        if not self._channel(run):
+            return
+        if self.server.output_notifications:
+            self.server.protocol.notify(OUTPUT, {"runId": run.id, "stream": stream, "text": text})
+            return
+        # plain clients: whole lines as window/logMessage
+        pending = self._partial.get(run.id, "") + text
+        *lines, rest = pending.split("\n")
+        self._partial[run.id] = rest
+        for line in lines:
+            self._log(line)
+
+    def run_finished(self, run: Run, outcome: RunOutcome) -> None:
+        self.diagnostics.run_finished(run, outcome)
+        rest = self._partial.pop(run.id, "")
+        if self.server.output_notifications:
+            self.server.protocol.notify(
+                RUN_FINISHED,
+                {
+                    "runId": run.id,
+                    "exitCode": outcome.exit_code,
+                    "durationMs": outcome.duration_ms,
+                    "truncated": outcome.truncated,
+                },
+            )
+        else:
+            if rest and self._channel(run):
+                self._log(rest)
+            kind, message = summary(run, outcome)
+            if self._channel(run):
+                self._log(f"■ run {run.id}: {message}")
+            self.server.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        task = run.data.get("progress")
+        if task is not None:
+            run.data["outcome"] = outcome
+            done = run.data.get("done")
+            if isinstance(done, asyncio.Event):
+                done.set()
+
+    def _log(self, line: str) -> None:
+        self.server.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=line))
+
+    # ---- progress -----------------------------------------------------------------------------------------------
+    async def _progress(self, run: Run) -> None:
+        done = run.data["done"] = asyncio.Event()
+        if "outcome" in run.data:
+            done.set()
+        token = f"daytona-run-{run.id}"
+        progress = self.server.work_done_progress
+        try:
+            await asyncio.wait_for(progress.create_async(token), 5)
+        except Exception as exc:  # the client refused or never answered: run without progress
+            log.info("No progress for run %s: %s", run.id, exc)
+            return
+        self.server.progress_tokens[token] = run.id
+        title = f"Running {_name(run.request.uri)} in {run.backend} sandbox"
+        progress.begin(
+            token,
+            types.WorkDoneProgressBegin(title=title, cancellable=True, message="starting"),
+        )
+        while not done.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(done.wait(), PROGRESS_INTERVAL_S)
+            if not done.is_set():
+                progress.report(token, types.WorkDoneProgressReport(message=f"{run.elapsed_ms() / 1000:.0f} s"))
+        outcome: RunOutcome = run.data["outcome"]
+        message = "cancelled" if outcome.cancelled else f"exit {outcome.exit_code} in {outcome.duration_ms} ms"
+        progress.end(token, types.WorkDoneProgressEnd(message=message))
+        self.server.progress_tokens.pop(token, None)
+        progress.tokens.pop(token, None)

@@ -1,0 +1,497 @@
+"""RunService: run ids, concurrent runs, cancellation, output cap and one environment per workspace.
+
+No LSP types here: the server attaches a :class:`RunObserver` that turns run events into notifications, progress and
+diagnostics. Blocking work (building an environment) runs in a thread; runs are asyncio tasks, so the server keeps
+answering requests while code runs, and several runs (also of one document) proceed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from daytona_lsp.core.environment import CodeEnvironment, CodeLanguage, CodeRunResult, SimpleContext
+from daytona_lsp.core.output import OutputBuffer
+from daytona_lsp.lsp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EnvironmentFactory = Callable[[Settings], CodeEnvironment]
+"""Builds an environment from settings. Called in a worker thread (it may import the Daytona SDK)."""
+
+CANCELLED_EXIT_CODE = 124
+
+
+def api_key() -> str | None:
+    """The Daytona API key: from the environment only, never from settings."""
+    return os.environ.get("DAYTONA_API_KEY") or None
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret of ours replaced (an API key must never reach a log, a message or an error)."""
+    for name in ("DAYTONA_API_KEY", "DAYTONA_JWT_TOKEN"):
+        secret = os.environ.get(name)
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def resolve_backend(settings: Settings) -> str:
+    """``daytona`` or ``local`` for these settings (``auto``: Daytona when an API key is set)."""
+    from daytona_lsp.core.select import resolve_backend as core_resolve
+
+    try:
+        return core_resolve(settings.backend, api_key())
+    except Exception:
+        return settings.backend if settings.backend != "auto" else "local"
+
+
+def default_environment_factory(settings: Settings) -> CodeEnvironment:
+    """The real backends, through :func:`daytona_lsp.core.select.create_environment`."""
+    from daytona_lsp.core.select import create_environment
+
+    backend = resolve_backend(settings)
+    daytona: dict[str, Any] = {}
+    local: dict[str, Any] = {}
+    if backend == "daytona":
+        from daytona_lsp.core.daytona import DaytonaResources
+
+        daytona = {
+            "api_url": settings.api_url or None,
+            "target": settings.target or None,
+            "snapshot": settings.snapshot or None,
+            "image": settings.image or None,
+            "env_vars": dict(settings.env_vars) or None,
+            "resources": DaytonaResources(**settings.resources) if settings.resources else None,
+            "labels": dict(settings.labels) or None,
+            "auto_stop_interval": settings.auto_stop_interval,
+            "auto_delete_interval": settings.auto_delete_interval,
+        }
+    else:
+        local = {
+            "isolation": settings.local.isolation,
+            "network": settings.local.network,
+            "env_vars": dict(settings.env_vars) or None,
+        }
+    return create_environment(
+        backend,
+        api_key=api_key(),
+        timeout=max(1, math.ceil(settings.timeout)) if backend == "daytona" else settings.timeout,
+        languages=tuple(settings.languages),  # type: ignore[arg-type]
+        max_output_bytes=settings.max_output_bytes,
+        daytona={k: v for k, v in daytona.items() if v is not None},
+        local={k: v for k, v in local.items() if v is not None},
+    )
+
+
+class RunError(Exception):
+    """A run could not start (no environment could be built…). The message is safe to show."""
+
+
+@dataclass
+class RunRequest:
+    """What to run and where its lines are in the buffer."""
+
+    uri: str
+    code: str
+    language: CodeLanguage
+    workspace: str
+    settings: Settings
+    first_line: int = 0
+    """Buffer line of the code's line 0."""
+    column_offsets: tuple[int, ...] = ()
+    """Per code line, how many characters precede it in the buffer (selection start, removed indentation)."""
+    range: Mapping[str, Any] | None = None
+    """The LSP range that was run (None: the whole document)."""
+    line_count: int = 0
+    request_id: Any = None
+    """JSON-RPC id of the request that started the run (for $/cancelRequest)."""
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    exit_code: int
+    output: str
+    truncated: bool
+    duration_ms: int
+    backend: str
+    cancelled: bool = False
+    source_path: str | None = None
+    line_offset: int = 0
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "exitCode": self.exit_code,
+            "output": self.output,
+            "truncated": self.truncated,
+            "durationMs": self.duration_ms,
+            "backend": self.backend,
+        }
+
+
+@dataclass(eq=False)
+class Run:
+    id: str
+    request: RunRequest
+    backend: str
+    started: float = field(default_factory=time.monotonic)
+    task: asyncio.Task[RunOutcome] | None = None
+    cancel_requested: bool = False
+    streamed_bytes: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+    """Scratch space for observers (progress token…)."""
+
+    @property
+    def done(self) -> bool:
+        return self.task is not None and self.task.done()
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+
+class RunObserver(Protocol):
+    def run_started(self, run: Run) -> None: ...
+
+    async def run_output(self, run: Run, stream: str, text: str) -> None: ...
+
+    def run_finished(self, run: Run, outcome: RunOutcome) -> None: ...
+
+
+class _NullObserver:
+    def run_started(self, run: Run) -> None:
+        pass
+
+    async def run_output(self, run: Run, stream: str, text: str) -> None:
+        pass
+
+    def run_finished(self, run: Run, outcome: RunOutcome) -> None:
+        pass
+
+
+@dataclass(eq=False)
+class EnvironmentSlot:
+    """One workspace's environment for one sandbox spec."""
+
+    workspace: str
+    spec: tuple[Any, ...]
+    backend: str
+    ready: asyncio.Future[CodeEnvironment]
+    active: int = 0
+    retired: bool = False
+    closed: bool = False
+    prewarming: bool = False
+    error: str | None = None
+    close_task: asyncio.Task[None] | None = None
+
+    def state(self) -> str:
+        if self.closed:
+            return "closed"
+        if self.error:
+            return "error"
+        if not self.ready.done() or self.prewarming:
+            return "creating"
+        return "running" if self.active else "ready"
+
+    def sandbox_id(self) -> str | None:
+        if not self.ready.done() or self.ready.cancelled() or self.ready.exception() is not None:
+            return None
+        env = self.ready.result()
+        for name in ("sandbox_id", "sandboxId"):
+            value = getattr(env, name, None)
+            if isinstance(value, str) and value:
+                return value
+        sandbox = getattr(env, "sandbox", None)
+        value = getattr(sandbox, "id", None)
+        return value if isinstance(value, str) else None
+
+
+class RunService:
+    def __init__(self, factory: EnvironmentFactory | None = None, observer: RunObserver | None = None) -> None:
+        self.factory = factory or default_environment_factory
+        self.observer: RunObserver = observer or _NullObserver()
+        self.runs: dict[str, Run] = {}
+        self.slots: dict[str, EnvironmentSlot] = {}
+        self._retired: set[EnvironmentSlot] = set()
+        self._ids = itertools.count(1)
+        self._closing = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ---- environments -------------------------------------------------------------------------------------------
+    def _slot(self, workspace: str, settings: Settings) -> EnvironmentSlot:
+        if self._closing:
+            raise RunError("The server is shutting down")
+        spec = settings.sandbox_spec()
+        slot = self.slots.get(workspace)
+        if slot is not None and (slot.spec != spec or slot.error):
+            self._retire(slot)
+            slot = None
+        if slot is None:
+            loop = asyncio.get_running_loop()
+            ready: asyncio.Future[CodeEnvironment] = loop.create_future()
+            slot = EnvironmentSlot(workspace, spec, resolve_backend(settings), ready)
+            self.slots[workspace] = slot
+            self._spawn(self._build(slot, settings))
+        return slot
+
+    async def _build(self, slot: EnvironmentSlot, settings: Settings) -> None:
+        try:
+            env = await asyncio.to_thread(self.factory, settings)
+        except Exception as exc:  # bad settings, missing credentials…: the message says why
+            slot.error = redact(str(exc) or type(exc).__name__)
+            log.warning("Could not create the %s environment: %s", slot.backend, slot.error)
+            if not slot.ready.done():
+                slot.ready.set_exception(RunError(slot.error))
+                slot.ready.exception()  # retrieved: no "never retrieved" warning
+            return
+        if slot.ready.done():  # cancelled while building: close what we built
+            await _close_env(env)
+            return
+        slot.ready.set_result(env)
+        if slot.retired and slot.active == 0:
+            self._close_slot(slot)
+
+    def _retire(self, slot: EnvironmentSlot) -> None:
+        """Forget ``slot`` for new runs; close it once its runs are done."""
+        if self.slots.get(slot.workspace) is slot:
+            del self.slots[slot.workspace]
+        slot.retired = True
+        self._retired.add(slot)
+        if slot.active == 0:
+            self._close_slot(slot)
+
+    def _close_slot(self, slot: EnvironmentSlot) -> None:
+        if slot.close_task is None:
+            slot.close_task = self._spawn(self._close(slot))
+
+    async def _close(self, slot: EnvironmentSlot) -> None:
+        if not slot.ready.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(slot.ready)
+        if slot.ready.done() and not slot.ready.cancelled() and slot.ready.exception() is None:
+            await _close_env(slot.ready.result())
+        slot.closed = True
+        self._retired.discard(slot)
+
+    async def environment(self, workspace: str, settings: Settings) -> tuple[EnvironmentSlot, CodeEnvironment]:
+        slot = self._slot(workspace, settings)
+        try:
+            env = await asyncio.shield(slot.ready)
+        except RunError:
+            raise
+        except Exception as exc:
+            raise RunError(redact(str(exc))) from None
+        return slot, env
+
+    async def prewarm(self, workspace: str, settings: Settings) -> None:
+        """Create the workspace's environment (and its sandbox) in the background; errors only go to the log."""
+        try:
+            slot, env = await self.environment(workspace, settings)
+        except RunError as exc:
+            log.info("Prewarm failed: %s", exc)
+            return
+        warm = getattr(env, "prewarm", None) or getattr(env, "prepare", None)
+        if slot.prewarming:
+            return
+        slot.prewarming = True
+        try:
+            if warm is not None:
+                result = warm()
+                if asyncio.iscoroutine(result):
+                    await result
+            else:
+                # no explicit hook: a no-op run creates the sandbox (backends create it lazily on the first run)
+                language: CodeLanguage = "bash" if "bash" in env.supported_languages else env.supported_languages[0]
+                noop = {"bash": ":", "python": "pass", "javascript": "", "typescript": ""}[language]
+                await env.run(noop, language)
+        except Exception as exc:
+            log.info("Prewarm failed: %s", redact(str(exc)))
+        finally:
+            slot.prewarming = False
+
+    def prewarm_in_background(self, workspace: str, settings: Settings) -> None:
+        if self._closing or workspace in self.slots and self.slots[workspace].spec == settings.sandbox_spec():
+            return
+        self._spawn(self.prewarm(workspace, settings))
+
+    def settings_changed(self, workspace: str, settings: Settings) -> bool:
+        """Retire the workspace's environment when its sandbox spec changed. True when one was retired."""
+        slot = self.slots.get(workspace)
+        if slot is not None and slot.spec != settings.sandbox_spec():
+            self._retire(slot)
+            return True
+        return False
+
+    async def reset(self, workspace: str | None = None) -> int:
+        """Cancel the runs of ``workspace`` (None: all), close and forget its environments. Returns how many."""
+        slots = [s for k, s in list(self.slots.items()) if workspace is None or k == workspace]
+        for run in list(self.runs.values()):
+            if workspace is None or run.request.workspace == workspace:
+                self.cancel(run.id)
+        for slot in slots:
+            self._retire(slot)
+        await self._wait_runs([r for r in self.runs.values() if workspace is None or r.request.workspace == workspace])
+        tasks = [s.close_task for s in slots if s.close_task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return len(slots)
+
+    def info(self, workspace: str, settings: Settings) -> dict[str, Any]:
+        slot = self.slots.get(workspace)
+        if slot is None:
+            return {"backend": resolve_backend(settings), "state": "none"}
+        out: dict[str, Any] = {"backend": slot.backend, "state": slot.state()}
+        if out["state"] == "ready":
+            env = slot.ready.result()
+            env_info = getattr(env, "info", None)
+            if callable(env_info):
+                try:
+                    reported = env_info()
+                    if isinstance(reported, dict) and reported.get("state") not in (None, "none"):
+                        out.update({k: v for k, v in reported.items() if k in ("sandboxId", "state")})
+                except Exception as exc:
+                    log.info("info() failed: %s", redact(str(exc)))
+        sandbox_id = out.get("sandboxId") or slot.sandbox_id()
+        if sandbox_id:
+            out["sandboxId"] = sandbox_id
+        if slot.error:
+            out["error"] = slot.error
+        return out
+
+    # ---- runs ---------------------------------------------------------------------------------------------------
+    def start(self, request: RunRequest) -> Run:
+        if self._closing:
+            raise RunError("The server is shutting down")
+        run = Run(id=str(next(self._ids)), request=request, backend=resolve_backend(request.settings))
+        self.runs[run.id] = run
+        run.task = asyncio.create_task(self._execute(run), name=f"daytona-run-{run.id}")
+        return run
+
+    async def _execute(self, run: Run) -> RunOutcome:
+        req = run.request
+        buffer = OutputBuffer(req.settings.max_output_bytes)
+        slot: EnvironmentSlot | None = None
+        result: CodeRunResult
+        cancelled = False
+        try:
+            self.observer.run_started(run)
+            slot, env = await self.environment(req.workspace, req.settings)
+            slot.active += 1
+            run.backend = slot.backend
+
+            async def on_output(stream: str, text: str) -> None:
+                streamed = buffer.write(text)
+                if streamed:
+                    run.streamed_bytes += len(streamed)
+                    try:
+                        await self.observer.run_output(run, stream, streamed)
+                    except Exception:
+                        log.exception("Output observer failed")
+
+            result = await env.run(
+                req.code,
+                req.language,
+                context=SimpleContext({"uri": req.uri, "workspace": req.workspace}),
+                on_output=on_output,
+            )
+            if run.cancel_requested:
+                cancelled = True
+        except asyncio.CancelledError:
+            cancelled = True
+            text = buffer.text()
+            result = CodeRunResult(
+                output=text + ("" if not text or text.endswith("\n") else "\n") + "[daytona-lsp: run cancelled]\n",
+                exit_code=CANCELLED_EXIT_CODE,
+                truncated=buffer.truncated,
+            )
+        except RunError as exc:
+            result = CodeRunResult(output=f"daytona-lsp: {exc}\n", exit_code=1)
+        except Exception as exc:  # a backend broke its contract; never let it kill the server
+            log.exception("Run %s failed", run.id)
+            result = CodeRunResult(output=f"daytona-lsp: run failed: {redact(str(exc))}\n", exit_code=1)
+        finally:
+            if slot is not None:
+                slot.active -= 1
+                if slot.retired and slot.active == 0:
+                    self._close_slot(slot)
+        outcome = RunOutcome(
+            run_id=run.id,
+            exit_code=result.exit_code,
+            output=redact(result.output),
+            truncated=bool(result.truncated or buffer.truncated),
+            duration_ms=run.elapsed_ms() if result.duration_ms is None else result.duration_ms,
+            backend=result.backend or run.backend,
+            cancelled=cancelled,
+            source_path=result.source_path,
+            line_offset=result.line_offset,
+        )
+        if run.streamed_bytes == 0 and outcome.output and not cancelled:
+            # a backend that did not stream: the channel still gets the output
+            with contextlib.suppress(Exception):
+                await self.observer.run_output(run, "stdout", outcome.output)
+        self.runs.pop(run.id, None)
+        try:
+            self.observer.run_finished(run, outcome)
+        except Exception:
+            log.exception("Finish observer failed")
+        return outcome
+
+    def cancel(self, run_id: str) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.task is None or run.task.done():
+            return False
+        run.cancel_requested = True
+        run.task.cancel()
+        return True
+
+    def cancel_all(self) -> list[str]:
+        return [run_id for run_id in list(self.runs) if self.cancel(run_id)]
+
+    def cancel_request(self, request_id: Any) -> bool:
+        """$/cancelRequest for the request that started a run."""
+        for run in list(self.runs.values()):
+            if run.request.request_id is not None and run.request.request_id == request_id:
+                return self.cancel(run.id)
+        return False
+
+    async def _wait_runs(self, runs: list[Run]) -> None:
+        tasks = [r.task for r in runs if r.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---- lifecycle ----------------------------------------------------------------------------------------------
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def aclose(self) -> None:
+        """Cancel every run and close every environment (idempotent)."""
+        self._closing = True
+        self.cancel_all()
+        await self._wait_runs(list(self.runs.values()))
+        for slot in list(self.slots.values()):
+            self._retire(slot)
+        pending = [t for t in list(self._background) if not t.done()]
+        for slot in list(self._retired):
+            self._close_slot(slot)
+        pending = [t for t in list(self._background) if not t.done()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _close_env(env: CodeEnvironment) -> None:
+    try:
+        await env.aclose()
+    except Exception as exc:
+        log.warning("Closing an environment failed: %s", redact(str(exc)))

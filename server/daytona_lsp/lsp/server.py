@@ -1,0 +1,233 @@
+"""The language server: :func:`create_server` is the one place it is built; :func:`serve` runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+
+from daytona_lsp.lsp import documents
+from daytona_lsp.lsp.runs import EnvironmentFactory, RunService, resolve_backend
+from daytona_lsp.lsp.settings import Settings, parse_settings
+
+log = logging.getLogger(__name__)
+
+try:
+    from importlib.metadata import version as _dist_version
+
+    VERSION = _dist_version("daytona-lsp")
+except Exception:  # not installed (running from a checkout)
+    VERSION = "0.0.0"
+
+
+class DaytonaProtocol(LanguageServerProtocol):
+    """pygls' protocol plus one hook: ``$/cancelRequest`` of a ``daytona.run`` request kills the run.
+
+    (pygls cancels the request's future, but an ``executeCommand`` handler runs as a separate task.)
+    """
+
+    _server: DaytonaLanguageServer
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        super()._handle_cancel_notification(msg_id)
+        runs = getattr(self._server, "runs", None)
+        if runs is not None:
+            runs.cancel_request(msg_id)
+
+
+class DaytonaLanguageServer(LanguageServer):
+    """State shared by the features: settings per workspace folder, the RunService, client options."""
+
+    def __init__(self, factory: EnvironmentFactory | None = None) -> None:
+        super().__init__(
+            "daytona-lsp",
+            VERSION,
+            protocol_cls=DaytonaProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.runs = RunService(factory)
+        self.output_notifications = False
+        self.base_settings = Settings()
+        self.client_settings: dict[str, Any] | None = None
+        """The ``daytona`` settings object a client pushed with didChangeConfiguration (no pull support)."""
+        self.folder_settings: dict[str, Settings] = {}
+        self.settings_ready = asyncio.Event()
+        self._warned: set[str] = set()
+        self.progress_tokens: dict[str, str] = {}
+        """work-done progress token → run id"""
+
+    # ---- settings -----------------------------------------------------------------------------------------------
+    def warn(self, message: str) -> None:
+        """A ``window/showMessage`` warning (each distinct message once per settings update)."""
+        if message in self._warned:
+            return
+        self._warned.add(message)
+        log.warning("%s", message)
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+
+    def folders(self) -> list[str]:
+        try:
+            return [f.uri for f in self.workspace.folders.values()]
+        except RuntimeError:
+            return []
+
+    def workspace_of(self, uri: str) -> str:
+        try:
+            root = self.workspace.root_uri
+        except RuntimeError:
+            root = None
+        return documents.workspace_key(uri, self.folders(), root)
+
+    def settings_for(self, workspace: str) -> Settings:
+        if workspace in self.folder_settings:
+            return self.folder_settings[workspace]
+        return self.folder_settings.get("", self.base_settings)
+
+    def settings_of_uri(self, uri: str) -> Settings:
+        return self.settings_for(self.workspace_of(uri))
+
+    def backend_label(self, settings: Settings) -> str:
+        return "Daytona sandbox" if resolve_backend(settings) == "daytona" else "local sandbox"
+
+    def supports_progress(self) -> bool:
+        caps = self.client_capabilities
+        return bool(caps and caps.window and caps.window.work_done_progress)
+
+    def supports_configuration(self) -> bool:
+        caps = self.client_capabilities
+        return bool(caps and caps.workspace and caps.workspace.configuration)
+
+    async def refresh_settings(self) -> None:
+        """Pull the ``daytona`` section per workspace folder (when the client can) and apply it."""
+        self._warned.clear()
+        base = self.base_settings
+        if self.client_settings is not None:
+            base = parse_settings(self.client_settings, self.warn, base)
+        new: dict[str, Settings] = {"": base}
+        folders = self.folders()
+        if self.supports_configuration():
+            scopes: list[str | None] = [None, *folders]
+            items = [types.ConfigurationItem(scope_uri=s, section="daytona") for s in scopes]
+            try:
+                results = await asyncio.wait_for(
+                    self.workspace_configuration_async(types.ConfigurationParams(items=items)), 10
+                )
+            except Exception as exc:
+                log.warning("workspace/configuration failed: %s", exc)
+                results = []
+            for i, scope in enumerate(scopes):
+                data = results[i] if i < len(results) else None
+                if scope is None:
+                    new[""] = base = parse_settings(data, self.warn, base)
+                else:
+                    new[scope.rstrip("/")] = parse_settings(data, self.warn, base)
+        else:
+            for folder in folders:
+                new[folder.rstrip("/")] = base
+        self.folder_settings = new
+        for key in list(self.runs.slots):
+            self.runs.settings_changed(key, self.settings_for(key))
+        self.settings_ready.set()
+
+    async def current_settings(self, uri: str) -> Settings:
+        if not self.settings_ready.is_set():
+            try:
+                await asyncio.wait_for(self.settings_ready.wait(), 10)
+            except asyncio.TimeoutError:
+                log.warning("No settings from the client yet; using the initialization options")
+        return self.settings_of_uri(uri)
+
+
+def create_server(factory: EnvironmentFactory | None = None) -> DaytonaLanguageServer:
+    """Build the server with every feature registered. ``factory`` builds environments (default: the real backends)."""
+    from daytona_lsp.lsp.features import code_actions, code_lens, commands, lifecycle, output
+
+    server = DaytonaLanguageServer(factory)
+    server.runs.observer = output.RunReporter(server)
+    lifecycle.register(server)
+    code_actions.register(server)
+    code_lens.register(server)
+    commands.register(server)
+    return server
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("DAYTONA_LSP_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(
+        stream=sys.stderr, level=getattr(logging, level, logging.WARNING), format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087) -> int:
+    """Serve LSP on stdio (or TCP). Every environment is closed when the client goes away, with or without shutdown."""
+    _configure_logging()
+    server = create_server()
+    if tcp:
+        server.start_tcp(host, port)
+        return 0
+    return _serve_stdio(server)
+
+
+def _serve_stdio(server: DaytonaLanguageServer) -> int:
+    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+
+    # The protocol owns the real stdout; anything else that writes to fd 1 (a child process, a stray print) goes to stderr.
+    proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+
+    server._stop_event = stop_event = __import__("threading").Event()
+    reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+    server.protocol.set_writer(StdoutWriter(proto_out))
+    terminated = False
+
+    async def main() -> None:
+        nonlocal terminated
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_signal() -> None:
+            nonlocal terminated
+            terminated = True
+            if task is not None:
+                task.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, on_signal)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        try:
+            await run_async(
+                stop_event=stop_event,
+                reader=reader,
+                protocol=server.protocol,
+                logger=log,
+                error_handler=server.report_server_error,
+            )
+        except asyncio.CancelledError:
+            pass
+        finally:
+            # stdin closed (client died), a signal, or exit: leave nothing behind
+            await server.runs.aclose()
+
+    code = 0
+    try:
+        asyncio.run(main())
+    except SystemExit as exc:  # the `exit` notification
+        code = exc.code if isinstance(exc.code, int) else 0
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    if terminated or not sys.stdin.closed:
+        # the stdin reader thread may still block on a read: do not wait for it
+        logging.shutdown()
+        os._exit(code)
+    server.shutdown()
+    return code

@@ -366,6 +366,42 @@ def test_python_ipython_cell_traceback_from_a_stateful_session():
     assert [f.line for f in error.related] == [5]
 
 
+IPYTHON_COLORED = (  # IPython 9, colors on, as a Jupyter kernel sends it
+    "\x1b[31m---------------------------------------------------------------------------\x1b[39m\n\x1b[31mZeroDivisionError"
+    "\x1b[39m                         Traceback (most recent call last)\n\x1b[36mCell\x1b[39m\x1b[36m \x1b[39m\x1b[32mIn[1]"
+    "\x1b[39m\x1b[32m, line 3\x1b[39m\n\x1b[32m      1\x1b[39m \x1b[38;5;28;01mdef\x1b[39;00m\x1b[38;5;250m \x1b[39m\x1b[34mg"
+    "\x1b[39m():\n\x1b[32m      2\x1b[39m     \x1b[38;5;28;01mreturn\x1b[39;00m \x1b[32m1\x1b[39m/\x1b[32m0\x1b[39m\n\x1b[32m----> "
+    "\x1b[39m\x1b[32m3\x1b[39m \x1b[30;43mg\x1b[39;49m\x1b[30;43m(\x1b[39;49m\x1b[30;43m)\x1b[39;49m\n\n\x1b[36mCell\x1b[39m"
+    "\x1b[36m \x1b[39m\x1b[32mIn[1]\x1b[39m\x1b[32m, line 2\x1b[39m, in \x1b[36mg\x1b[39m\x1b[34m()\x1b[39m\n\x1b[32m      1"
+    "\x1b[39m \x1b[38;5;28;01mdef\x1b[39;00m\x1b[38;5;250m \x1b[39m\x1b[34mg\x1b[39m():\n\x1b[32m----> \x1b[39m\x1b[32m2\x1b[39m"
+    "     \x1b[38;5;28;01mreturn\x1b[39;00m \x1b[30;43m1\x1b[39;49m\x1b[30;43m/\x1b[39;49m\x1b[30;43m0\x1b[39;49m\n\n\x1b[31m"
+    "ZeroDivisionError\x1b[39m: division by zero\n"
+)
+
+IPYTHON7_CELL = """\
+---------------------------------------------------------------------------
+ZeroDivisionError                         Traceback (most recent call last)
+<ipython-input-1-9e1622b385b6> in <module>
+      1 def g():
+      2     return 1/0
+----> 3 g()
+
+<ipython-input-1-9e1622b385b6> in g()
+      1 def g():
+----> 2     return 1/0
+
+ZeroDivisionError: division by zero
+"""
+
+
+@pytest.mark.parametrize("output", [IPYTHON_COLORED, IPYTHON7_CELL], ids=["ipython9-colored", "ipython7"])
+def test_python_ipython_formats_old_and_colored(output):
+    code = "def g():\n    return 1/0\ng()\n"
+    error = one(find_errors(output, "python", code=code))
+    assert (error.message, error.line, span(code, error)) == ("ZeroDivisionError: division by zero", 1, "return 1/0")
+    assert [f.line for f in error.related] == [2]
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # javascript (node), live
 
@@ -532,8 +568,14 @@ def test_typescript_compile_errors_each_become_an_error(output, source):
     assert errors[0].message == "TS2322: Type 'string' is not assignable to type 'number'."
 
 
-def test_typescript_compile_errors_in_other_files_are_not_the_users():
+@pytest.mark.parametrize("in_ts_node", [False, True])
+def test_typescript_compile_errors_in_other_files_are_not_the_users(in_ts_node):
     output = "node_modules/@types/foo/index.d.ts(3,1): error TS1128: Declaration or statement expected.\n"
+    if in_ts_node:
+        output = TS_NODE_COMPILE.replace(TS_NODE_COMPILE.split("\n")[4] + "\n", output).replace(
+            TS_NODE_COMPILE.split("\n")[5] + "\n", ""
+        )
+        assert "TSError" in output and "t1.ts" not in output
     error = one(find_errors(output, "typescript", source_path="/work/main.ts", line_count=5))
     assert (error.message, error.line) == ("TS1128: Declaration or statement expected.", None)
 
@@ -805,6 +847,11 @@ def test_random_output_never_raises_and_locations_stay_in_the_code(language):
                     assert count is None or error.line < count
                 for frame in error.related:
                     assert frame.line >= 0 and (count is None or frame.line < count)
+
+
+def test_errors_module_keeps_editor_and_sdk_imports_away():
+    probe = "import sys, daytona_lsp.core.errors; print(sorted(m for m in ('pygls', 'lsprotocol', 'daytona') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "[]"
 
 
 def test_nonsense_arguments_give_no_errors_instead_of_raising():

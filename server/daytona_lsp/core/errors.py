@@ -210,12 +210,31 @@ def _finish(errors: list[RunError]) -> list[RunError]:
     return out
 
 
+_ERROR_WORDS = (
+    "error",
+    "exception",
+    "exit",
+    "interrupt",
+    "fatal",
+    "panic",
+    "fail",
+    "traceback",
+    "uncaught",
+    "not found",
+    "no such file",
+    "denied",
+    "segmentation fault",
+    "killed",
+    "aborted",
+    "unbound variable",
+    "cannot find module",
+)
+_ERROR_WORDS_RE = re.compile("|".join(re.escape(word) for word in _ERROR_WORDS))
 _ERRORISH_RE = re.compile(
     r"\b[A-Z][A-Za-z0-9_]*(?:Error|Exception|Exit|Interrupt)\b"
-    r"|\b(?:error|fatal|panic|FAILED|Traceback|Uncaught)\b"
+    r"|\b(?:[Ee]rror|ERROR|[Ff]atal|FATAL|[Pp]anic|PANIC|FAILED|[Ff]ailed|Traceback|Uncaught)\b"
     r"|command not found|[Nn]o such file or directory|[Pp]ermission denied|[Ss]egmentation fault"
-    r"|\bKilled\b|\bAborted\b|unbound variable|[Cc]annot find module|[Nn]ot found$",
-    re.IGNORECASE,
+    r"|\bKilled\b|\bAborted\b|unbound variable|[Cc]annot find module|[Nn]ot found$"
 )
 _NOT_ERRORISH_RE = re.compile(r"\s*(?:at |File \"|\^|~|Node\.js v\d|\(Use `node --trace)")
 
@@ -223,7 +242,9 @@ _NOT_ERRORISH_RE = re.compile(r"\s*(?:at |File \"|\^|~|Node\.js v\d|\(Use `node 
 def _last_error_line(lines: list[str]) -> str | None:
     for line in reversed(lines):
         text = line[:_MAX_LINE].strip()
-        if not text or _NOT_ERRORISH_RE.match(text):
+        if not text:
+            continue
+        if not _ERROR_WORDS_RE.search(text.lower()) or _NOT_ERRORISH_RE.match(text):
             continue
         if _ERRORISH_RE.search(text):
             return _clip(text)
@@ -397,8 +418,18 @@ def _python_columns(frame: _PyFrame, line: int, loc: _Locator) -> tuple[int | No
     return start, max(start + 1, min(end, max(content_end, start + 1)))
 
 
+def _last_traceback_start(lines: list[str]) -> int:
+    """Index of the last top-level traceback header (member tracebacks of a group start with "|"), or 0."""
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if "Traceback (most recent call last)" in line and not line.lstrip().startswith("|"):
+            return index
+    return 0
+
+
 def _find_python(lines: list[str], loc: _Locator) -> list[RunError]:
-    blocks = _python_blocks(lines, loc)
+    # only the last exception is reported: start at its header (large outputs are mostly the program's own prints)
+    blocks = _python_blocks(lines[_last_traceback_start(lines) :], loc)
     if not blocks:
         return []
     block = blocks[-1]
@@ -437,7 +468,6 @@ def _find_python(lines: list[str], loc: _Locator) -> list[RunError]:
 # javascript / typescript runtime (node, ts-node, tsx)
 
 _JS_HEADER_RE = re.compile(r"(?P<path>\S[^\n]*?):(?P<line>\d{1,9})")
-_JS_MESSAGE_RE = re.compile(r"(?:Uncaught )?\[?[A-Za-z_$][\w$.]*(?: \[[A-Za-z0-9_]+\])?\]?(?::.*)?")
 _JS_ERROR_NAME_RE = re.compile(r"(?:Uncaught )?\[?[A-Za-z_$][\w$.]*(?:Error|Exception|Rejection)\b.*|\w*Error\b.*")
 
 
@@ -788,11 +818,10 @@ def _find_errors(
     elif language == "typescript":
         compile_errors, elsewhere = _find_ts_compile(lines, loc)
         runtime = _find_js_runtime(lines, loc)
+        # an unlocated runtime error next to compile errors is ts-node's "TSError: ⨯ Unable to compile": drop it
         errors = compile_errors + [e for e in runtime if e.line is not None or not compile_errors]
-        if not errors and elsewhere:
+        if elsewhere and not any(e.line is not None for e in errors):
             errors = [RunError(message=elsewhere[0], line=None, column=None, end_column=None)]
-        if compile_errors and runtime and runtime[0].line is None:
-            pass  # "TSError: ⨯ Unable to compile TypeScript" adds nothing to the located compile errors
     elif language == "bash":
         errors = _find_bash(lines, loc)
 

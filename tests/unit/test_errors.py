@@ -205,15 +205,30 @@ def test_python_recursion_keeps_one_related_frame_per_line(python, tmp_path):
     assert [f.line for f in error.related] == [3]
 
 
+GROUP_CODE = """\
+def g():
+    raise ValueError("a")
+def f():
+    errs = []
+    try:
+        g()
+    except ValueError as e:
+        errs.append(e)
+    raise ExceptionGroup("many", errs + [TypeError("b")])
+f()
+"""
+
+
 @python_versions
 def test_python_exception_group_reports_the_group_where_it_was_raised(python, tmp_path):
     if python[1] < (3, 11):
         pytest.skip("exception groups are Python 3.11+")
-    code = 'def f():\n    raise ExceptionGroup("many", [ValueError("a"), TypeError("b")])\n\nf()\n'
+    code = GROUP_CODE
     output, source = run_python(python, code, tmp_path)
+    assert output.count("Traceback (most recent call last)") == 2, "the group's and a member's"
     error = one(find_errors(output, "python", source_path=source, code=code))
     assert error.message == "ExceptionGroup: many (2 sub-exceptions)"
-    assert error.line == 1 and [f.line for f in error.related] == [3]
+    assert error.line == 8 and [f.line for f in error.related] == [9]
 
 
 @python_versions
@@ -312,27 +327,22 @@ def test_python313_multiline_expression_marks_its_first_line():
     assert (error.line, span(code, error)) == (1, 'd["a"]')
 
 
-PY313_GROUP_COLOR = (
-    "  + Exception Group Traceback (most recent call last):\n"
-    '  |   File \x1b[35m"<stdin>"\x1b[0m, line \x1b[35m3\x1b[0m, in \x1b[35m<module>\x1b[0m\n'
-    '  |   File \x1b[35m"<stdin>"\x1b[0m, line \x1b[35m2\x1b[0m, in \x1b[35mf\x1b[0m\n'
-    "  | \x1b[1;35mExceptionGroup\x1b[0m: \x1b[35mmany (2 sub-exceptions)\x1b[0m\n"
-    "  +-+---------------- 1 ----------------\n"
-    "    | Traceback (most recent call last):\n"
-    '    |   File "<stdin>", line 9, in g\n'
-    "    | ValueError: a\n"
-    "    +---------------- 2 ----------------\n"
-    "    | TypeError: b\n"
+PY313_GROUP_COLOR = (  # FORCE_COLOR=1 python3.13 - < code
+    '  + Exception Group Traceback (most recent call last):\n  |   File \x1b[35m"<stdin>"\x1b[0m, line \x1b[35m10\x1b[0m, '
+    'in \x1b[35m<module>\x1b[0m\n  |   File \x1b[35m"<stdin>"\x1b[0m, line \x1b[35m9\x1b[0m, in \x1b[35mf\x1b[0m\n  | '
+    "\x1b[1;35mExceptionGroup\x1b[0m: \x1b[35mmany (2 sub-exceptions)\x1b[0m\n  +-+---------------- 1 ----------------\n"
+    '    | Traceback (most recent call last):\n    |   File "<stdin>", line 6, in f\n    |   File "<stdin>", line 2, '
+    "in g\n    | ValueError: a\n    +---------------- 2 ----------------\n    | TypeError: b\n"
     "    +------------------------------------\n"
 )
 
 
 def test_python_colored_exception_group_from_stdin_ignores_member_tracebacks():
     error = one(find_errors(PY313_GROUP_COLOR, "python", source_path="<stdin>", line_count=10))
-    assert (error.message, error.line, [f.line for f in error.related]) == (
+    assert (error.message, error.line, [(f.line, f.label) for f in error.related]) == (
         "ExceptionGroup: many (2 sub-exceptions)",
-        1,
-        [2],
+        8,
+        [(9, "in <module>")],
     )
 
 

@@ -2,9 +2,10 @@
 
 The SDK (slow to import) is imported inside the functions that need it, never at module import time.
 
-One run is one toolbox request (``process.exec``) in every language: the code travels base64-encoded inside a
-``bash -c "source <(echo … | base64 -d)"`` command, which has neither quotes nor spaces to escape, so it works on
-daemons that run commands through a shell (current) and on those that split the command themselves (older).
+One run is one toolbox request (``process.exec``) in every language: the code travels base64-encoded inside
+``sh -c "printf %s <b64> | base64 -d | python3 -u -"`` (bash and TypeScript: ``bash -c "source <(echo <b64> | …)"``),
+a command with no quotes, ``$`` or escapes inside, so it works on daemons that run commands through a shell
+(current) and on those that split the command on spaces themselves (older).
 With an ``on_output`` callback the same command runs as a session command whose logs stream over a WebSocket.
 """
 
@@ -193,38 +194,50 @@ def _api_key_from(api_key: str | None) -> str:
 
 
 def _build_command(code: str, language: CodeLanguage, timeout: int) -> _Command:
-    """The one shell command that runs ``code``; see the module docstring for why it looks like this."""
+    """The one shell command that runs ``code``; see the module docstring for why it looks like this.
+
+    Inside ``bash -c "…"`` there are no quotes, ``$``, backslashes or backticks: a shell (current daemons) and a
+    plain split on spaces (older daemons) hand bash the same string. ``timeout`` (when the sandbox has it) ends the
+    code at the run's timeout so that the output printed so far comes back with exit 124; the daemon's own timeout,
+    a little later, is only a backstop (it answers 408 and drops the output).
+    """
     b64 = base64.b64encode(code.encode("utf-8", "surrogateescape")).decode("ascii")
-    limit = (
-        f'__dlsp_run() {{ if command -v timeout >/dev/null 2>&1; then timeout -k 2 {timeout} "$@"; else "$@"; fi; }}\n'
-    )
-    source_path: str | None
-    if language == "python":
-        body = f"printf %s {b64} | base64 -d | __dlsp_run python3 -u -\n"
-        source_path = "<stdin>"
-    elif language == "javascript":
-        body = f"printf %s {b64} | base64 -d | __dlsp_run node -\n"
-        source_path = "[stdin]"
-    elif language == "bash":
-        body = f'__dlsp_run bash -c "$(printf %s {b64} | base64 -d)" main.sh\n'
-        source_path = "main.sh"
-    else:  # typescript: ts-node -T on a file, as Daytona's own code-run does; removed on exit
-        source_path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}.ts"
-        body = (
-            f"__dlsp_f={source_path}\n"
-            "trap 'rm -f \"$__dlsp_f\"' EXIT\n"
-            f'printf %s {b64} | base64 -d > "$__dlsp_f"\n'
-            '__dlsp_run npx ts-node -T "$__dlsp_f"\n'
+    if language in ("python", "javascript"):
+        # code on stdin, as Daytona's own code-run does (tracebacks say <stdin> / [stdin] with the code's lines)
+        runner = "python3 -u -" if language == "python" else "node -"
+        source_path = "<stdin>" if language == "python" else "[stdin]"
+        command = (
+            f'sh -c "printf %s {b64} | base64 -d | {{ if command -v timeout >/dev/null; '
+            f'then exec timeout -k 2 {timeout} {runner}; else exec {runner}; fi; }}"'
         )
-    script = limit + body
-    encoded = base64.b64encode(script.encode("utf-8")).decode("ascii")
-    command = f'bash -c "source <(echo {encoded} | base64 -d)"'
-    if len(command) <= MAX_INLINE_COMMAND:
-        return _Command(command, source_path)
+        script = f"printf %s {b64} | base64 -d | {{ {_LIMITED.format(timeout=timeout)} {runner}; }}\n"
+        if len(command) <= MAX_INLINE_COMMAND:
+            return _Command(command, source_path)
+    else:
+        if language == "bash":
+            source_path = "main.sh"
+            body = f'{_LIMITED.format(timeout=timeout)} bash -c "$(printf %s {b64} | base64 -d)" main.sh\n'
+        else:  # typescript: ts-node -T on a file, as Daytona's own code-run does; removed on exit
+            source_path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}.ts"
+            body = (
+                f"__dlsp_f={source_path}\n"
+                "trap 'rm -f \"$__dlsp_f\"' EXIT\n"
+                f'printf %s {b64} | base64 -d > "$__dlsp_f"\n'
+                f'{_LIMITED.format(timeout=timeout)} npx ts-node -T "$__dlsp_f"\n'
+            )
+        script = body
+        encoded = base64.b64encode(script.encode("utf-8")).decode("ascii")
+        command = f'bash -c "source <(echo {encoded} | base64 -d)"'
+        if len(command) <= MAX_INLINE_COMMAND:
+            return _Command(command, source_path)
     # Too long for one argument: upload the script (it deletes itself first), then run it.
     path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}.sh"
     script = f"rm -f {path}\n" + script
     return _Command(f"bash {path}", source_path, upload=(path, script.encode("utf-8")))
+
+
+_LIMITED = "$(command -v timeout >/dev/null && echo timeout -k 2 {timeout})"
+"""Expands to a ``timeout`` prefix when the sandbox has the tool, to nothing otherwise."""
 
 
 def _error_result(exc: BaseException, *, api_key: str | None, output: str = "") -> CodeRunResult:

@@ -304,6 +304,8 @@ def _sandboxes_command(args: argparse.Namespace) -> int:
 async def _sandboxes_async(args: argparse.Namespace) -> int:
     from daytona_lsp.core import daytona as dt
 
+    if not os.environ.get("DAYTONA_API_KEY"):  # before loading the SDK (slow to import)
+        raise CliError("No Daytona API key: set DAYTONA_API_KEY to list or clean the sandboxes daytona-lsp created.")
     conn = {"api_key": None, "api_url": args.api_url, "target": args.target}
     try:
         if args.action == "list":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -23,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,7 +307,9 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._run_counter = 0
         self._closed = False
         self._lock = asyncio.Lock()
-        self._active: set[asyncio.subprocess.Process] = set()
+        self._active: set[_RunHandle] = set()
+        self._cgroup: _PidsCgroup | None = None
+        self._finalizer: weakref.finalize | None = None
         self._inflight = 0
         self._runs_done = asyncio.Event()
         self._runs_done.set()
@@ -332,6 +337,8 @@ class LocalCodeEnvironment(CodeEnvironment):
         Raises :class:`LocalSandboxError` (naming the cause and the ``isolation="none"`` opt-out) when it cannot.
         ``run`` does the same on first use and reports the problem as a result instead of raising.
         """
+        if self._closed:
+            raise LocalSandboxError(_CLOSED_MESSAGE)
         await self._ensure_root()
         if self.isolation == "bubblewrap":
             problem = await self._probe()
@@ -404,12 +411,14 @@ class LocalCodeEnvironment(CodeEnvironment):
     async def aclose(self) -> None:
         """Kill running code, remove the work directory (unless it was given), idempotent."""
         self._closed = True
-        for proc in list(self._active):
-            self._kill(proc)
+        for handle in list(self._active):
+            handle.kill("The environment was closed: the sandbox's processes were killed.")
         await self._runs_done.wait()
-        root, self._root = self._root, None
-        if root is not None:
-            await asyncio.to_thread(shutil.rmtree, root, True)
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            await asyncio.to_thread(finalizer)
+        self._root = None
+        self._cgroup = None
 
     # -- validation ------------------------------------------------------------------------------------------------
 
@@ -437,7 +446,13 @@ class LocalCodeEnvironment(CodeEnvironment):
             return self._root
         async with self._lock:
             if self._root is None:
-                self._root = await asyncio.to_thread(self._make_root)
+                root = await asyncio.to_thread(self._make_root)
+                if self.isolation == "bubblewrap" and os.geteuid() == 0:
+                    # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace
+                    self._cgroup = await asyncio.to_thread(_PidsCgroup.create)
+                # an environment that is never closed still leaves nothing behind (garbage collection, exit)
+                self._finalizer = weakref.finalize(self, _remove_leftovers, root, self._cgroup)
+                self._root = root
         return self._root
 
     def _make_root(self) -> Path:
@@ -737,10 +752,14 @@ class LocalCodeEnvironment(CodeEnvironment):
             popen_env, cwd = env, str(work_dir)
 
         buffer = OutputBuffer(self._max_output_bytes)
-        proc: asyncio.subprocess.Process | None = None
+        handle = _RunHandle()
+        info_r, info_w = os.pipe() if isolated else (-1, -1)
+        if isolated:
+            argv[1:1] = ["--info-fd", str(info_w)]
         try:
             try:
                 proc = await asyncio.create_subprocess_exec(
+                    *self._cgroup_prefix(context),
                     *argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
@@ -749,16 +768,26 @@ class LocalCodeEnvironment(CodeEnvironment):
                     cwd=cwd,
                     start_new_session=True,
                     limit=_READ_CHUNK,
+                    pass_fds=(info_w,) if isolated else (),
                 )
             except OSError as exc:
                 return self._result(f"Could not start the sandbox: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
-            self._active.add(proc)
+            finally:
+                if isolated:
+                    os.close(info_w)
+            handle.proc = proc
+            if isolated:
+                handle.watch_info(info_r)
+                info_r = -1  # the handle owns it now
+            self._active.add(handle)
             if self._closed:  # aclose() ran while the sandbox was starting
-                self._kill(proc)
-            exit_code, note = await self._supervise(proc, buffer, on_output, timeout)
+                handle.kill("closed")
+            exit_code, note = await self._supervise(handle, buffer, on_output, timeout)
         finally:
-            if proc is not None:
-                self._active.discard(proc)
+            if info_r != -1:
+                os.close(info_r)
+            self._active.discard(handle)
+            handle.close()
             shutil.rmtree(run_dir, ignore_errors=True)
 
         if note:
@@ -780,6 +809,15 @@ class LocalCodeEnvironment(CodeEnvironment):
             line_offset=0,
             backend="local",
         )
+
+    def _cgroup_prefix(self, context: RunContext | None) -> list[str]:
+        """Start the run inside this environment's pids cgroup (running as root only; see :class:`_PidsCgroup`)."""
+        if self._cgroup is None:
+            return []
+        processes = int(resolve_variable(self._max_processes, context))
+        if not self._cgroup.set_max(processes + 2):  # + bwrap's own two processes
+            return []
+        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self._cgroup.procs_file)]
 
     async def _stream(self, buffer: OutputBuffer, on_output: OutputCallback | None, text: str) -> None:
         streamed = buffer.write(text)
@@ -803,30 +841,32 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     async def _supervise(
         self,
-        proc: asyncio.subprocess.Process,
+        handle: _RunHandle,
         buffer: OutputBuffer,
         on_output: OutputCallback | None,
         timeout: float,
     ) -> tuple[int, str]:
         """Wait for the run to end (or time out, or be cancelled); always leaves no process behind."""
+        proc = handle.proc
+        assert proc is not None
         pump = asyncio.ensure_future(self._pump(proc, buffer, on_output))
         waiter = asyncio.ensure_future(proc.wait())
-        note = ""
         cancelled = False
         try:
             done, _ = await asyncio.wait({waiter}, timeout=timeout)
             if not done:
-                note = f"Execution timed out after {timeout:g} s: the sandbox's processes were killed."
+                handle.kill(f"Execution timed out after {timeout:g} s: the sandbox's processes were killed.")
         except asyncio.CancelledError:
             cancelled = True
-            note = "Run cancelled: the sandbox's processes were killed."
+            handle.kill("Run cancelled: the sandbox's processes were killed.")
         finally:
-            if not waiter.done():
-                self._kill(proc)
-            else:
-                self._kill_group(proc)  # stray background processes (isolation="none"; bwrap tears its pid ns down)
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(waiter)
+            # bwrap reports the exit status before its pid namespace is gone: wait for the sandbox's pid 1 too
+            with contextlib.suppress(asyncio.CancelledError):
+                await handle.wait_sandbox_gone()
+            if not handle.isolated:
+                handle.kill_group()  # stray background processes of an unisolated run
             # the pipe closes once every process holding it is gone; give it a bounded time for what is buffered
             with contextlib.suppress(asyncio.CancelledError):
                 _, pending = await asyncio.wait({pump}, timeout=_DRAIN_AFTER_EXIT_S)
@@ -834,8 +874,6 @@ class LocalCodeEnvironment(CodeEnvironment):
                     pump.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await pump
-            if proc.stdout is not None and not pump.done():
-                pump.cancel()
         if cancelled:
             task = asyncio.current_task()
             uncancel = getattr(task, "uncancel", None)
@@ -843,24 +881,211 @@ class LocalCodeEnvironment(CodeEnvironment):
                 uncancel()
         if pump.done() and not pump.cancelled() and pump.exception() is not None:
             log.error("daytona-lsp: reading the run's output failed: %r", pump.exception())
-        if note:
-            return TIMEOUT_EXIT_CODE, note
+        if handle.kill_reason:
+            return TIMEOUT_EXIT_CODE, handle.kill_reason
         code = proc.returncode if proc.returncode is not None else 1
         if code < 0:  # killed by a signal (isolation="none"); bubblewrap already reports 128 + signal
             code = 128 - code
         return code, ""
 
-    def _kill(self, proc: asyncio.subprocess.Process) -> None:
-        """Kill the run's whole process tree.
 
-        With bubblewrap, killing bwrap kills the sandbox's pid 1 (``--die-with-parent``) and with it every process
-        of its pid namespace; without isolation, the run's process group (its own session).
-        """
-        self._kill_group(proc)
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+def _remove_leftovers(root: Path, cgroup: _PidsCgroup | None) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    if cgroup is not None:
+        cgroup.remove()
+
+
+class _RunHandle:
+    """One running sandbox: its bwrap process and the host pid of the sandbox's pid 1 (from ``--info-fd``)."""
+
+    def __init__(self) -> None:
+        self.proc: asyncio.subprocess.Process | None = None
+        self.kill_reason = ""
+        self.isolated = False
+        self._info_fd = -1
+        self._pidfd = -1
+        self._info_done: asyncio.Future[None] | None = None
+
+    def watch_info(self, fd: int) -> None:
+        """Read bwrap's ``--info-fd`` JSON (written once the sandbox exists) to learn the sandbox's pid 1."""
+        self.isolated = True
+        self._info_fd = fd
+        loop = asyncio.get_running_loop()
+        self._info_done = loop.create_future()
+        os.set_blocking(fd, False)
+        chunks: list[bytes] = []
+
+        def readable() -> None:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                chunks.append(data)
+                text = b"".join(chunks)
+                try:
+                    info = json.loads(text)
+                except ValueError:
+                    return  # partial JSON: wait for the rest
+                self._open_pidfd(info.get("child-pid"))
+            self._stop_info()
+
+        loop.add_reader(fd, readable)
+
+    def _open_pidfd(self, pid: Any) -> None:
+        if isinstance(pid, int) and pid > 0 and hasattr(os, "pidfd_open"):
+            with contextlib.suppress(OSError):
+                self._pidfd = os.pidfd_open(pid)
+        if self.kill_reason:
+            self._kill_sandbox()
+
+    def _stop_info(self) -> None:
+        if self._info_fd != -1:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._info_fd)
+            os.close(self._info_fd)
+            self._info_fd = -1
+        if self._info_done is not None and not self._info_done.done():
+            self._info_done.set_result(None)
+
+    def _kill_sandbox(self) -> None:
+        if self._pidfd != -1:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)  # pid 1 dies: the whole pid namespace dies
+
+    def kill(self, reason: str) -> None:
+        """Kill the run's whole process tree (sandbox pid 1, bwrap; without isolation the process group)."""
+        if not self.kill_reason:
+            self.kill_reason = reason
+        self._kill_sandbox()
+        self.kill_group()
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+    def kill_group(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    async def wait_sandbox_gone(self) -> None:
+        """After bwrap exited: wait (bounded) until the sandbox's pid 1, and so every process in it, is gone."""
+        if self._info_done is not None:
+            # bwrap has exited, so the info pipe is at EOF or has the JSON: this never waits long
+            await self._info_done
+        if self._pidfd == -1:
+            return
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
+
+        def exited() -> None:
+            if not gone.done():
+                gone.set_result(None)
+
+        loop.add_reader(self._pidfd, exited)
+        try:
+            try:
+                await asyncio.wait_for(asyncio.shield(gone), _DRAIN_AFTER_EXIT_S)
+            except asyncio.TimeoutError:
+                self._kill_sandbox()
+                await asyncio.wait_for(gone, _DRAIN_AFTER_EXIT_S)
+        except asyncio.TimeoutError:
+            log.error("daytona-lsp: a sandbox's processes did not exit after SIGKILL")
+        finally:
+            loop.remove_reader(self._pidfd)
+
+    def close(self) -> None:
+        self._stop_info()
+        if self._pidfd != -1:
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+
+class _PidsCgroup:
+    """A pids cgroup bounding the processes of one environment's sandboxes.
+
+    Only used when the server runs as root: the kernel exempts root-owned processes from ``RLIMIT_NPROC``, and the
+    sandbox's user is mapped to the caller's uid. cgroup v1 (``pids`` hierarchy) or v2 (``pids`` controller enabled);
+    when neither is writable, a warning says the process limit is not enforced.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.procs_file = path / "cgroup.procs"
+
+    @classmethod
+    def create(cls) -> _PidsCgroup | None:
+        for base in cls._candidates():
+            cls._sweep(base)
+            path = base / f"daytona-lsp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            try:
+                path.mkdir()
+            except OSError:
+                continue
+            if (path / "pids.max").exists():
+                return cls(path)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        log.warning(
+            "daytona-lsp: running as root without a writable pids cgroup: the sandbox's process limit "
+            "(max_processes) is not enforced; timeouts and memory limits still apply."
+        )
+        return None
 
     @staticmethod
-    def _kill_group(proc: asyncio.subprocess.Process) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    def _sweep(base: Path) -> None:
+        """Remove empty cgroups left behind by daytona-lsp processes that no longer exist."""
+        with contextlib.suppress(OSError):
+            for path in base.glob("daytona-lsp-*"):
+                pid = path.name.split("-")[2]
+                if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                    with contextlib.suppress(OSError):
+                        path.rmdir()
+
+    @staticmethod
+    def _candidates() -> list[Path]:
+        found: list[Path] = []
+        try:
+            mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+            memberships = Path("/proc/self/cgroup").read_text().splitlines()
+        except OSError:
+            return found
+        v1_path = next((line.split(":", 2)[2] for line in memberships if line.split(":")[1:2] == ["pids"]), None)
+        v2_path = next((line.split(":", 2)[2] for line in memberships if line.startswith("0::")), None)
+        for line in mounts:
+            fields = line.split()
+            if " - " not in line:
+                continue
+            mount_point = fields[4]
+            fs_type, _, super_opts = line.split(" - ", 1)[1].split()[:3]
+            if fs_type == "cgroup" and "pids" in super_opts.split(",") and v1_path is not None:
+                found.append(Path(mount_point + v1_path.rstrip("/")) if v1_path != "/" else Path(mount_point))
+            elif fs_type == "cgroup2" and v2_path is not None:
+                base = Path(mount_point + v2_path.rstrip("/")) if v2_path != "/" else Path(mount_point)
+                with contextlib.suppress(OSError):
+                    if "pids" in (base / "cgroup.subtree_control").read_text().split():
+                        found.append(base)
+        return found
+
+    def set_max(self, processes: int) -> bool:
+        try:
+            (self.path / "pids.max").write_text(str(processes))
+            return True
+        except OSError:
+            return False
+
+    def remove(self) -> None:
+        for _ in range(3):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                with contextlib.suppress(OSError, ValueError):
+                    for pid in self.procs_file.read_text().split():
+                        with contextlib.suppress(OSError):
+                            os.kill(int(pid), signal.SIGKILL)
+        log.warning("daytona-lsp: could not remove cgroup %s", self.path)

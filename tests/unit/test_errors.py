@@ -505,6 +505,36 @@ def test_node_columns_are_characters_even_after_astral_symbols(tmp_path):
 
 
 @needs_node
+def test_node_error_with_cause_reports_the_outer_error_not_its_cause(tmp_path):
+    code = 'function inner() {\n  throw new Error("inner");\n}\ntry {\n  inner();\n} catch (e) {\n  throw new Error("outer", { cause: e });\n}\n'
+    output, source = run_node(code, tmp_path)
+    assert "[cause]: Error: inner" in output
+    error = one(find_errors(output, "javascript", source_path=source, code=code))
+    assert (error.message, error.line) == ("Error: outer", 6)
+
+
+@needs_node
+def test_node_logged_error_before_the_crash_is_not_the_crash(tmp_path):
+    code = 'const e = new Error("logged");\nconsole.error(e);\nnull.x;\n'
+    output, source = run_node(code, tmp_path)
+    error = one(find_errors(output, "javascript", source_path=source, code=code))
+    assert (error.message, error.line, span(code, error)) == (
+        "TypeError: Cannot read properties of null (reading 'x')",
+        2,
+        "x",
+    )
+
+
+@needs_node
+def test_node_error_in_a_callback_without_header_is_located_by_its_stack(tmp_path):
+    code = 'setTimeout(() => {\n  JSON.parse("{");\n}, 0);\n'
+    output, source = run_node(code, tmp_path)
+    error = one(find_errors(output, "javascript", source_path=source, code=code))
+    assert error.message.startswith("SyntaxError: ") and "JSON" in error.message
+    assert (error.line, span(code, error)) == (1, "parse")
+
+
+@needs_node
 def test_clean_node_output_has_no_errors(tmp_path):
     output, source = run_node("console.log('value:', 42);\n", tmp_path)
     assert find_errors(output, "javascript", source_path=source) == []

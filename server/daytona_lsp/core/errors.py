@@ -468,6 +468,7 @@ def _find_python(lines: list[str], loc: _Locator) -> list[RunError]:
 # javascript / typescript runtime (node, ts-node, tsx)
 
 _JS_HEADER_RE = re.compile(r"(?P<path>\S[^\n]*?):(?P<line>\d{1,9})")
+_JS_CAUSE_ELISION_RE = re.compile(r"\.\.\. \d{1,9} lines? matching cause stack trace \.\.\.")
 _JS_ERROR_NAME_RE = re.compile(r"(?:Uncaught )?\[?[A-Za-z_$][\w$.]*(?:Error|Exception|Rejection)\b.*|\w*Error\b.*")
 
 
@@ -514,35 +515,45 @@ def _utf16_to_index(text: str, utf16_column: int) -> int:
 def _find_js_runtime(lines: list[str], loc: _Locator) -> list[RunError]:
     """The last uncaught error: node's ``file:N`` header (+ source + caret) and/or its ``at …`` stack."""
     n = len(lines)
-    # the last header and the last stack block decide; walk once, remember the latest of each
+    # one walk: the last header, and every stack block with its indentation (an Error's cause is indented deeper)
     header: tuple[int, str, int, tuple[int, int] | None] | None = None  # (index, path, line, caret span)
-    stack_start = stack_end = -1
+    blocks: list[tuple[int, int]] = []  # top-level stack blocks: (start, end)
     i = 0
     while i < n:
         line = lines[i]
         if len(line) > _MAX_LINE:
             i += 1
             continue
-        stripped = line.strip()
-        if stripped.startswith("at ") and line[:1] in (" ", "\t"):
+        if line[:1] in (" ", "\t") and line.lstrip().startswith("at "):
             frame_start = i
-            while i < n and lines[i][:1] in (" ", "\t") and lines[i].lstrip().startswith("at "):
+            indent = len(line) - len(line.lstrip())
+            while i < n and lines[i][:1] in (" ", "\t"):
+                body = lines[i].lstrip()
+                if not (body.startswith("at ") or _JS_CAUSE_ELISION_RE.fullmatch(body)):
+                    break
                 i += 1
-            stack_start, stack_end = frame_start, i
+            if indent <= 4:
+                blocks.append((frame_start, i))
             continue
         m = _JS_HEADER_RE.fullmatch(line) if line[-1:].isdigit() and line[:1] not in (" ", "\t") else None
-        if m is not None and i + 2 < n + 1:
-            caret = _caret_span(lines[i + 2]) if i + 2 < n else None
+        if m is not None and i + 2 < n:
+            caret = _caret_span(lines[i + 2])
             if caret is not None and "^" in lines[i + 2]:
                 header = (i, m.group("path"), int(m.group("line")), caret)
                 i += 3
                 continue
         i += 1
 
-    if header is None and stack_start < 0:
+    if header is None and not blocks:
         return []
-    if header is not None and stack_start >= 0 and stack_start < header[0]:
-        stack_start = stack_end = -1  # an older stack (a logged error) before the fatal header
+    stack_start = stack_end = -1
+    if header is not None:
+        # the fatal error's own stack follows its header; stacks before it were logged errors
+        after = [block for block in blocks if block[0] > header[0]]
+        if after:
+            stack_start, stack_end = after[0]
+    elif blocks:
+        stack_start, stack_end = blocks[-1]
 
     message = _js_message(lines, header, stack_start)
     frames: list[_JsFrame] = []

@@ -143,6 +143,7 @@ class DaytonaTestServer:
         self.exec_shell = "bash"
         self._faults: dict[str, list[Fault]] = collections.defaultdict(list)
         self._flags: dict[int, set[str]] = {}
+        self._procs: set[asyncio.subprocess.Process] = set()
         self._lock = threading.Lock()
         self._root = tempfile.mkdtemp(prefix="daytona-test-server-")
         # `python3` in the fake sandboxes is this interpreter (a version-manager shim would cost ~100 ms a run)
@@ -222,12 +223,20 @@ class DaytonaTestServer:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
     async def _astop(self) -> None:
-        for sandbox in list(self.sandboxes.values()):
-            self._kill_all(sandbox)
         if self._release is not None:
             self._release.set()
+        for proc in self._procs:
+            if proc.returncode is None:
+                self._kill(proc)
+        if self._procs:
+            await asyncio.wait([asyncio.ensure_future(proc.wait()) for proc in self._procs], timeout=10)
         if self._runner is not None:
             await self._runner.cleanup()
+        current = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not current]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
 
     def call(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(*args)`` (a coroutine function or plain function) in the server's loop and return its result."""
@@ -610,6 +619,7 @@ class DaytonaTestServer:
             start_new_session=True,
         )
         sandbox.processes.add(proc)
+        self._procs.add(proc)
         return proc
 
     @staticmethod

@@ -529,3 +529,61 @@ async def test_cleanup_at_interpreter_exit_deletes_the_sandbox(
 def test_missing_credentials_error_is_a_value_error() -> None:
     assert issubclass(MissingCredentialsError, ValueError)
     assert "DAYTONA_API_KEY" in str(MissingCredentialsError())
+
+
+# ---------------------------------------------------------------- cancellation
+async def test_cancelled_streaming_run_ends_its_session(
+    make_env: EnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_env()
+    started = asyncio.Event()
+
+    def on_output(stream: str, text: str) -> None:
+        if "started" in text:
+            started.set()
+
+    run = asyncio.create_task(
+        env.run(
+            "import time\nprint('started', flush=True)\nwhile True: time.sleep(0.05)", "python", on_output=on_output
+        )
+    )
+    await started.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert daytona_server.count("DELETE /toolbox/process/session/{session}") == 1
+    assert daytona_server.only_sandbox().sessions == {}
+
+
+async def test_run_cancelled_during_creation_leaves_the_sandbox_for_the_next_run(
+    make_env: EnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_env()
+    daytona_server.hold_create()
+    first = asyncio.create_task(env.run("print(1)", "python"))
+    await asyncio.to_thread(daytona_server.wait_held)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    daytona_server.release()
+    second = await env.run("print(2)", "python")
+    assert (second.exit_code, second.output) == (0, "2\n")
+    assert daytona_server.count("POST /sandbox") == 1
+
+
+async def test_aclose_after_a_cancelled_creation_still_deletes_the_sandbox(
+    make_env: EnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_env()
+    daytona_server.hold_create()
+    first = asyncio.create_task(env.run("print(1)", "python"))
+    await asyncio.to_thread(daytona_server.wait_held)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    close = asyncio.create_task(env.aclose())
+    await asyncio.sleep(0)
+    daytona_server.release()
+    await close
+    assert daytona_server.count("POST /sandbox") == 1
+    assert daytona_server.sandboxes == {} and len(daytona_server.deleted_ids) == 1

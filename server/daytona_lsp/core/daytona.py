@@ -104,6 +104,7 @@ class _Slot:
     client: AsyncDaytona | None = None
     sandbox: AsyncSandbox | None = None
     generation: int = 0
+    creating: asyncio.Future[tuple[AsyncSandbox, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -482,6 +483,14 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         sandbox = slot.sandbox
         if sandbox is not None:
             return sandbox, slot.generation
+        # Creation runs as its own task: a run cancelled while waiting does not waste (or leak) the sandbox,
+        # the next run gets it, and aclose waits for it.
+        if slot.creating is None or slot.creating.done():
+            slot.creating = asyncio.ensure_future(self._create_locked(slot))
+            slot.creating.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return await asyncio.shield(slot.creating)
+
+    async def _create_locked(self, slot: _Slot) -> tuple[AsyncSandbox, int]:
         async with slot.lock:
             if slot.sandbox is None:
                 if self._closed:

@@ -377,6 +377,7 @@ export class DaytonaClient implements vscode.Disposable {
       if ((await Promise.race([exited, timer])) === "timeout") child.kill("SIGKILL");
     }
     this.process = undefined;
+    this.output.log.serverStopped();
     if (this.command) this.status.setState("stopped");
   }
 

@@ -16,6 +16,7 @@ const FILES = {
     'raise RuntimeError("selection error on line five")',
     "",
   ].join("\n"),
+  "slow.py": 'import time\nprint("started, now sleeping", flush=True)\ntime.sleep(120)\nprint("not reached")\n',
 };
 
 /** The part of the Daytona output after the last run header. */
@@ -153,4 +154,29 @@ test("the API key goes to secret storage and the server's environment, restarts 
   const cleared = vscode.serverProcesses();
   assert.equal(cleared.length, 1);
   assert.equal(cleared[0].env.DAYTONA_API_KEY, undefined);
+});
+
+test("Cancel on the progress notification stops the run", async () => {
+  await vscode.openFile("slow.py");
+  await vscode.command("Daytona: Run File in Sandbox");
+  await vscode.waitForOutput(/▶ \[run (\S+)\] slow\.py[^\n]*\nstarted, now sleeping/);
+  const started = Date.now();
+  const toast = vscode.page.locator(".notifications-toasts .notification-toast", { hasText: "Daytona: running slow.py" });
+  await toast.locator("a.monaco-button", { hasText: "Cancel" }).click();
+  const text = await vscode.waitForOutput(/▶ \[run (\S+)\] slow\.py[\s\S]*■ \[run \1\] exit \d+ \(failed\)/, 30_000);
+  assert.ok(Date.now() - started < 30_000, "cancelled well before the 120 s sleep ended");
+  assert.doesNotMatch(lastRun(text), /not reached/);
+  await toast.waitFor({ state: "hidden" });
+  await vscode.waitForText(".part.statusbar [id$='daytona.status']", /ready/, 10_000, "the status bar item");
+  await vscode.screenshot("run-cancelled");
+});
+
+test("the keybinding Ctrl+Alt+D R runs the file", async () => {
+  await vscode.openFile("hello.py");
+  // The last run shown so far is the cancelled slow.py (previous test); a hello.py run after it comes from the key.
+  assert.match(lastRun(await vscode.textOf(".part.panel .monaco-editor .view-lines")), /slow\.py/);
+  await vscode.page.keyboard.press("Control+Alt+KeyD");
+  await vscode.page.keyboard.press("KeyR");
+  const text = await vscode.waitForOutput(/▶ \[run (\S+)\] hello\.py[^\n]*\n[^▶]*■ \[run \1\] exit 0\D[^▶]*$/);
+  assert.match(lastRun(text), /hello from the sandbox 42/);
 });

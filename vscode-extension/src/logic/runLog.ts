@@ -115,6 +115,17 @@ export class RunLog {
     this.runs.delete(key);
   }
 
+  /** The server stopped: runs still open will never finish (footers say so), and run ids start again. */
+  serverStopped(): void {
+    for (const [key, run] of this.runs) {
+      if (!run.finished) {
+        this.emit(`${this.atLineStart ? "" : "\n"}■ [run ${run.started.runId}] interrupted: the language server stopped\n\n`, key);
+      }
+    }
+    this.runs.clear();
+    this.seen.clear();
+  }
+
   /** For a run whose notifications never arrived (a server without `outputNotifications`): show it from its result. */
   result(args: { uri: string; language?: string; range?: Range }, result: RunResult): void {
     if (this.has(result.runId)) return;

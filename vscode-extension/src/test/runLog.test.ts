@@ -107,3 +107,22 @@ test("string and number run ids are the same run", () => {
   log.started({ runId: "5", uri: "file:///ws/a.py" });
   assert.equal(log.has(5), true);
 });
+
+test("when the server stops, open runs get an 'interrupted' footer and run ids may be reused", () => {
+  const { log, text } = makeLog();
+  log.started({ runId: 1, uri: "file:///ws/a.py" });
+  log.output({ runId: 1, stream: "stdout", text: "partial" });
+  log.serverStopped();
+  assert.match(text(), /partial\n■ \[run 1\] interrupted: the language server stopped\n\n$/);
+  assert.equal(log.activeRuns, 0);
+  assert.equal(log.has(1), false);
+  const before = text();
+  log.result({ uri: "file:///ws/b.py" }, { runId: 1, exitCode: 0, output: "new\n", truncated: false, durationMs: 1, backend: "local" });
+  assert.match(text().slice(before.length), /▶ \[run 1\] b\.py[\s\S]*new\n■ \[run 1\] exit 0/);
+});
+
+test("a server stop with no open runs writes nothing", () => {
+  const { log, text } = makeLog();
+  log.serverStopped();
+  assert.equal(text(), "");
+});

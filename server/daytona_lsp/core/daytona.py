@@ -272,12 +272,12 @@ def _never_reached(exc: BaseException) -> bool:
     import aiohttp
 
     cause: BaseException | None = exc
-    while cause is not None:
+    for _ in range(20):  # the cause chain, bounded in case of a cycle
+        if cause is None:
+            break
         if isinstance(cause, aiohttp.ClientConnectorError):
             return True
         cause = cause.__cause__ or cause.__context__
-        if cause is exc:
-            break
     status = _status_of(exc)
     return status in {400, 401, 403, 404, 409, 410, 502, 503}
 

@@ -224,13 +224,30 @@ async def start_session(
             workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")] if folders else None,
             initialization_options=init_options,
         )
+        clean = False
         try:
             await asyncio.wait_for(client.initialize_session(params), WAIT)
             yield session
             if shutdown:
                 await asyncio.wait_for(client.shutdown_session(), WAIT)
+                clean = True
         finally:
-            await client.stop()
+            await _stop(client, clean)
+
+
+async def _stop(client: LanguageClient, clean: bool) -> None:
+    """Stop the client; after a failure (or ``shutdown=False``) close the server's stdin like a dying client would,
+    and kill it if it does not exit in time, so that a failing test never hangs the tier."""
+    process = client._server
+    if process is not None and process.returncode is None and not clean:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except asyncio.TimeoutError:
+            process.kill()
+            await process.wait()
+    await client.stop()
 
 
 @pytest.fixture(params=CLIENTS)

@@ -323,13 +323,13 @@ class RunService:
             return
         self._spawn(self.prewarm(workspace, settings))
 
-    def settings_changed(self, workspace: str, settings: Settings) -> bool:
-        """Retire the workspace's environment when its sandbox spec changed. True when one was retired."""
+    def settings_changed(self, workspace: str, settings: Settings) -> asyncio.Task[None] | None:
+        """Retire the workspace's environment when its sandbox spec changed; the task closing it when it was idle."""
         slot = self.slots.get(workspace)
         if slot is not None and slot.spec != settings.sandbox_spec():
             self._retire(slot)
-            return True
-        return False
+            return slot.close_task
+        return None
 
     async def reset(self, workspace: str | None = None) -> int:
         """Cancel the runs of ``workspace`` (None: all), close and forget its environments. Returns how many."""

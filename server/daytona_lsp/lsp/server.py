@@ -13,18 +13,12 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
+from daytona_lsp import __version__ as VERSION
 from daytona_lsp.lsp import documents
 from daytona_lsp.lsp.runs import EnvironmentFactory, RunService, resolve_backend
 from daytona_lsp.lsp.settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
-
-try:
-    from importlib.metadata import version as _dist_version
-
-    VERSION = _dist_version("daytona-lsp")
-except Exception:  # not installed (running from a checkout)
-    VERSION = "0.0.0"
 
 
 class DaytonaProtocol(LanguageServerProtocol):
@@ -132,8 +126,11 @@ class DaytonaLanguageServer(LanguageServer):
             for folder in folders:
                 new[folder.rstrip("/")] = base
         self.folder_settings = new
-        for key in list(self.runs.slots):
-            self.runs.settings_changed(key, self.settings_for(key))
+        closing = [self.runs.settings_changed(key, self.settings_for(key)) for key in list(self.runs.slots)]
+        # an idle sandbox whose spec changed is gone before the next run starts (never two per workspace)
+        pending = [task for task in closing if task is not None]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         self.settings_ready.set()
 
     async def current_settings(self, uri: str) -> Settings:

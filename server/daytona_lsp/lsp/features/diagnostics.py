@@ -111,7 +111,10 @@ class DiagnosticsPublisher:
             return types.Range(self._position(uri, lines, bl, start_c), self._position(uri, lines, bl, end))
 
         first_line_range = rng(0, None, None)
-        if outcome.exit_code != 0 and not outcome.cancelled:
+        if not outcome.cancelled:
+            # errors of a run that still succeeded (bash goes on after a failed command) are warnings
+            failed = outcome.exit_code != 0
+            severity = types.DiagnosticSeverity.Error if failed else types.DiagnosticSeverity.Warning
             errors = self._find_errors(run, outcome)
             located = [e for e in errors if e.line is not None and 0 <= e.line < max(req.line_count, e.line + 1)]
             for err in located:
@@ -127,13 +130,13 @@ class DiagnosticsPublisher:
                     types.Diagnostic(
                         range=rng(err.line, err.column, err.end_column),
                         message=err.message,
-                        severity=types.DiagnosticSeverity.Error,
+                        severity=severity,
                         source=SOURCE,
                         code=outcome.exit_code,
                         related_information=related or None,
                     )
                 )
-            if not located:
+            if failed and not located:
                 unlocated = next((e.message for e in errors if e.message), "") or last_error_line(outcome.output)
                 message = f"exit {outcome.exit_code}" + (f": {unlocated}" if unlocated else "")
                 out.append(

@@ -49,6 +49,7 @@ def register(server: DaytonaLanguageServer) -> None:
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def on_did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
+        server.settings_ready.clear()  # runs that arrive from now on wait for the new settings
         settings = params.settings
         if isinstance(settings, Mapping) and isinstance(settings.get("daytona"), Mapping):
             server.client_settings = dict(settings["daytona"])

@@ -1,0 +1,295 @@
+"""Cancellation, progress, concurrency, settings, lifecycle and bad input — through the real server process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from tests.lsp.conftest import WAIT, rng, start_session
+
+NOTIFY = {"outputNotifications": True}
+LOCAL = {**NOTIFY, "backend": "local", "prewarm": False}
+SLOW = "import time\nprint('started', flush=True)\ntime.sleep(120)\nprint('not reached')\n"
+
+
+def _leftovers(tmp: Path) -> list[str]:
+    """Local sandbox directories (``daytona-lsp-local-*``) left in the server's TMPDIR."""
+    return [p.name for p in tmp.iterdir() if p.name.startswith("daytona-lsp-")]
+
+
+def _started_output(s: Any, run_id: str | None = None) -> bool:
+    return any("started" in o["text"] for rid, out in s.output.items() if run_id in (None, rid) for o in out)
+
+
+async def test_progress_reports_begin_and_end_with_exit_code(caps: str) -> None:
+    async with start_session(caps, init_options=LOCAL) as s:
+        uri = s.open("p.py", "print(1)\n")
+        result = await s.run(uri)
+        token = f"daytona-run-{result['runId']}"
+        await s.wait_until(lambda: any(p.value.kind == "end" for p in s.client.progress_reports.get(token, [])))
+        kinds = [p.value.kind for p in s.client.progress_reports[token]]
+        assert kinds[0] == "begin" and kinds[-1] == "end"
+        begin = s.client.progress_reports[token][0].value
+        assert "p.py" in begin.title and begin.cancellable is True
+        assert s.client.progress_reports[token][-1].value.message.startswith("exit 0 in ")
+
+
+async def test_cancel_via_progress_kills_the_run(caps: str) -> None:
+    async with start_session(caps, init_options=LOCAL) as s:
+        uri = s.open("slow.py", SLOW)
+        task = asyncio.ensure_future(s.run(uri))
+        await s.wait_until(lambda: _started_output(s) and any(s.client.progress_reports))
+        (token,) = list(s.client.progress_reports)
+        s.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+        result = await task
+        assert result["exitCode"] == 124
+        assert "started" in result["output"] and "not reached" not in result["output"]
+        await s.wait_until(lambda: result["runId"] in s.finished)
+        await s.wait_until(lambda: s.client.progress_reports[token][-1].value.kind == "end")
+        assert s.client.progress_reports[token][-1].value.message == "cancelled"
+        assert s.diagnostics(uri) == []  # a cancelled run is not an error
+
+
+async def test_cancel_request_kills_the_run(caps: str) -> None:
+    async with start_session(caps, init_options=LOCAL) as s:
+        uri = s.open("slow.py", SLOW)
+        params = types.ExecuteCommandParams(command="daytona.run", arguments=[{"uri": uri}])
+        pending = s.client.protocol.send_request_async(types.WORKSPACE_EXECUTE_COMMAND, params, msg_id="run-to-cancel")
+        await s.wait_until(lambda: _started_output(s))
+        (run_id,) = s.started
+        s.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="run-to-cancel"))
+        with pytest.raises(JsonRpcException):
+            await asyncio.wait_for(pending, WAIT)
+        await s.wait_until(lambda: run_id in s.finished)
+        assert s.finished[run_id]["exitCode"] == 124
+        assert "not reached" not in s.output_text(run_id)
+
+
+async def test_cancel_without_id_cancels_every_run(caps: str) -> None:
+    async with start_session(caps, init_options=LOCAL) as s:
+        a = s.open("a.py", SLOW)
+        b = s.open("b.py", SLOW)
+        runs = [asyncio.ensure_future(s.run(a)), asyncio.ensure_future(s.run(b))]
+        await s.wait_until(lambda: sum(1 for rid in s.started if _started_output(s, rid)) == 2)
+        cancelled = (await s.command("daytona.cancel"))["cancelled"]
+        assert sorted(cancelled) == sorted(s.started)
+        results = await asyncio.gather(*runs)
+        assert [r["exitCode"] for r in results] == [124, 124]
+        assert (await s.command("daytona.cancel", {"runId": "no-such-run"}))["cancelled"] == []
+
+
+async def test_runs_proceed_concurrently_and_requests_are_answered_meanwhile(caps: str) -> None:
+    waiter = (
+        "import os\nprint('waiting', flush=True)\n"
+        "while not os.path.exists('b-was-here'):\n    os.sched_yield()\nprint('A saw B')\n"
+    )
+    async with start_session(caps, init_options=LOCAL) as s:
+        a = s.open("a.py", waiter)
+        b = s.open("b.py", "open('b-was-here', 'w').close()\nprint('B done')\n")
+        run_a = asyncio.ensure_future(s.run(a))
+        await s.wait_until(lambda: any("waiting" in o["text"] for out in s.output.values() for o in out))
+        # the server answers while A runs
+        actions = await asyncio.wait_for(s.code_actions(a, rng(0, 0, 0, 0)), 5)
+        assert len(actions) == 1
+        info = await asyncio.wait_for(s.command("daytona.sandboxInfo", {"uri": a}), 5)
+        assert info["backend"] == "local" and info["state"] == "running"
+        result_b = await s.run(b)
+        result_a = await run_a
+        assert result_b["exitCode"] == 0 and result_a["exitCode"] == 0
+        assert "A saw B" in result_a["output"]
+        assert result_a["runId"] != result_b["runId"]
+
+
+async def test_same_document_runs_concurrently(caps: str) -> None:
+    async with start_session(caps, init_options=LOCAL) as s:
+        uri = s.open("same.py", "print('x')\n")
+        results = await asyncio.gather(*(s.run(uri) for _ in range(3)))
+        assert [r["output"] for r in results] == ["x\n"] * 3
+        assert len({r["runId"] for r in results}) == 3
+
+
+async def test_invalid_settings_warn_and_fall_back_to_defaults(caps: str) -> None:
+    init = {**LOCAL, "timeout": -5, "outputMode": "loud", "local": {"network": "yes"}}
+    async with start_session(caps, init_options=init) as s:
+        uri = s.open("w.py", "print('still runs')\n")
+        result = await s.run(uri)
+        assert result["exitCode"] == 0 and result["output"] == "still runs\n"
+        warnings = [m.message for m in s.client.messages if m.type == types.MessageType.Warning]
+        for key in ("timeout=-5", "outputMode='loud'", "local.network='yes'"):
+            assert any(key in w for w in warnings), (key, warnings)
+
+
+async def test_workspace_configuration_applies_and_a_change_uses_a_new_sandbox(
+    caps: str, tmp_path: Path, daytona_server: Any
+) -> None:
+    env = {"DAYTONA_API_KEY": daytona_server.api_key, "DAYTONA_API_URL": daytona_server.api_url}
+    config = {"backend": "daytona", "apiUrl": daytona_server.api_url, "prewarm": False, "envVars": {"GREETING": "one"}}
+    async with start_session(caps, init_options=NOTIFY, configuration=config, env=env) as s:
+        uri = s.open("env.sh", "echo $GREETING\n", language_id="shellscript")
+        first = await s.run(uri)
+        assert first["output"] == "one\n" and first["backend"] == "daytona"
+        info = await s.command("daytona.sandboxInfo", {"uri": uri})
+        assert info["backend"] == "daytona" and info["sandboxId"] in daytona_server.sandboxes
+
+        s.client.set_configuration({**config, "envVars": {"GREETING": "two"}}, section="daytona")
+        s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        second = await s.run(uri)
+        assert second["output"] == "two\n"
+        new_info = await s.command("daytona.sandboxInfo", {"uri": uri})
+        assert new_info["sandboxId"] != info["sandboxId"]
+        assert info["sandboxId"] in daytona_server.deleted_ids  # the old sandbox was closed
+        assert daytona_server.count("POST /sandbox") == 2
+
+
+async def test_shutdown_leaves_no_sandbox(caps: str, backend: dict[str, Any], tmp_path: Path) -> None:
+    env = {**backend["env"], "TMPDIR": str(tmp_path)}
+    async with start_session(caps, init_options={**NOTIFY, **backend["settings"]}, env=env) as s:
+        uri = s.open("x.py", "print(1)\n")
+        assert (await s.run(uri))["exitCode"] == 0
+        if backend["name"] == "local":
+            assert _leftovers(tmp_path)
+    # shutdown_session has returned: the server exited
+    if backend["name"] == "local":
+        assert _leftovers(tmp_path) == []
+    else:
+        server = backend["server"]
+        assert server.sandboxes and all(sb.deleted for sb in server.sandboxes.values())
+
+
+async def test_client_dying_without_shutdown_leaves_nothing_behind(backend: dict[str, Any], tmp_path: Path) -> None:
+    env = {**backend["env"], "TMPDIR": str(tmp_path)}
+    async with start_session(init_options={**NOTIFY, **backend["settings"]}, env=env, shutdown=False) as s:
+        uri = s.open("x.py", SLOW)
+        task = asyncio.ensure_future(s.run(uri))
+        await s.wait_until(lambda: _started_output(s))
+        process = s.client._server
+        assert process is not None and process.stdin is not None
+        process.stdin.close()  # the editor died
+        assert await asyncio.wait_for(process.wait(), WAIT) == 0
+        task.cancel()
+    if backend["name"] == "local":
+        assert _leftovers(tmp_path) == []
+    else:
+        server = backend["server"]
+        assert server.sandboxes and all(sb.deleted for sb in server.sandboxes.values())
+
+
+async def test_prewarm_creates_the_sandbox_when_a_document_opens(daytona_server: Any) -> None:
+    env = {"DAYTONA_API_KEY": daytona_server.api_key, "DAYTONA_API_URL": daytona_server.api_url}
+    async with start_session(init_options={**NOTIFY, "apiUrl": daytona_server.api_url}, env=env) as s:
+        daytona_server.hold_create(1)
+        uri = s.open("warm.py", "print('warm')\n")
+        await asyncio.to_thread(daytona_server.wait_held, 1, WAIT)  # creation started on didOpen, before any run
+        info = await s.command("daytona.sandboxInfo", {"uri": uri})
+        assert info == {"backend": "daytona", "state": "creating"}
+        daytona_server.release()
+        result = await s.run(uri)
+        assert result["output"] == "warm\n"
+        assert daytona_server.count("POST /sandbox") == 1  # the run used the prewarmed sandbox
+
+
+async def test_reset_sandbox_closes_and_forgets_it(daytona_server: Any) -> None:
+    env = {"DAYTONA_API_KEY": daytona_server.api_key, "DAYTONA_API_URL": daytona_server.api_url}
+    init = {**NOTIFY, "apiUrl": daytona_server.api_url, "prewarm": False}
+    async with start_session(init_options=init, env=env) as s:
+        uri = s.open("r.py", "print(1)\n")
+        await s.run(uri)
+        (first,) = daytona_server.sandboxes
+        assert (await s.command("daytona.resetSandbox"))["closed"] == 1
+        assert first in daytona_server.deleted_ids
+        assert (await s.command("daytona.sandboxInfo"))["state"] == "none"
+        await s.run(uri)
+        assert daytona_server.count("POST /sandbox") == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ([], "needs one argument"),
+        (["file:///x.py"], "takes one argument"),
+        ([{"uri": 5}], "'uri' must be"),
+        ([{"uri": "file:///never/opened.py"}], "unknown document"),
+        ([{"uri": "OPEN", "range": {"start": {"line": 0}}}], "range must be"),
+        (
+            [{"uri": "OPEN", "range": {"start": {"line": 9, "character": 0}, "end": {"line": 9, "character": 1}}}],
+            "outside",
+        ),
+        (
+            [{"uri": "OPEN", "range": {"start": {"line": 1, "character": 0}, "end": {"line": 0, "character": 0}}}],
+            "before",
+        ),
+        ([{"uri": "OPEN", "language": "cobol"}], "Unsupported language"),
+        ([{"uri": "OPEN"}, {"uri": "OPEN"}], "takes one argument"),
+    ],
+)
+async def test_bad_run_arguments_get_invalid_params(arguments: list[Any], expected: str) -> None:
+    async with start_session(init_options=LOCAL) as s:
+        uri = s.open("ok.py", "print(1)\nprint(2)\n")
+        args = [{**a, "uri": uri} if isinstance(a, dict) and a.get("uri") == "OPEN" else a for a in arguments]
+        with pytest.raises(JsonRpcException) as info:
+            await s.command("daytona.run", *args)
+        assert info.value.code == -32602
+        assert expected in info.value.message
+        # the server is still fine
+        assert (await s.run(uri))["output"] == "1\n2\n"
+
+
+async def test_bad_documents_get_clear_errors(caps: str) -> None:
+    async with start_session(caps, init_options=LOCAL) as s:
+        empty = s.open("empty.py", "\n\n")
+        with pytest.raises(JsonRpcException, match="nothing to run"):
+            await s.command("daytona.run", {"uri": empty})
+        text = s.open("notes.txt", "hello", language_id="plaintext")
+        with pytest.raises(JsonRpcException, match="Cannot run a 'plaintext' document"):
+            await s.command("daytona.run", {"uri": text})
+        # an explicit language makes it runnable
+        assert (await s.command("daytona.run", {"uri": text, "language": "bash"}))["exitCode"] == 127
+        for command, arg in (("daytona.cancel", {"runId": []}), ("daytona.sandboxInfo", "x")):
+            with pytest.raises(JsonRpcException) as info:
+                await s.command(command, arg)
+            assert info.value.code == -32602
+
+
+async def test_backend_daytona_without_a_key_is_a_clear_error() -> None:
+    async with start_session(init_options={**NOTIFY, "backend": "daytona", "prewarm": True}) as s:
+        uri = s.open("k.py", "print(1)\n")
+        with pytest.raises(JsonRpcException, match="DAYTONA_API_KEY is not set"):
+            await s.run(uri)
+        assert any("DAYTONA_API_KEY" in m.message for m in s.client.messages if m.type == types.MessageType.Error)
+
+
+async def test_api_key_never_appears_in_what_the_server_sends(daytona_server: Any) -> None:
+    key = daytona_server.api_key
+    env = {"DAYTONA_API_KEY": key, "DAYTONA_API_URL": daytona_server.api_url}
+    init = {**NOTIFY, "apiUrl": daytona_server.api_url, "prewarm": False, "timeout": "x"}
+    async with start_session(init_options=init, env=env) as s:
+        uri = s.open("leak.sh", "echo $DAYTONA_API_KEY; echo done\n", language_id="shellscript")
+        daytona_server.fail_create(status=401, times=10, message=f"bad key {key}")
+        failed = await s.run(uri)
+        assert failed["exitCode"] != 0
+        seen = [failed["output"], *(m.message for m in s.client.messages), s.log_text()]
+        seen += [str(p) for _, p in s.events]
+        assert not any(key in text for text in seen)
+
+
+async def test_stdout_carries_only_the_protocol(caps: str) -> None:
+    # a run whose code writes to fd 1 of its process must not corrupt the protocol stream
+    async with start_session(caps, init_options=LOCAL) as s:
+        uri = s.open("o.py", "import os\nos.write(1, b'Content-Length: 5\\r\\n\\r\\nhello')\n")
+        result = await s.run(uri)
+        assert "hello" in result["output"]
+        assert (await s.code_actions(uri, rng(0, 0, 0, 0)))[0].title.startswith("Run file")
+
+
+def test_server_module_imports_no_daytona_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, daytona_lsp.lsp.server; print('daytona' in sys.modules, 'aiohttp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
+    assert out.stdout.split() == ["False", "False"]

@@ -587,3 +587,21 @@ async def test_aclose_after_a_cancelled_creation_still_deletes_the_sandbox(
     await close
     assert daytona_server.count("POST /sandbox") == 1
     assert daytona_server.sandboxes == {} and len(daytona_server.deleted_ids) == 1
+
+
+async def test_prewarm_creates_the_sandbox_without_running_anything(
+    make_env: EnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_env()
+    await env.prewarm()
+    assert daytona_server.count("POST /sandbox") == 1 and daytona_server.toolbox_requests() == 0
+    assert env.info()["sandboxId"] == daytona_server.only_sandbox().id
+    result = await env.run("print('warm')", "python")
+    assert result.output == "warm\n" and daytona_server.count("POST /sandbox") == 1
+
+
+async def test_prewarm_failure_is_a_readable_error(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
+    env = make_env(create_retries=0)
+    daytona_server.fail_create(400, message="no such snapshot")
+    with pytest.raises(RuntimeError, match="no such snapshot"):
+        await env.prewarm()

@@ -411,6 +411,22 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         result.backend = BACKEND
         return result
 
+    async def prewarm(self, *, context: RunContext | None = None) -> None:
+        """Create the sandbox a run with ``context`` would use, without running anything (no toolbox request).
+
+        Raises ``RuntimeError`` with a readable message (never containing the API key) when that fails."""
+        if self._closed:
+            return
+        api_key: str | None = None
+        try:
+            spec = self._resolve(context)
+            api_key = spec.api_key
+            await self._ensure_sandbox(self._slot_for(spec))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise RuntimeError(_error_result(exc, api_key=api_key).output) from None
+
     async def reset(self) -> None:
         """Delete every sandbox of this environment; the next run creates a fresh one."""
         for slot in list(self._slots.values()):

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,7 @@ import tempfile
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -67,6 +68,13 @@ NOT_AVAILABLE_EXIT_CODE = 2
 SANDBOX_FAILED_EXIT_CODE = 125
 """Exit code of a run whose sandbox could not be started (the code never ran)."""
 
+_RLIMITS = {
+    "as": resource.RLIMIT_AS,
+    "nproc": resource.RLIMIT_NPROC,
+    "fsize": resource.RLIMIT_FSIZE,
+    "cpu": resource.RLIMIT_CPU,
+    "core": resource.RLIMIT_CORE,
+}
 _EXTENSIONS: dict[str, str] = {"python": "py", "bash": "sh", "javascript": "js", "typescript": "ts"}
 _READ_CHUNK = 256 * 1024
 _DRAIN_AFTER_EXIT_S = 5.0
@@ -606,20 +614,41 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     # -- running ---------------------------------------------------------------------------------------------------
 
-    def _limits(self, context: RunContext | None, timeout: float) -> list[str]:
+    def _limit_values(self, context: RunContext | None, timeout: float) -> dict[str, int]:
         memory_mb = int(resolve_variable(self._memory_mb, context))
         processes = int(resolve_variable(self._max_processes, context))
         file_mb = int(resolve_variable(self._max_file_size_mb, context))
         cpu = resolve_variable(self._cpu_seconds, context)
         cpu_s = int(cpu) if cpu is not None else int(timeout) + 1
-        prlimit = shutil.which("prlimit")
-        values = {
+        for name, value in (("memory_mb", memory_mb), ("max_processes", processes), ("max_file_size_mb", file_mb)):
+            self._check_positive(name, value)
+        return {
             "as": memory_mb * 1024 * 1024,
             "nproc": processes,
             "fsize": file_mb * 1024 * 1024,
-            "cpu": cpu_s,
+            "cpu": max(cpu_s, 1),
             "core": 0,
         }
+
+    def _confine(self, pid: int, values: Mapping[str, int]) -> str | None:
+        """Put the (blocked) sandbox pid 1 under the limits before it starts the code; the problem, if any."""
+        try:
+            if self._cgroup is not None:
+                if not self._cgroup.set_max(values["nproc"] + 1):  # + the sandbox's pid 1
+                    return "could not set the sandbox's process limit (pids cgroup)"
+                self._cgroup.procs_file.write_text(str(pid))
+            for name, value in values.items():
+                resource.prlimit(pid, _RLIMITS[name], (value, value))
+        except OSError as exc:
+            return f"could not apply the sandbox's limits: {exc}"
+        return None
+
+    @staticmethod
+    def _limits_wrapper(values: Mapping[str, int]) -> list[str]:
+        """Without isolation there is no sandbox pid 1 to confine: the code starts under ``prlimit`` instead."""
+        processes = values["nproc"]
+        cpu_s = values["cpu"]
+        prlimit = shutil.which("prlimit")
         if prlimit is not None:
             return [prlimit, *(f"--{k}={v}" for k, v in values.items()), "--"]
         # no util-linux prlimit: bash's ulimit (kilobytes for -v, 512-byte blocks for -f in POSIX mode is avoided)
@@ -732,10 +761,11 @@ class LocalCodeEnvironment(CodeEnvironment):
         isolated = self.isolation == "bubblewrap"
         try:
             network = bool(resolve_variable(self._network, context))
-            limits = self._limits(context, timeout)
+            limit_values = self._limit_values(context, timeout)
+            limits = [] if isolated else self._limits_wrapper(limit_values)
             run_dir.mkdir()
             (run_dir / file_name).write_bytes(code.encode("utf-8", "surrogatepass"))
-        except (OSError, UnicodeError) as exc:
+        except (OSError, UnicodeError, ValueError) as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
             return self._result(f"Could not prepare the run: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
         if isolated:
@@ -754,12 +784,13 @@ class LocalCodeEnvironment(CodeEnvironment):
         buffer = OutputBuffer(self._max_output_bytes)
         handle = _RunHandle()
         info_r, info_w = os.pipe() if isolated else (-1, -1)
+        block_r, block_w = os.pipe() if isolated else (-1, -1)
         if isolated:
-            argv[1:1] = ["--info-fd", str(info_w)]
+            # bwrap tells the sandbox's pid 1 (--info-fd) and waits (--block-fd) until it is confined (limits, cgroup)
+            argv[1:1] = ["--info-fd", str(info_w), "--block-fd", str(block_r)]
         try:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *self._cgroup_prefix(context),
                     *argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
@@ -768,24 +799,26 @@ class LocalCodeEnvironment(CodeEnvironment):
                     cwd=cwd,
                     start_new_session=True,
                     limit=_READ_CHUNK,
-                    pass_fds=(info_w,) if isolated else (),
+                    pass_fds=(info_w, block_r) if isolated else (),
                 )
             except OSError as exc:
                 return self._result(f"Could not start the sandbox: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
             finally:
                 if isolated:
                     os.close(info_w)
+                    os.close(block_r)
             handle.proc = proc
             if isolated:
-                handle.watch_info(info_r)
-                info_r = -1  # the handle owns it now
+                handle.watch_info(info_r, block_w, lambda pid: self._confine(pid, limit_values))
+                info_r = block_w = -1  # the handle owns them now
             self._active.add(handle)
             if self._closed:  # aclose() ran while the sandbox was starting
                 handle.kill("closed")
             exit_code, note = await self._supervise(handle, buffer, on_output, timeout)
         finally:
-            if info_r != -1:
-                os.close(info_r)
+            for fd in (info_r, block_w):
+                if fd != -1:
+                    os.close(fd)
             self._active.discard(handle)
             handle.close()
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -809,15 +842,6 @@ class LocalCodeEnvironment(CodeEnvironment):
             line_offset=0,
             backend="local",
         )
-
-    def _cgroup_prefix(self, context: RunContext | None) -> list[str]:
-        """Start the run inside this environment's pids cgroup (running as root only; see :class:`_PidsCgroup`)."""
-        if self._cgroup is None:
-            return []
-        processes = int(resolve_variable(self._max_processes, context))
-        if not self._cgroup.set_max(processes + 2):  # + bwrap's own two processes
-            return []
-        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self._cgroup.procs_file)]
 
     async def _stream(self, buffer: OutputBuffer, on_output: OutputCallback | None, text: str) -> None:
         streamed = buffer.write(text)
@@ -881,6 +905,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                 uncancel()
         if pump.done() and not pump.cancelled() and pump.exception() is not None:
             log.error("daytona-lsp: reading the run's output failed: %r", pump.exception())
+        if handle.failure:
+            return SANDBOX_FAILED_EXIT_CODE, f"The local sandbox could not start: {handle.failure}."
         if handle.kill_reason:
             return TIMEOUT_EXIT_CODE, handle.kill_reason
         code = proc.returncode if proc.returncode is not None else 1
@@ -901,15 +927,20 @@ class _RunHandle:
     def __init__(self) -> None:
         self.proc: asyncio.subprocess.Process | None = None
         self.kill_reason = ""
+        self.failure = ""
         self.isolated = False
+        self._pid = -1
         self._info_fd = -1
+        self._block_fd = -1
         self._pidfd = -1
         self._info_done: asyncio.Future[None] | None = None
 
-    def watch_info(self, fd: int) -> None:
-        """Read bwrap's ``--info-fd`` JSON (written once the sandbox exists) to learn the sandbox's pid 1."""
+    def watch_info(self, fd: int, block_fd: int, confine: Callable[[int], str | None]) -> None:
+        """Read bwrap's ``--info-fd`` JSON (written once the sandbox exists) to learn the sandbox's pid 1, confine it
+        (``confine`` returns the problem, if any) and only then let it start the code (``--block-fd``)."""
         self.isolated = True
         self._info_fd = fd
+        self._block_fd = block_fd
         loop = asyncio.get_running_loop()
         self._info_done = loop.create_future()
         os.set_blocking(fd, False)
@@ -929,17 +960,44 @@ class _RunHandle:
                     info = json.loads(text)
                 except ValueError:
                     return  # partial JSON: wait for the rest
-                self._open_pidfd(info.get("child-pid"))
+                self._started(info.get("child-pid"), confine)
             self._stop_info()
 
         loop.add_reader(fd, readable)
 
-    def _open_pidfd(self, pid: Any) -> None:
-        if isinstance(pid, int) and pid > 0 and hasattr(os, "pidfd_open"):
+    def _started(self, pid: Any, confine: Callable[[int], str | None]) -> None:
+        if not isinstance(pid, int) or pid <= 0:
+            self.fail("bubblewrap did not report the sandbox's process")
+            return
+        self._pid = pid
+        if hasattr(os, "pidfd_open"):
             with contextlib.suppress(OSError):
                 self._pidfd = os.pidfd_open(pid)
         if self.kill_reason:
             self._kill_sandbox()
+            return
+        # confining may block for a while (a cgroup migration waits for an RCU grace period): off the event loop,
+        # overlapping with bubblewrap's own set-up of the sandbox
+        loop = asyncio.get_running_loop()
+        confined = loop.run_in_executor(None, confine, pid)
+        confined.add_done_callback(self._confined)
+
+    def _confined(self, future: asyncio.Future[str | None]) -> None:
+        if self.kill_reason or self._block_fd == -1:
+            return  # killed or finished meanwhile: the sandbox never gets the go
+        problem = future.exception() or future.result()
+        if problem is not None:
+            self.fail(str(problem))
+            return
+        try:
+            os.write(self._block_fd, b"x")  # go
+        except OSError as exc:
+            self.fail(f"could not start the sandbox: {exc}")
+
+    def fail(self, reason: str) -> None:
+        """The sandbox could not be set up: kill it before it runs any code."""
+        self.failure = reason
+        self.kill(reason)
 
     def _stop_info(self) -> None:
         if self._info_fd != -1:
@@ -954,6 +1012,9 @@ class _RunHandle:
         if self._pidfd != -1:
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)  # pid 1 dies: the whole pid namespace dies
+        elif self._pid > 0 and self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)  # still blocked in bwrap's pid 1: the pid cannot be reused yet
 
     def kill(self, reason: str) -> None:
         """Kill the run's whole process tree (sandbox pid 1, bwrap; without isolation the process group)."""
@@ -998,6 +1059,9 @@ class _RunHandle:
 
     def close(self) -> None:
         self._stop_info()
+        if self._block_fd != -1:
+            os.close(self._block_fd)
+            self._block_fd = -1
         if self._pidfd != -1:
             os.close(self._pidfd)
             self._pidfd = -1

@@ -620,6 +620,53 @@ def test_typescript_compile_errors_in_other_files_are_not_the_users(in_ts_node):
     assert (error.message, error.line) == ("TS1128: Declaration or statement expected.", None)
 
 
+TS_RELATED_CODE = (
+    "interface A { a: number; b: string }\nconst v: A = { a: 1 } as { a: number };\n"
+    'function f(x: { deep: { k: number } }) {}\nf({ deep: { k: "s" } });\n'
+)
+TSC_PRETTY_RELATED = (
+    "\x1b[96mm.ts\x1b[0m:\x1b[93m2\x1b[0m:\x1b[93m7\x1b[0m - \x1b[91merror\x1b[0m\x1b[90m TS2741: \x1b[0mProperty 'b' is "
+    "missing in type '{ a: number; }' but required in type 'A'.\n\n\x1b[7m2\x1b[0m const v: A = { a: 1 } as { a: number "
+    "};\n\x1b[7m \x1b[0m \x1b[91m      ~\x1b[0m\n\n  \x1b[96mm.ts\x1b[0m:\x1b[93m1\x1b[0m:\x1b[93m26\x1b[0m\n    \x1b[7m1"
+    "\x1b[0m interface A { a: number; b: string }\n    \x1b[7m \x1b[0m \x1b[96m                         ~\x1b[0m\n    'b' is"
+    " declared here.\n\n\x1b[96mm.ts\x1b[0m:\x1b[93m4\x1b[0m:\x1b[93m13\x1b[0m - \x1b[91merror\x1b[0m\x1b[90m TS2322: "
+    "\x1b[0mType 'string' is not assignable to type 'number'.\n\n\x1b[7m4\x1b[0m f({ deep: { k: \"s\" } });\n\x1b[7m "
+    "\x1b[0m \x1b[91m            ~\x1b[0m\n\n  \x1b[96mm.ts\x1b[0m:\x1b[93m3\x1b[0m:\x1b[93m25\x1b[0m\n    \x1b[7m3\x1b[0m "
+    "function f(x: { deep: { k: number } }) {}\n    \x1b[7m \x1b[0m \x1b[96m                        ~\x1b[0m\n    The "
+    "expected type comes from property 'k' which is declared here on type '{ k: number; }'\n\n\nFound 2 errors in the "
+    "same file, starting at: m.ts\x1b[90m:2\x1b[0m\n\n"
+)
+
+
+def test_typescript_pretty_related_locations_become_related_frames():
+    errors = find_errors(TSC_PRETTY_RELATED, "typescript", source_path="m.ts", code=TS_RELATED_CODE)
+    assert [(e.message.split(":")[0], e.line, span(TS_RELATED_CODE, e)) for e in errors] == [
+        ("TS2741", 1, "v"),
+        ("TS2322", 3, "k"),
+    ]
+    assert errors[0].related == (Frame(0, 25, "'b' is declared here."),)
+    assert errors[1].related == (
+        Frame(2, 24, "The expected type comes from property 'k' which is declared here on type '{ k: number; }'"),
+    )
+
+
+TSC_CHAIN = """\
+n.ts(2,7): error TS2322: Type '{ x: { y: string; }; }' is not assignable to type 'P'.
+  The types of 'x.y' are incompatible between these types.
+    Type 'string' is not assignable to type 'number'.
+"""
+
+
+def test_typescript_message_chain_is_kept_in_the_message():
+    error = one(find_errors(TSC_CHAIN, "typescript", source_path="/w/n.ts", line_count=2))
+    assert error.message == (
+        "TS2322: Type '{ x: { y: string; }; }' is not assignable to type 'P'.\n"
+        "The types of 'x.y' are incompatible between these types.\n"
+        "  Type 'string' is not assignable to type 'number'."
+    )
+    assert (error.line, error.column) == (1, 6)
+
+
 TS_NODE_EVAL_RUNTIME = """\
 /tmp/tsw/[eval].ts:4
   return q.missing.name;

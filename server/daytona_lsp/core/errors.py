@@ -82,9 +82,9 @@ _LIBRARY_MARKERS = (
     "<frozen ",
     "<__array_function__",
     "<anonymous>",
-    "-wrapper",
-    "lib.dom.d.ts",
-    "lib.es",
+    "]-wrapper",  # node's "[stdin]-wrapper" / "[eval]-wrapper"
+    "/etc/",
+    "/usr/share/",
 )
 _LIBRARY_PREFIXES = ("node:", "internal/", "native ", "evalmachine.", "<frozen")
 

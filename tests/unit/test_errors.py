@@ -667,6 +667,42 @@ def test_typescript_message_chain_is_kept_in_the_message():
     assert (error.line, error.column) == (1, 6)
 
 
+TS_NODE_T_OUTSIDE_CWD = """\
+/tmp/tsn/node_modules/ts-node/src/index.ts:859
+    return new TSError(diagnosticText, diagnosticCodes, diagnostics);
+           ^
+TSError: ⨯ Unable to compile TypeScript:
+../tmp/dlsp-abc.ts(1,13): error TS1109: Expression expected.
+error TS5109: Option 'moduleResolution' must be set to 'NodeNext' (or left unspecified) when option 'module' is set to 'NodeNext'.
+
+    at createTSError (/tmp/tsn/node_modules/ts-node/src/index.ts:859:12)
+    at reportTSError (/tmp/tsn/node_modules/ts-node/src/index.ts:863:19)
+    at /tmp/tsn/node_modules/ts-node/src/index.ts:1379:34
+    at Object.compile (/tmp/tsn/node_modules/ts-node/src/index.ts:1451:13)
+    at Module.m._compile (/tmp/tsn/node_modules/ts-node/src/index.ts:1617:30)
+    at Module._extensions..js (node:internal/modules/cjs/loader:1623:10)
+    at Object.require.extensions.<computed> [as .ts] (/tmp/tsn/node_modules/ts-node/src/index.ts:1621:12)
+    at Module.load (node:internal/modules/cjs/loader:1266:32)
+    at Function.Module._load (node:internal/modules/cjs/loader:1091:12)
+    at Function.executeUserEntryPoint [as runMain] (node:internal/modules/run_main:164:12) {
+  diagnosticCodes: [ 1109, 5109 ]
+}
+"""
+
+
+def test_typescript_error_path_relative_to_another_directory_is_still_the_code():
+    code = "let y = (1 +;\n"
+    error = one(find_errors(TS_NODE_T_OUTSIDE_CWD, "typescript", source_path="/tmp/dlsp-abc.ts", code=code))
+    assert (error.message, error.line, span(code, error)) == ("TS1109: Expression expected.", 0, ";")
+
+
+def test_typescript_configuration_error_without_file_is_the_message():
+    output = TS_NODE_T_OUTSIDE_CWD.replace("../tmp/dlsp-abc.ts(1,13): error TS1109: Expression expected.\n", "")
+    error = one(find_errors(output, "typescript", source_path="/tmp/dlsp-abc.ts", line_count=1))
+    assert error.line is None
+    assert error.message.startswith("TS5109: Option 'moduleResolution' must be set")
+
+
 TS_NODE_EVAL_RUNTIME = """\
 /tmp/tsw/[eval].ts:4
   return q.missing.name;

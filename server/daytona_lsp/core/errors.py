@@ -112,6 +112,14 @@ def _normalize_path(path: str) -> str:
     return posixpath.normpath(path) if path else path
 
 
+def _relative_tail(path: str) -> str:
+    """A path without its leading "/", "./" and "../" parts: what two spellings of one file have in common."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    while parts and parts[0] == "..":
+        parts.pop(0)
+    return "/".join(parts)
+
+
 def _is_stdin_name(path: str) -> bool:
     return _STDIN_NAME_RE.fullmatch(posixpath.basename(path) or path) is not None
 
@@ -150,11 +158,12 @@ class _Locator:
             return True
         if _is_stdin_name(path) and _is_stdin_name(self.source):
             return True
-        # one of them relative (tsc prints paths relative to its working directory): compare the tails
+        # one of them relative (tsc prints paths relative to its working directory, "../tmp/x.ts"): compare the tails
         if not path.startswith("/") or not self.source.startswith("/"):
-            longer, shorter = (path, self.source) if len(path) >= len(self.source) else (self.source, path)
-            shorter = shorter[2:] if shorter.startswith("./") else shorter
-            return longer.endswith("/" + shorter)
+            a, b = _relative_tail(path), _relative_tail(self.source)
+            if not a or not b:
+                return False
+            return a == b or a.endswith("/" + b) or b.endswith("/" + a)
         return False
 
     def code_line(self, reported: int, *, clamp_eof: bool = False) -> int | None:
@@ -659,6 +668,7 @@ _TSC_PRETTY_RE = re.compile(
 _ESBUILD_RE = re.compile(
     r"(?:✘ \[ERROR\] )?(?P<path>[^\s:][^\n]*?):(?P<line>\d{1,9}):(?P<col>\d{1,9}): ERROR: (?P<msg>.*)"
 )
+_TSC_GENERAL_RE = re.compile(r"error (?P<code>TS\d+): (?P<msg>.*)")
 _TSC_EXCERPT_RE = re.compile(r"(?P<num>\d{1,9}) (?P<text>.*)")
 _TSC_RELATED_RE = re.compile(r"(?P<path>[^\s:][^\n]*?):(?P<line>\d{1,9}):(?P<col>\d{1,9})")
 
@@ -685,6 +695,9 @@ def _find_ts_compile(lines: list[str], loc: _Locator) -> tuple[list[RunError], l
             m = _ESBUILD_RE.fullmatch(text)
             zero_based = m is not None
         if m is None:
+            general = _TSC_GENERAL_RE.fullmatch(text)  # "error TS5109: Option …" (configuration, no file)
+            if general is not None:
+                elsewhere.append(_clip(f"{general.group('code')}: {general.group('msg')}"))
             continue
         groups = m.groupdict()
         message = f"{groups['code']}: {groups['msg']}" if groups.get("code") else groups["msg"]

@@ -251,7 +251,7 @@ async def test_image_with_resources(make_env: EnvFactory, daytona_server: Dayton
 
 # ---------------------------------------------------------------- timeouts
 async def test_timeout_stops_the_code_and_keeps_partial_output(make_env: EnvFactory) -> None:
-    env = make_env(timeout=1)
+    env = make_env(timeout=2)  # room for a slow interpreter start on a busy machine
     result = await env.run("import time\nprint('before', flush=True)\nwhile True: time.sleep(0.05)", "python")
     assert result.exit_code == 124
     assert result.output.startswith("before\n")
@@ -313,7 +313,7 @@ async def test_async_output_callback_is_awaited(make_env: EnvFactory) -> None:
 async def test_streaming_timeout_keeps_partial_output_and_kills_the_code(
     make_env: EnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env(timeout=1)
+    env = make_env(timeout=2)  # room for a slow interpreter start on a busy machine
     chunks: list[str] = []
     result = await env.run(
         "import time\nprint('partial', flush=True)\nwhile True: time.sleep(0.05)",

@@ -17,17 +17,17 @@ import argparse
 import asyncio
 import datetime
 import json
+import os
 import platform
 import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-from daytona_lsp.core.local import SANDBOX_WORK_DIR, LocalCodeEnvironment
+from daytona_lsp.core.local import SANDBOX_WORK_DIR, LocalCodeEnvironment, _memfd_with, _Runtime
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Local backend"
@@ -37,45 +37,48 @@ async def bench_spawn(runs: int) -> dict[str, float]:
     env = LocalCodeEnvironment(timeout=60)
     await env.prepare()
     runtime = await env._runtime("python", None)
-    assert not isinstance(runtime, type(None)) and hasattr(runtime, "argv"), runtime
+    assert isinstance(runtime, _Runtime), runtime
     work_dir = env.work_dir
     assert work_dir is not None
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp)
-        (run_dir / "main.py").write_text("print(1)\n")
-        sandbox_env = env._sandbox_env(runtime, None, SANDBOX_WORK_DIR)  # type: ignore[arg-type]
-        raw_argv = [
-            *env._bwrap_argv(runtime, run_dir, work_dir, False, sandbox_env),  # type: ignore[arg-type]
-            *runtime.argv,  # type: ignore[union-attr]
-            "/code/main.py",
-        ]
+    sandbox_env = env._sandbox_env(runtime, None, SANDBOX_WORK_DIR)
 
-        def raw() -> float:
-            t = time.perf_counter()
-            out = subprocess.run(raw_argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={}, check=True).stdout
-            elapsed = time.perf_counter() - t
-            assert out == b"1\n", out
-            return elapsed
+    def raw() -> float:
+        """The same sandbox, spawned directly: the code file via a memfd as the environment does."""
+        t = time.perf_counter()
+        code_fd = _memfd_with(b"print(1)\n", "main.py")
+        argv = [*env._bwrap_argv(runtime, code_fd, "main.py", work_dir, False, sandbox_env), *runtime.argv]
+        out = subprocess.run(
+            [*argv, "/code/main.py"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={},
+            check=True,
+            pass_fds=(code_fd,),
+        ).stdout
+        os.close(code_fd)
+        elapsed = time.perf_counter() - t
+        assert out == b"1\n", out
+        return elapsed
 
-        async def core() -> float:
-            t = time.perf_counter()
-            result = await env.run("print(1)\n", "python")
-            elapsed = time.perf_counter() - t
-            assert (result.exit_code, result.output) == (0, "1\n"), result
-            return elapsed
+    async def core() -> float:
+        t = time.perf_counter()
+        result = await env.run("print(1)\n", "python")
+        elapsed = time.perf_counter() - t
+        assert (result.exit_code, result.output) == (0, "1\n"), result
+        return elapsed
 
-        for _ in range(3):  # warm-up: page cache, runtime discovery
-            raw()
-            await core()
-        raw_times: list[float] = []
-        core_times: list[float] = []
-        for i in range(runs):
-            if i % 2:
-                raw_times.append(raw())
-                core_times.append(await core())
-            else:
-                core_times.append(await core())
-                raw_times.append(raw())
+    for _ in range(3):  # warm-up: page cache, runtime discovery
+        raw()
+        await core()
+    raw_times: list[float] = []
+    core_times: list[float] = []
+    for i in range(runs):
+        if i % 2:
+            raw_times.append(raw())
+            core_times.append(await core())
+        else:
+            core_times.append(await core())
+            raw_times.append(raw())
     await env.aclose()
     raw_med, core_med = statistics.median(raw_times), statistics.median(core_times)
     return {

@@ -151,8 +151,8 @@ def _error(message: str) -> None:
 def _serve(tcp: bool, host: str, port: int) -> int:
     from daytona_lsp.lsp.server import serve
 
-    serve(tcp=tcp, host=host, port=port)
-    return 0
+    status = serve(tcp=tcp, host=host, port=port)
+    return status if isinstance(status, int) else 0
 
 
 # -- run --------------------------------------------------------------------------------------------------------------

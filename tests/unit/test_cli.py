@@ -49,6 +49,46 @@ def test_readme_example_runs_in_the_local_sandbox():
     assert proc.stderr == b""
 
 
+@pytest.mark.parametrize(
+    ("example", "status", "expected"),
+    [
+        ("hello.py", 0, "sum: 385"),
+        ("error.py", 1, 'File "/code/main.py", line 10, in parse_age'),
+        ("hello.sh", 0, "2: cherry"),
+        ("error.sh", 127, "line 6: no_such_command: command not found"),
+        ("hello.js", 0, "sum: 385"),
+        ("error.js", 1, "at checkedDivide (/code/main.js:5:11)"),
+        ("stream.py", 0, "step 5/5\ndone\n"),
+        ("workdir.py", 0, "run number 1 in /workspace"),
+    ],
+)
+def test_examples_run_as_documented(example, status, expected):
+    proc = run_cli("run", f"examples/{example}")
+    assert proc.returncode == status, proc.stderr
+    assert expected in proc.stdout.decode()
+
+
+def test_every_example_is_covered():
+    tested = {
+        "hello.py",
+        "error.py",
+        "hello.sh",
+        "error.sh",
+        "hello.js",
+        "error.js",
+        "stream.py",
+        "workdir.py",
+        "hello.ts",
+    }
+    assert {p.name for p in (ROOT / "examples").iterdir()} == tested
+
+
+def test_no_arguments_serves_lsp_on_stdio_and_exits_when_the_client_goes_away():
+    proc = subprocess.run(CLI, input=b"", capture_output=True, env=cli_env(), cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"", "nothing but the protocol on stdout"
+
+
 def test_exit_status_is_the_codes_and_stderr_is_interleaved_on_stdout(tmp_path):
     script = tmp_path / "fail.sh"
     script.write_text("echo out\necho err >&2\nexit 3\n")
@@ -148,14 +188,14 @@ def test_binary_file_is_refused(tmp_path):
     assert_one_line_error(run_cli("run", str(binary)), "NUL")
 
 
-def test_typescript_without_runner_is_one_line_saying_what_to_install(tmp_path):
-    ts = tmp_path / "a.ts"
-    ts.write_text("const n: number = 1\nconsole.log(n)\n")
+def test_typescript_example_runs_or_says_in_one_line_what_to_install():
+    ts = ROOT / "examples" / "hello.ts"
     node_dir = str(Path(subprocess.run(["which", "node"], capture_output=True, text=True).stdout.strip()).parent)
     proc = run_cli("run", str(ts), env=cli_env(PATH=f"{node_dir}:/usr/bin:/bin"))
-    if proc.returncode == 0:
-        pytest.skip("TypeScript runs here (tsx / ts-node / Node >= 22.6)")
-    assert_one_line_error(proc, "tsx", "install")
+    if proc.returncode == 0:  # a TypeScript runner is at hand (tsx / ts-node / Node >= 22.6)
+        assert proc.stdout == b"Hello from sandbox, speaking 4 languages\n"
+    else:
+        assert_one_line_error(proc, "tsx", "install")
 
 
 def test_daytona_backend_without_key_is_one_line():

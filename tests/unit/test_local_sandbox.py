@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -314,3 +315,29 @@ async def test_prepare_checks_the_sandbox_and_refuses_after_close():
     await env.aclose()
     with pytest.raises(LocalSandboxError, match="closed"):
         await env.prepare()
+
+
+async def test_isolation_none_timeout_kills_the_process_group(tmp_path):
+    env = LocalCodeEnvironment(isolation="none", timeout=1)
+    marker = tmp_path / "survivor"
+    try:
+        # the background job would write the marker after the run ended, if it survived
+        code = f"sh -c 'echo background-up; sleep 30; touch {marker}' &\nsleep 100\n"
+        result = await env.run(code, "bash")
+    finally:
+        await env.aclose()
+    assert result.exit_code == 124 and result.output.startswith("background-up\n")
+    # the group was killed: no process is left that could still create the marker
+    assert not any(str(marker).encode() in cmdline for cmdline in _command_lines())
+
+
+def _command_lines() -> list[bytes]:
+    lines = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    lines.append(f.read())
+            except OSError:
+                pass
+    return lines

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -24,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import weakref
@@ -219,6 +221,20 @@ def _script_tree(found: str) -> tuple[str, str]:
     return script, os.path.dirname(script)
 
 
+def _memfd_with(data: bytes, name: str) -> int:
+    """An anonymous in-memory file holding ``data``, positioned at its start (for bwrap's ``--ro-bind-data``)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _parse_node_version(text: str) -> tuple[int, int, int] | None:
     parts = text.strip().lstrip("v").split(".")
     try:
@@ -313,10 +329,13 @@ class LocalCodeEnvironment(CodeEnvironment):
             )
         self._root: Path | None = None  # private per-environment directory: work/, etc/, runs/
         self._run_counter = 0
+        self._runtimes: dict[tuple[Any, ...], _Runtime] = {}
         self._closed = False
         self._lock = asyncio.Lock()
         self._active: set[_RunHandle] = set()
         self._cgroup: _PidsCgroup | None = None
+        self._spawner_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._spawner_in_cgroup = False
         self._finalizer: weakref.finalize | None = None
         self._inflight = 0
         self._runs_done = asyncio.Event()
@@ -422,6 +441,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         for handle in list(self._active):
             handle.kill("The environment was closed: the sandbox's processes were killed.")
         await self._runs_done.wait()
+        self._spawner_executor = None
         finalizer, self._finalizer = self._finalizer, None
         if finalizer is not None:
             await asyncio.to_thread(finalizer)
@@ -458,8 +478,14 @@ class LocalCodeEnvironment(CodeEnvironment):
                 if self.isolation == "bubblewrap" and os.geteuid() == 0:
                     # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace
                     self._cgroup = await asyncio.to_thread(_PidsCgroup.create)
+                executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
+                self._spawner_executor = executor
+                if self._cgroup is not None:
+                    self._spawner_in_cgroup = await asyncio.get_running_loop().run_in_executor(
+                        executor, self._cgroup.enter_thread
+                    )
                 # an environment that is never closed still leaves nothing behind (garbage collection, exit)
-                self._finalizer = weakref.finalize(self, _remove_leftovers, root, self._cgroup)
+                self._finalizer = weakref.finalize(self, _remove_leftovers, root, self._cgroup, executor)
                 self._root = root
         return self._root
 
@@ -520,6 +546,21 @@ class LocalCodeEnvironment(CodeEnvironment):
         return problem
 
     async def _runtime(self, language: CodeLanguage, context: RunContext | None) -> _Runtime | _Unavailable:
+        key = (
+            language,
+            resolve_variable(self._python, context) if language == "python" else None,
+            resolve_variable(self._node, context) if language in ("javascript", "typescript") else None,
+            resolve_variable(self._typescript_runner, context) if language == "typescript" else None,
+        )
+        cached = self._runtimes.get(key)
+        if cached is not None:
+            return cached
+        found = await self._find_runtime(language, context)
+        if isinstance(found, _Runtime):  # a missing runtime may be installed meanwhile: look again next time
+            self._runtimes[key] = found
+        return found
+
+    async def _find_runtime(self, language: CodeLanguage, context: RunContext | None) -> _Runtime | _Unavailable:
         if language == "python":
             return await self._python_runtime(resolve_variable(self._python, context))
         if language == "bash":
@@ -634,9 +675,11 @@ class LocalCodeEnvironment(CodeEnvironment):
         """Put the (blocked) sandbox pid 1 under the limits before it starts the code; the problem, if any."""
         try:
             if self._cgroup is not None:
-                if not self._cgroup.set_max(values["nproc"] + 1):  # + the sandbox's pid 1
+                # + the spawner thread, bwrap and the sandbox's pid 1
+                if not self._cgroup.set_max(values["nproc"] + 3):
                     return "could not set the sandbox's process limit (pids cgroup)"
-                self._cgroup.procs_file.write_text(str(pid))
+                if not self._spawner_in_cgroup:
+                    self._cgroup.procs_file.write_text(str(pid))  # a migration: slow (waits for an RCU grace period)
             for name, value in values.items():
                 resource.prlimit(pid, _RLIMITS[name], (value, value))
         except OSError as exc:
@@ -683,7 +726,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         return env
 
     def _bwrap_argv(
-        self, runtime: _Runtime, run_dir: Path, work_dir: Path, network: bool, env: Mapping[str, str]
+        self, runtime: _Runtime, code_fd: int, file_name: str, work_dir: Path, network: bool, env: Mapping[str, str]
     ) -> list[str]:
         assert self._bwrap is not None and self._root is not None
         a: list[str] = [
@@ -728,9 +771,9 @@ class LocalCodeEnvironment(CodeEnvironment):
             "--bind",
             str(work_dir),
             SANDBOX_WORK_DIR,
-            "--ro-bind",
-            str(run_dir),
-            SANDBOX_CODE_DIR,
+            "--ro-bind-data",  # the code file, copied in by bubblewrap from a memfd: nothing written to disk
+            str(code_fd),
+            f"{SANDBOX_CODE_DIR}/{file_name}",
             "--chdir",
             SANDBOX_WORK_DIR,
             "--remount-ro",
@@ -759,19 +802,26 @@ class LocalCodeEnvironment(CodeEnvironment):
         run_dir = root / "runs" / str(self._run_counter)
         file_name = f"main.{_EXTENSIONS[language]}"
         isolated = self.isolation == "bubblewrap"
+        code_fd = -1
         try:
             network = bool(resolve_variable(self._network, context))
             limit_values = self._limit_values(context, timeout)
             limits = [] if isolated else self._limits_wrapper(limit_values)
-            run_dir.mkdir()
-            (run_dir / file_name).write_bytes(code.encode("utf-8", "surrogatepass"))
+            data = code.encode("utf-8", "surrogatepass")
+            if isolated:
+                code_fd = _memfd_with(data, file_name)
+            else:
+                run_dir.mkdir()
+                (run_dir / file_name).write_bytes(data)
         except (OSError, UnicodeError, ValueError) as exc:
+            if code_fd != -1:
+                os.close(code_fd)
             shutil.rmtree(run_dir, ignore_errors=True)
             return self._result(f"Could not prepare the run: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
         if isolated:
             source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
             env = self._sandbox_env(runtime, context, SANDBOX_WORK_DIR)
-            argv = [*self._bwrap_argv(runtime, run_dir, work_dir, network, env), *limits, *runtime.argv, source_path]
+            argv = [*self._bwrap_argv(runtime, code_fd, file_name, work_dir, network, env), *runtime.argv, source_path]
             popen_env: dict[str, str] | None = {}
             cwd = None
         else:
@@ -790,26 +840,22 @@ class LocalCodeEnvironment(CodeEnvironment):
             argv[1:1] = ["--info-fd", str(info_w), "--block-fd", str(block_r)]
         try:
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,  # one pipe: stdout and stderr interleaved exactly as produced
-                    env=popen_env,
-                    cwd=cwd,
-                    start_new_session=True,
-                    limit=_READ_CHUNK,
-                    pass_fds=(info_w, block_r) if isolated else (),
-                )
+                proc = await self._spawn(argv, popen_env, cwd, (info_w, block_r, code_fd) if isolated else ())
             except OSError as exc:
                 return self._result(f"Could not start the sandbox: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
             finally:
                 if isolated:
                     os.close(info_w)
                     os.close(block_r)
+                    os.close(code_fd)
             handle.proc = proc
             if isolated:
-                handle.watch_info(info_r, block_w, lambda pid: self._confine(pid, limit_values))
+                handle.watch_info(
+                    info_r,
+                    block_w,
+                    lambda pid: self._confine(pid, limit_values),
+                    confine_blocks=self._cgroup is not None and not self._spawner_in_cgroup,
+                )
                 info_r = block_w = -1  # the handle owns them now
             self._active.add(handle)
             if self._closed:  # aclose() ran while the sandbox was starting
@@ -821,7 +867,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                     os.close(fd)
             self._active.discard(handle)
             handle.close()
-            shutil.rmtree(run_dir, ignore_errors=True)
+            if not isolated:
+                shutil.rmtree(run_dir, ignore_errors=True)
 
         if note:
             tail = note if buffer.total_bytes == 0 or buffer.text().endswith("\n") else "\n" + note
@@ -843,6 +890,64 @@ class LocalCodeEnvironment(CodeEnvironment):
             backend="local",
         )
 
+    async def _spawn(
+        self, argv: Sequence[str], env: Mapping[str, str] | None, cwd: str | None, pass_fds: Sequence[int]
+    ) -> _Process:
+        """Start a process with asyncio access to its output. With a pids cgroup (running as root), it is started
+        from the environment's spawner thread, which sits in the cgroup: the process is born inside, with no
+        per-run migration (slow: it waits for an RCU grace period)."""
+        loop = asyncio.get_running_loop()
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,  # one pipe: stdout and stderr interleaved exactly as produced
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+                pass_fds=tuple(pass_fds),
+            )
+
+        spawner = await self._spawner()
+        if not self._spawner_in_cgroup:
+            popen = start()  # as asyncio's own subprocesses: a vfork on the event loop, well under a millisecond
+        else:
+            popen = await self._start_in(spawner, start)
+        try:
+            reader = asyncio.StreamReader(limit=_READ_CHUNK, loop=loop)
+            assert popen.stdout is not None
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader, loop=loop), popen.stdout
+            )
+        except BaseException:
+            popen.kill()
+            await asyncio.to_thread(popen.wait)
+            raise
+        return _Process(popen, reader, transport)
+
+    @staticmethod
+    async def _start_in(
+        executor: concurrent.futures.ThreadPoolExecutor, start: Callable[[], subprocess.Popen[bytes]]
+    ) -> subprocess.Popen[bytes]:
+        started = asyncio.get_running_loop().run_in_executor(executor, start)
+        try:
+            return await asyncio.shield(started)
+        except asyncio.CancelledError:
+            # the process may start anyway: never leave it running
+            with contextlib.suppress(BaseException):
+                late = await started
+                late.kill()
+                await asyncio.to_thread(late.wait)
+            raise
+
+    async def _spawner(self) -> concurrent.futures.ThreadPoolExecutor:
+        await self._ensure_root()
+        if self._spawner_executor is None:
+            raise OSError("the environment is closed")
+        return self._spawner_executor
+
     async def _stream(self, buffer: OutputBuffer, on_output: OutputCallback | None, text: str) -> None:
         streamed = buffer.write(text)
         if streamed and on_output is not None:
@@ -851,9 +956,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             except Exception:  # a failing callback never breaks the run
                 log.exception("daytona-lsp: output callback failed")
 
-    async def _pump(
-        self, proc: asyncio.subprocess.Process, buffer: OutputBuffer, on_output: OutputCallback | None
-    ) -> None:
+    async def _pump(self, proc: _Process, buffer: OutputBuffer, on_output: OutputCallback | None) -> None:
         assert proc.stdout is not None
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         while True:
@@ -915,9 +1018,65 @@ class LocalCodeEnvironment(CodeEnvironment):
         return code, ""
 
 
-def _remove_leftovers(root: Path, cgroup: _PidsCgroup | None) -> None:
+class _Process:
+    """A child process started off the event loop, with asyncio access to its output and exit."""
+
+    def __init__(
+        self, popen: subprocess.Popen[bytes], stdout: asyncio.StreamReader, transport: asyncio.BaseTransport
+    ) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self.stdout = stdout
+        self._transport = transport
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode
+
+    def kill(self) -> None:
+        if self._popen.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._popen.kill()
+
+    async def wait(self) -> int:
+        if self._popen.returncode is not None:
+            return self._popen.returncode
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd (old kernel): a thread waits instead
+            return await asyncio.to_thread(self._popen.wait)
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(pidfd, readable)
+        try:
+            await exited
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        return self._popen.wait()  # exited: reaps at once
+
+    def close(self) -> None:
+        self._transport.close()
+        if self._popen.returncode is None:
+            self.kill()
+            with contextlib.suppress(Exception):
+                self._popen.wait(timeout=5)
+
+
+def _remove_leftovers(root: Path, cgroup: _PidsCgroup | None, executor: concurrent.futures.ThreadPoolExecutor) -> None:
     shutil.rmtree(root, ignore_errors=True)
-    if cgroup is not None:
+    # the spawner thread leaves the cgroup by ending (it cannot end itself: then the sweep removes the cgroup later)
+    own = threading.current_thread().name.startswith("daytona-lsp-spawn")
+    if cgroup is not None and not own:
+        with contextlib.suppress(Exception):
+            executor.submit(cgroup.leave_thread).result(timeout=10)
+    executor.shutdown(wait=not own)
+    if cgroup is not None and not own:
         cgroup.remove()
 
 
@@ -925,22 +1084,27 @@ class _RunHandle:
     """One running sandbox: its bwrap process and the host pid of the sandbox's pid 1 (from ``--info-fd``)."""
 
     def __init__(self) -> None:
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: _Process | None = None
         self.kill_reason = ""
         self.failure = ""
         self.isolated = False
         self._pid = -1
+        self._went = False
+        self._confine_blocks = False
         self._info_fd = -1
         self._block_fd = -1
         self._pidfd = -1
         self._info_done: asyncio.Future[None] | None = None
 
-    def watch_info(self, fd: int, block_fd: int, confine: Callable[[int], str | None]) -> None:
+    def watch_info(
+        self, fd: int, block_fd: int, confine: Callable[[int], str | None], *, confine_blocks: bool = False
+    ) -> None:
         """Read bwrap's ``--info-fd`` JSON (written once the sandbox exists) to learn the sandbox's pid 1, confine it
         (``confine`` returns the problem, if any) and only then let it start the code (``--block-fd``)."""
         self.isolated = True
         self._info_fd = fd
         self._block_fd = block_fd
+        self._confine_blocks = confine_blocks
         loop = asyncio.get_running_loop()
         self._info_done = loop.create_future()
         os.set_blocking(fd, False)
@@ -979,7 +1143,14 @@ class _RunHandle:
         # confining may block for a while (a cgroup migration waits for an RCU grace period): off the event loop,
         # overlapping with bubblewrap's own set-up of the sandbox
         loop = asyncio.get_running_loop()
-        confined = loop.run_in_executor(None, confine, pid)
+        if self._confine_blocks:
+            confined = loop.run_in_executor(None, confine, pid)
+        else:  # a few quick system calls: no thread hand-off (each one costs a scheduling delay on a busy machine)
+            confined = loop.create_future()
+            try:
+                confined.set_result(confine(pid))
+            except Exception as exc:
+                confined.set_exception(exc)
         confined.add_done_callback(self._confined)
 
     def _confined(self, future: asyncio.Future[str | None]) -> None:
@@ -991,6 +1162,7 @@ class _RunHandle:
             return
         try:
             os.write(self._block_fd, b"x")  # go
+            self._went = True
         except OSError as exc:
             self.fail(f"could not start the sandbox: {exc}")
 
@@ -1058,7 +1230,11 @@ class _RunHandle:
             loop.remove_reader(self._pidfd)
 
     def close(self) -> None:
+        if self._block_fd != -1 and not self._went:
+            self._kill_sandbox()  # a sandbox that never got the go must never start on the pipe's EOF
         self._stop_info()
+        if self.proc is not None:
+            self.proc.close()
         if self._block_fd != -1:
             os.close(self._block_fd)
             self._block_fd = -1
@@ -1078,6 +1254,7 @@ class _PidsCgroup:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.procs_file = path / "cgroup.procs"
+        self._max = -1
 
     @classmethod
     def create(cls) -> _PidsCgroup | None:
@@ -1133,12 +1310,29 @@ class _PidsCgroup:
                         found.append(base)
         return found
 
-    def set_max(self, processes: int) -> bool:
+    def enter_thread(self) -> bool:
+        """Move the calling thread into the cgroup (cgroup v1 only: v2 needs a threaded cgroup); whether it worked.
+        Processes it starts are then born inside."""
         try:
-            (self.path / "pids.max").write_text(str(processes))
+            (self.path / "tasks").write_text(str(threading.get_native_id()))
             return True
         except OSError:
             return False
+
+    def leave_thread(self) -> None:
+        """Move the calling thread back to the cgroup it came from (so that this one can be removed)."""
+        with contextlib.suppress(OSError):
+            (self.path.parent / "tasks").write_text(str(threading.get_native_id()))
+
+    def set_max(self, processes: int) -> bool:
+        if processes == self._max:
+            return True
+        try:
+            (self.path / "pids.max").write_text(str(processes))
+        except OSError:
+            return False
+        self._max = processes
+        return True
 
     def remove(self) -> None:
         for _ in range(3):
@@ -1150,6 +1344,7 @@ class _PidsCgroup:
             except OSError:
                 with contextlib.suppress(OSError, ValueError):
                     for pid in self.procs_file.read_text().split():
-                        with contextlib.suppress(OSError):
-                            os.kill(int(pid), signal.SIGKILL)
+                        if int(pid) != os.getpid():  # never this process (a thread of it may still be inside)
+                            with contextlib.suppress(OSError):
+                                os.kill(int(pid), signal.SIGKILL)
         log.warning("daytona-lsp: could not remove cgroup %s", self.path)

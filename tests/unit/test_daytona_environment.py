@@ -293,9 +293,63 @@ async def test_output_streams_while_the_code_runs(make_env: EnvFactory, daytona_
     assert result.output == "ready\noops\n"
     assert "".join(text for stream, text in chunks if stream == "stderr") == "oops\n"
     assert "".join(text for stream, text in chunks if stream == "stdout") == "ready\n"
-    # the session is gone afterwards: nothing left running
-    assert daytona_server.count("DELETE /toolbox/process/session/{session}") == 1
-    assert daytona_server.only_sandbox().sessions == {}
+    assert list(daytona_server.running_processes()) == []
+
+
+async def test_streaming_runs_reuse_an_idle_session_and_concurrent_ones_get_their_own(
+    make_env: EnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_env()
+    quiet = lambda stream, text: None  # noqa: E731
+    for i in range(3):
+        assert (await env.run(f"print({i})", "python", on_output=quiet)).output == f"{i}\n"
+    assert daytona_server.count("POST /toolbox/process/session") == 1
+    assert daytona_server.count("DELETE /toolbox/process/session/{session}") == 0
+    before = daytona_server.toolbox_requests()
+    await env.run("print('steady')", "python", on_output=quiet)
+    assert daytona_server.toolbox_requests() - before == 3  # exec, log stream, exit code
+
+    go = Path(daytona_server.only_sandbox().workdir, "go")
+    ready = [asyncio.Event(), asyncio.Event()]
+
+    async def both_running() -> None:
+        await asyncio.gather(*(event.wait() for event in ready))
+        await asyncio.to_thread(go.touch)
+
+    waiter = asyncio.create_task(both_running())
+    code = "import os, time\nprint('up', flush=True)\nwhile not os.path.exists('go'): time.sleep(0.01)"
+    results = await asyncio.gather(
+        *(env.run(code, "python", on_output=lambda s, t, e=event: e.set()) for event in ready)
+    )
+    await waiter
+    assert [r.exit_code for r in results] == [0, 0]
+    assert daytona_server.count("POST /toolbox/process/session") == 2
+
+
+async def test_pooled_session_lost_with_a_restart_is_replaced(
+    make_env: EnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_env()
+    quiet = lambda stream, text: None  # noqa: E731
+    await env.run("pass", "python", on_output=quiet)
+    assert env.sandbox_id is not None
+    daytona_server.stop_sandbox(env.sandbox_id)
+    result = await env.run("print('again')", "python", on_output=quiet)
+    assert (result.exit_code, result.output) == (0, "again\n")
+    assert daytona_server.count("POST /sandbox/{id}/start") == 1
+
+
+async def test_pooled_session_that_vanished_is_replaced_once(
+    make_env: EnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_env()
+    quiet = lambda stream, text: None  # noqa: E731
+    await env.run("pass", "python", on_output=quiet)
+    daytona_server.call(lambda: daytona_server.only_sandbox().sessions.clear())
+    result = await env.run("print('replaced')", "python", on_output=quiet)
+    assert (result.exit_code, result.output) == (0, "replaced\n")
+    assert daytona_server.count("POST /toolbox/process/session") == 2
+    assert daytona_server.count("POST /toolbox/process/session/{session}/exec") == 3
 
 
 async def test_async_output_callback_is_awaited(make_env: EnvFactory) -> None:

@@ -105,6 +105,8 @@ class _Slot:
     sandbox: AsyncSandbox | None = None
     generation: int = 0
     creating: asyncio.Future[tuple[AsyncSandbox, int]] | None = None
+    idle_sessions: list[str] = field(default_factory=list)
+    session_generation: int = -1
 
 
 @dataclass(frozen=True)
@@ -638,7 +640,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 if on_output is None:
                     result = await self._exec(sandbox, command, slot.spec.api_key)
                 else:
-                    result = await self._stream(sandbox, command, on_output, slot.spec.api_key)
+                    result = await self._stream(slot, sandbox, generation, command, on_output, slot.spec.api_key)
             except _RunFailed as failed:
                 cause = failed.__cause__
                 if recovered or cause is None or not _never_reached(cause):
@@ -685,7 +687,13 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         return self._finish(buffer, response.exit_code, started)
 
     async def _stream(
-        self, sandbox: AsyncSandbox, command: _Command, on_output: OutputCallback, api_key: str
+        self,
+        slot: _Slot,
+        sandbox: AsyncSandbox,
+        generation: int,
+        command: _Command,
+        on_output: OutputCallback,
+        api_key: str,
     ) -> CodeRunResult:
         from daytona import SessionExecuteRequest
 
@@ -706,20 +714,24 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         async def on_stderr(text: str) -> None:
             await forward("stderr", text)
 
-        session_id = f"daytona-lsp-{uuid.uuid4().hex}"
         process = sandbox.process
-        try:
-            await process.create_session(session_id)
-        except Exception as exc:
-            raise _RunFailed(_error_result(exc, api_key=api_key)) from exc
+        session_id, reused = await self._take_session(slot, sandbox, generation, api_key)
+        request = SessionExecuteRequest(command=command.command, run_async=True)
+        clean = False
         started = time.monotonic()
         try:
             try:
-                response = await process.execute_session_command(
-                    session_id, SessionExecuteRequest(command=command.command, run_async=True)
-                )
+                response = await process.execute_session_command(session_id, request)
             except Exception as exc:
-                raise _RunFailed(_error_result(exc, api_key=api_key)) from exc
+                if not (reused and _status_of(exc) in (404, 410)):
+                    raise _RunFailed(_error_result(exc, api_key=api_key)) from exc
+                # the pooled session died (e.g. the sandbox restarted): a fresh one, once
+                session_id, _ = await self._take_session(slot, sandbox, generation, api_key, fresh=True)
+                try:
+                    response = await process.execute_session_command(session_id, request)
+                except Exception as exc2:
+                    raise _RunFailed(_error_result(exc2, api_key=api_key)) from exc2
+            started = time.monotonic()
             cmd_id = response.cmd_id
             try:
                 await asyncio.wait_for(
@@ -733,10 +745,31 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 # the code did start: keep what it printed, never retry
                 raise _RunFailed(_error_result(exc, api_key=api_key, output=buffer.text())) from None
             exit_code = await self._command_exit_code(sandbox, session_id, cmd_id)
+            clean = exit_code is not None
             return self._finish(buffer, exit_code, started)
         finally:
-            # deleting the session kills whatever the command left running
-            await asyncio.shield(self._delete_session(sandbox, session_id))
+            if clean and slot.session_generation == generation and slot.sandbox is sandbox:
+                slot.idle_sessions.append(session_id)  # finished cleanly: the next streaming run reuses it
+            else:
+                # deleting the session kills whatever the command left running
+                await asyncio.shield(self._delete_session(sandbox, session_id))
+
+    async def _take_session(
+        self, slot: _Slot, sandbox: AsyncSandbox, generation: int, api_key: str, *, fresh: bool = False
+    ) -> tuple[str, bool]:
+        """An idle session of this sandbox, or a new one. Each running command has a session of its own
+        (a session runs its commands one after another), so concurrent runs stay concurrent."""
+        if slot.session_generation != generation or fresh:
+            slot.idle_sessions.clear()
+            slot.session_generation = generation
+        if slot.idle_sessions:
+            return slot.idle_sessions.pop(), True
+        session_id = f"daytona-lsp-{uuid.uuid4().hex}"
+        try:
+            await sandbox.process.create_session(session_id)
+        except Exception as exc:
+            raise _RunFailed(_error_result(exc, api_key=api_key)) from exc
+        return session_id, False
 
     async def _command_exit_code(self, sandbox: AsyncSandbox, session_id: str, cmd_id: str) -> int | None:
         """The exit code, which some daemons record a moment after the log stream ends (bounded wait)."""

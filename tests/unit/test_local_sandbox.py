@@ -341,3 +341,28 @@ def _command_lines() -> list[bytes]:
             except OSError:
                 pass
     return lines
+
+
+async def test_a_configured_python_launcher_is_resolved_to_its_interpreter(tmp_path):
+    # a wrapper script, like pyenv's shims: the sandbox runs the interpreter it names, not the script
+    launcher = tmp_path / "my-python"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    launcher.chmod(0o755)
+    env = LocalCodeEnvironment(python=str(launcher))
+    try:
+        result = await env.run("import sys; print(sys.version_info[0], sys.executable)", "python")
+    finally:
+        await env.aclose()
+    assert result.exit_code == 0, result.output
+    assert result.output == f"3 {sys.executable}\n"
+
+
+async def test_a_missing_configured_interpreter_is_named():
+    env = LocalCodeEnvironment(python="/nonexistent/python3", node="/nonexistent/node")
+    try:
+        py = await env.run("print(1)", "python")
+        js = await env.run("console.log(1)", "javascript")
+    finally:
+        await env.aclose()
+    assert py.exit_code == 2 and "/nonexistent/python3" in py.output
+    assert js.exit_code == 2 and "/nonexistent/node" in js.output and "Node.js" in js.output

@@ -579,18 +579,24 @@ class LocalCodeEnvironment(CodeEnvironment):
             exe = sys.executable
             prefixes = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
         else:
-            exe = _which(python)
-            if exe is None:
+            found = _which(python)
+            if found is None:
                 return _Unavailable(f"Python interpreter {os.fspath(python)!r} not found.")
-            key = ("python", exe)
+            key = ("python", found)
             if key not in _runtime_cache:
-                code, out = await _capture(
-                    exe, "-c", "import sys; print(sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)"
-                )
-                if code != 0:
-                    return _Unavailable(f"Python interpreter {exe!r} does not start: {out.strip()[-500:]}")
-                _runtime_cache[key] = out.split()
-            prefixes = list(_runtime_cache[key])
+                # ask the interpreter itself: a launcher or shim (pyenv, a wrapper script) names the real executable
+                query = "import json, sys; print(json.dumps([sys.executable, sys.prefix, sys.base_prefix]))"
+                reported: list[str] = []
+                try:
+                    code, out = await _capture(found, "-c", query)
+                    if code == 0:
+                        reported = [str(p) for p in json.loads(out.strip().splitlines()[-1])]
+                except (OSError, ValueError, IndexError, asyncio.TimeoutError) as exc:
+                    code, out = 1, str(exc)
+                if code != 0 or not reported or not reported[0]:
+                    return _Unavailable(f"Python interpreter {found!r} does not start: {out.strip()[-500:]}")
+                _runtime_cache[key] = reported
+            exe, *prefixes = _runtime_cache[key]
         assert exe is not None
         binds = _dedupe([*prefixes, os.path.dirname(exe), _install_prefix(exe)])
         return _Runtime(

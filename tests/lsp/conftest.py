@@ -1,4 +1,4 @@
-"""pytest-lsp harness: the real server process (``python -m daytona_lsp.lsp``) driven by a test client.
+"""pytest-lsp harness: the real server process (``python -m daytona_lsp``, i.e. ``daytona-lsp``) driven by a test client.
 
 ``start_session(...)`` starts one server with the given client capabilities, initializationOptions, workspace
 configuration and environment, and yields a :class:`Session` that records the ``daytona/*`` notifications. Nothing here
@@ -23,7 +23,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
 CLIENTS = ["visual-studio-code", "neovim@v0.11"]
-SERVER_CMD = [sys.executable, "-m", "daytona_lsp.lsp"]
+SERVER_CMD = [sys.executable, "-m", "daytona_lsp"]  # the `daytona-lsp` command itself (cli.main → serve)
 WAIT = 60.0  # upper bound for any single wait: a hang fails the test instead of blocking the tier
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daytona_lsp.core.environment import CodeEnvironment, CodeLanguage, CodeRunResult, SimpleContext
+from daytona_lsp.core.environment import CodeEnvironment, CodeLanguage, CodeRunResult
 from daytona_lsp.core.output import OutputBuffer
 from daytona_lsp.lsp.settings import Settings
 
@@ -397,12 +397,7 @@ class RunService:
                     except Exception:
                         log.exception("Output observer failed")
 
-            result = await env.run(
-                req.code,
-                req.language,
-                context=SimpleContext({"uri": req.uri, "workspace": req.workspace}),
-                on_output=on_output,
-            )
+            result = await env.run(req.code, req.language, on_output=on_output)
             if run.cancel_requested:
                 cancelled = True
         except asyncio.CancelledError:

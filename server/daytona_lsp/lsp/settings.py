@@ -261,7 +261,7 @@ def settings_docs() -> dict[str, str]:
         tree = ast.parse(inspect.getsource(cls))
         body = tree.body[0].body  # type: ignore[attr-defined]
         for node, nxt in zip(body, body[1:], strict=False):
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id != "local":
                 if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
                     docs[prefix + _camel(node.target.id)] = str(nxt.value.value)
     return docs

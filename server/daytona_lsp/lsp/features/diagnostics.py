@@ -38,15 +38,15 @@ class DiagnosticsPublisher:
         self.server = server
         # uri -> run id -> diagnostics (None while the run is still going)
         self.by_uri: dict[str, dict[str, list[types.Diagnostic] | None]] = {}
+        self._published: dict[str, bool] = {}
+        """uri → whether the client currently shows diagnostics of ours"""
 
     def run_started(self, run: Run) -> None:
         runs = self.by_uri.setdefault(run.request.uri, {})
-        had = any(runs.values())
         for run_id in [k for k, v in runs.items() if v is not None]:
             del runs[run_id]
         runs[run.id] = None
-        if had:
-            self._publish(run.request.uri)
+        self._publish(run.request.uri)
 
     def run_finished(self, run: Run, outcome: RunOutcome) -> None:
         runs = self.by_uri.setdefault(run.request.uri, {})
@@ -61,6 +61,9 @@ class DiagnosticsPublisher:
 
     def _publish(self, uri: str) -> None:
         items = [d for ds in self.by_uri.get(uri, {}).values() if ds for d in ds]
+        if not items and not self._published.get(uri):
+            return  # nothing shown, nothing to show
+        self._published[uri] = bool(items)
         self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=items))
 
     # ---- mapping ------------------------------------------------------------------------------------------------

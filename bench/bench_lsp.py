@@ -1,0 +1,219 @@
+"""Language-server benchmarks (results: bench/RESULTS.md, section "Language server").
+
+1. Time from spawning the server to the ``initialize`` result: daytona-lsp vs a bare pygls server (same run,
+   interleaved). Goal ≤ 1.2×.
+2. ``daytona.run`` of ``print(1)`` through LSP (warm server, local backend) vs ``LocalCodeEnvironment.run``
+   directly (same process kind, interleaved). Goal ≤ 1.10×.
+3. ``textDocument/codeAction`` latency while a 5 s run streams output (a line every 5 ms). Goal p95 ≤ 50 ms.
+
+    .venv/bin/python bench/bench_lsp.py [--quick] [--write]
+
+``--write`` replaces the "## Language server" section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import logging
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+SERVER = [sys.executable, "-m", "daytona_lsp.lsp"]
+BARE = [
+    sys.executable,
+    "-c",
+    "from pygls.lsp.server import LanguageServer\nLanguageServer('bare', '0').start_io()\n",
+]
+CAPS = types.ClientCapabilities(
+    window=types.WindowClientCapabilities(work_done_progress=True),
+    workspace=types.WorkspaceClientCapabilities(configuration=True),
+)
+
+
+async def start(cmd: list[str], init_options: Any = None) -> tuple[LanguageClient, float]:
+    client = LanguageClient("bench", "0")
+
+    @client.feature(types.WORKSPACE_CONFIGURATION)
+    def configuration(params: types.ConfigurationParams) -> list[Any]:
+        return [None for _ in params.items]
+
+    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+    def create(params: types.WorkDoneProgressCreateParams) -> None:
+        return None
+
+    t0 = time.perf_counter()
+    await client.start_io(*cmd)
+    await client.initialize_async(
+        types.InitializeParams(capabilities=CAPS, root_uri=None, initialization_options=init_options)
+    )
+    elapsed = time.perf_counter() - t0
+    client.initialized(types.InitializedParams())
+    return client, elapsed
+
+
+async def stop(client: LanguageClient) -> None:
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+
+
+def open_doc(client: LanguageClient, uri: str, text: str) -> None:
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+        )
+    )
+
+
+async def run(client: LanguageClient, uri: str) -> Any:
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="daytona.run", arguments=[{"uri": uri}])
+    )
+
+
+async def bench_initialize(n: int) -> dict[str, float]:
+    ours: list[float] = []
+    bare: list[float] = []
+    for _ in range(n):
+        for cmd, sink in ((SERVER, ours), (BARE, bare)):
+            client, elapsed = await start(cmd)
+            sink.append(elapsed)
+            await stop(client)
+    return {"ours": statistics.median(ours), "bare": statistics.median(bare)}
+
+
+async def bench_run(n: int) -> dict[str, float]:
+    from daytona_lsp.core.local import LocalCodeEnvironment
+
+    client, _ = await start(SERVER, {"backend": "local", "prewarm": False, "outputNotifications": True})
+    uri = "file:///bench/print1.py"
+    open_doc(client, uri, "print(1)\n")
+    env = LocalCodeEnvironment()
+    lsp: list[float] = []
+    core: list[float] = []
+    try:
+        await run(client, uri)  # warm-up: environment built, sandbox probed
+        await env.run("print(1)\n", "python")
+        for _ in range(n):
+            t0 = time.perf_counter()
+            result = await run(client, uri)
+            lsp.append(time.perf_counter() - t0)
+            assert result["exitCode"] == 0, result
+            t0 = time.perf_counter()
+            res = await env.run("print(1)\n", "python")
+            core.append(time.perf_counter() - t0)
+            assert res.exit_code == 0, res
+    finally:
+        await env.aclose()
+        await stop(client)
+    return {"lsp": statistics.median(lsp), "core": statistics.median(core)}
+
+
+async def bench_code_action_latency(seconds: float) -> dict[str, float]:
+    client, _ = await start(SERVER, {"backend": "local", "prewarm": False, "outputNotifications": True})
+    chunks = 0
+
+    @client.feature("daytona/output")
+    def on_output(params: Any) -> None:
+        nonlocal chunks
+        chunks += 1
+
+    uri = "file:///bench/stream.py"
+    code = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    print('x' * 80, flush=True)\n    time.sleep(0.005)\n"
+    open_doc(client, uri, code)
+    params = types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(types.Position(0, 0), types.Position(1, 0)),
+        context=types.CodeActionContext(diagnostics=[]),
+    )
+    latencies: list[float] = []
+    try:
+        await run(client, uri)  # warm-up
+        chunks = 0
+        running = asyncio.ensure_future(run(client, uri))
+        while chunks == 0:  # noqa: ASYNC110 - a benchmark loop, not a test
+            await asyncio.sleep(0.01)
+        while not running.done():
+            t0 = time.perf_counter()
+            await client.text_document_code_action_async(params)
+            latencies.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.02)
+        await running
+    finally:
+        await stop(client)
+    latencies.sort()
+    p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
+    return {"p95": p95, "median": statistics.median(latencies), "n": len(latencies), "chunks": chunks}
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.1f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "misses"
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    parser.add_argument("--write", action="store_true", help="write the results into bench/RESULTS.md")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    n_init, n_run, stream_s = (3, 5, 2.0) if args.quick else (9, 30, 5.0)
+
+    init = await bench_initialize(n_init)
+    runs = await bench_run(n_run)
+    actions = await bench_code_action_latency(stream_s)
+    init_ratio = init["ours"] / init["bare"]
+    run_ratio = runs["lsp"] / runs["core"]
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = f"""## Language server
+
+`bench/bench_lsp.py` (local backend), measured {now} on {platform.machine()}, Python {platform.python_version()}.
+Spawn-to-`initialize` is dominated by importing pygls and lsprotocol, which both servers pay; daytona-lsp keeps the
+Daytona SDK off that path. A run through LSP adds JSON-RPC, the run bookkeeping, the `daytona/*` notifications and
+work-done progress to the core's own run.
+
+| measure | value | goal |
+|---|---|---|
+| spawn → `initialize` result, bare pygls server (median of {n_init}) | {ms(init["bare"])} | |
+| spawn → `initialize` result, daytona-lsp (median of {n_init}) | {ms(init["ours"])} | |
+| ratio daytona-lsp / bare | {init_ratio:.3f} | ≤ 1.2 ({verdict(init_ratio <= 1.2)}) |
+| `LocalCodeEnvironment.run("print(1)")` (median of {n_run}) | {ms(runs["core"])} | |
+| `daytona.run` of `print(1)` through LSP (median of {n_run}) | {ms(runs["lsp"])} | |
+| ratio LSP / core | {run_ratio:.3f} | ≤ 1.10 ({verdict(run_ratio <= 1.10)}) |
+| `codeAction` latency while a {stream_s:.0f} s run streams ({actions["chunks"]} chunks), p95 of {actions["n"]} | {ms(actions["p95"])} | ≤ 50 ms ({verdict(actions["p95"] <= 0.05)}) |
+| same, median | {ms(actions["median"])} | |
+"""
+    print(section)
+    if args.write:
+        write_section(section)
+    return 0
+
+
+def write_section(section: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    head = "## Language server"
+    if head in text:
+        start = text.index(head)
+        nxt = text.find("\n## ", start + len(head))
+        text = text[:start] + section.rstrip("\n") + ("\n" + text[nxt:] if nxt != -1 else "\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -305,3 +305,14 @@ def test_api_key_never_appears_in_errors():
     assert proc.returncode != 0
     assert secret.encode() not in proc.stderr and secret.encode() not in proc.stdout
     assert proc.stderr.count(b"\n") == 1
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DAYTONA_LSP_TSX"), reason="DAYTONA_LSP_TSX not set (bash scripts/setup-tsx installs tsx)"
+)
+def test_typescript_example_runs_with_tsx_on_path():
+    tsx_dir = str(Path(os.environ["DAYTONA_LSP_TSX"]).parent)
+    node_dir = str(Path(subprocess.run(["which", "node"], capture_output=True, text=True).stdout.strip()).parent)
+    proc = run_cli("run", "examples/hello.ts", env=cli_env(PATH=f"{tsx_dir}:{node_dir}:/usr/bin:/bin"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"Hello from sandbox, speaking 4 languages\n"

@@ -366,3 +366,28 @@ async def test_a_missing_configured_interpreter_is_named():
         await env.aclose()
     assert py.exit_code == 2 and "/nonexistent/python3" in py.output
     assert js.exit_code == 2 and "/nonexistent/node" in js.output and "Node.js" in js.output
+
+
+TSX = os.environ.get("DAYTONA_LSP_TSX")
+
+
+@pytest.mark.skipif(
+    not TSX, reason="DAYTONA_LSP_TSX not set (bash scripts/setup-tsx installs tsx; scripts/test sets it)"
+)
+async def test_typescript_runs_through_tsx_found_on_path(monkeypatch):
+    assert TSX is not None
+    node = shutil.which("node")
+    assert node is not None
+    monkeypatch.setenv("PATH", f"{Path(TSX).parent}:{Path(node).parent}")
+    env = LocalCodeEnvironment()
+    try:
+        ok = await env.run("interface P { n: number }\nconst p: P = { n: 41 }\nconsole.log(p.n + 1)\n", "typescript")
+        failed = await env.run(
+            "const a: number = 1\nfunction f(): void {\n  throw new Error('boom')\n}\nf()\n", "typescript"
+        )
+    finally:
+        await env.aclose()
+    assert (ok.exit_code, ok.output) == (0, "42\n"), ok.output
+    assert ok.source_path == "/code/main.ts"
+    assert failed.exit_code == 1
+    assert "Error: boom" in failed.output and "/code/main.ts:3:" in failed.output

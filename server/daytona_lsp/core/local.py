@@ -71,7 +71,7 @@ SANDBOX_FAILED_EXIT_CODE = 125
 """Exit code of a run whose sandbox could not be started (the code never ran)."""
 
 _RLIMITS = {
-    "as": resource.RLIMIT_AS,
+    "data": resource.RLIMIT_DATA,  # writable memory; not RLIMIT_AS: V8 reserves gigabytes of address space for WebAssembly
     "nproc": resource.RLIMIT_NPROC,
     "fsize": resource.RLIMIT_FSIZE,
     "cpu": resource.RLIMIT_CPU,
@@ -258,7 +258,7 @@ class LocalCodeEnvironment(CodeEnvironment):
     :param node: the Node.js binary for javascript/typescript (default: ``node`` on PATH).
     :param typescript_runner: ``tsx`` or ``ts-node`` (default: found on PATH; else Node's type stripping, Node ≥ 22.6).
     :param env_vars: extra environment variables inside the sandbox (the host environment is never passed in).
-    :param memory_mb: address-space limit per process (MiB).
+    :param memory_mb: writable memory (heap, stacks, mappings) per process, MiB (RLIMIT_DATA).
     :param max_processes: processes and threads the sandbox may have at once (bounds a fork bomb).
     :param max_file_size_mb: largest file the code may write (MiB).
     :param cpu_seconds: CPU time limit per process (default: the timeout).
@@ -670,7 +670,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         for name, value in (("memory_mb", memory_mb), ("max_processes", processes), ("max_file_size_mb", file_mb)):
             self._check_positive(name, value)
         return {
-            "as": memory_mb * 1024 * 1024,
+            "data": memory_mb * 1024 * 1024,
             "nproc": processes,
             "fsize": file_mb * 1024 * 1024,
             "cpu": max(cpu_s, 1),
@@ -700,11 +700,9 @@ class LocalCodeEnvironment(CodeEnvironment):
         prlimit = shutil.which("prlimit")
         if prlimit is not None:
             return [prlimit, *(f"--{k}={v}" for k, v in values.items()), "--"]
-        # no util-linux prlimit: bash's ulimit (kilobytes for -v, 512-byte blocks for -f in POSIX mode is avoided)
+        # no util-linux prlimit: bash's ulimit (kilobytes for -d and -f)
         bash = shutil.which("bash") or "/bin/bash"
-        script = (
-            f'ulimit -v {values["as"] // 1024} -u {processes} -f {values["fsize"] // 1024} -t {cpu_s} -c 0 && exec "$@"'
-        )
+        script = f'ulimit -d {values["data"] // 1024} -u {processes} -f {values["fsize"] // 1024} -t {cpu_s} -c 0 && exec "$@"'
         return [bash, "-c", script, "bash"]
 
     def _sandbox_env(self, runtime: _Runtime, context: RunContext | None, work: str) -> dict[str, str]:
@@ -763,8 +761,6 @@ class LocalCodeEnvironment(CodeEnvironment):
             a += ["--ro-bind", str(self._root / "etc" / name), f"/etc/{name}"]
         if network:
             a += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
-        for d in runtime.binds:
-            a += ["--ro-bind", d, d]
         a += [
             "--proc",
             "/proc",
@@ -774,6 +770,10 @@ class LocalCodeEnvironment(CodeEnvironment):
             str(DEFAULT_TMP_SIZE_MB * 1024 * 1024),
             "--tmpfs",
             "/tmp",
+        ]
+        for d in runtime.binds:  # after the private /tmp: a runtime installed under /tmp stays visible
+            a += ["--ro-bind", d, d]
+        a += [
             "--bind",
             str(work_dir),
             SANDBOX_WORK_DIR,

@@ -296,3 +296,55 @@ def test_server_module_imports_no_daytona_sdk() -> None:
     code = "import sys, daytona_lsp.lsp.server; print('daytona' in sys.modules, 'aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     assert out.stdout.split() == ["False", "False"]
+
+
+async def test_tcp_mode_serves_one_client_and_cleans_up(tmp_path: Path) -> None:
+    import re
+    import sys
+
+    from pygls.lsp.client import LanguageClient
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
+    env["TMPDIR"] = str(tmp_path)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "daytona_lsp",
+        "serve",
+        "--tcp",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert process.stderr is not None
+        line = (await asyncio.wait_for(process.stderr.readline(), WAIT)).decode()
+        port = int(re.search(r"'127\.0\.0\.1', (\d+)", line).group(1))  # type: ignore[union-attr]
+        client = LanguageClient("tcp-test", "0")
+        await client.start_tcp("127.0.0.1", port)
+        await client.initialize_async(
+            types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=LOCAL)
+        )
+        client.initialized(types.InitializedParams())
+        uri = (tmp_path / "t.py").as_uri()
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text="print(7)\n")
+            )
+        )
+        result = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="daytona.run", arguments=[{"uri": uri}])
+        )
+        assert result["exitCode"] == 0 and result["output"] == "7\n"
+        assert _leftovers(tmp_path)
+        client.protocol.writer.close()  # the client goes away without shutdown
+        assert await asyncio.wait_for(process.wait(), WAIT) == 0
+        assert _leftovers(tmp_path) == []
+        await client.stop()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

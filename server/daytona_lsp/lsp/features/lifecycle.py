@@ -42,6 +42,8 @@ def register(server: DaytonaLanguageServer) -> None:
         server.output_notifications = bool(options and options.get("outputNotifications") is True)
         server.base_settings = parse_settings(initialization_settings(options), server.warn)
         server.folder_settings = {"": server.base_settings}
+        if not server.supports_configuration():
+            server.settings_ready.set()  # nothing to pull: the initialization options are the settings
 
     @server.feature(types.INITIALIZED)
     async def on_initialized(params: types.InitializedParams) -> None:

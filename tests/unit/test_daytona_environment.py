@@ -659,3 +659,14 @@ async def test_prewarm_failure_is_a_readable_error(make_env: EnvFactory, daytona
     daytona_server.fail_create(400, message="no such snapshot")
     with pytest.raises(RuntimeError, match="no such snapshot"):
         await env.prewarm()
+
+
+async def test_dropped_connection_is_an_error_result_without_retry(
+    make_env: EnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_env()
+    await env.run("pass", "python")
+    daytona_server.drop_toolbox()
+    result = await env.run("print(1)", "python")
+    assert result.exit_code == 1 and result.output.startswith("Daytona error")
+    assert daytona_server.count("POST /toolbox/process/execute") == 2

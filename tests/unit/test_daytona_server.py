@@ -215,3 +215,25 @@ async def test_unreachable_api_is_a_clear_error(daytona_server: DaytonaTestServe
     finally:
         await env.aclose()
     assert result.exit_code == 1 and result.output.startswith("Daytona error")
+
+
+async def test_held_toolbox_request_times_out_on_the_client(sdk, daytona_server: DaytonaTestServer) -> None:
+    from daytona import DaytonaTimeoutError
+
+    sandbox = await sdk.create()
+    await sandbox.process.create_session("s")
+    daytona_server.hold_toolbox()
+    with pytest.raises(DaytonaTimeoutError):
+        await sandbox.process.get_session("s", request_timeout=1)
+    daytona_server.release()
+    assert (await sandbox.process.get_session("s")).session_id == "s"
+
+
+async def test_dropped_toolbox_connection_is_a_connection_error(sdk, daytona_server: DaytonaTestServer) -> None:
+    from daytona import DaytonaError
+
+    sandbox = await sdk.create()
+    daytona_server.drop_toolbox()
+    with pytest.raises(DaytonaError):
+        await sandbox.process.exec("echo never")
+    assert (await sandbox.process.exec("echo next")).result == "next\n"

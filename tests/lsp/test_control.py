@@ -293,7 +293,10 @@ def test_server_module_imports_no_daytona_sdk() -> None:
     import subprocess
     import sys
 
-    code = "import sys, daytona_lsp.lsp.server; print('daytona' in sys.modules, 'aiohttp' in sys.modules)"
+    code = (
+        "import sys, daytona_lsp.cli, daytona_lsp.lsp.server; server = daytona_lsp.lsp.server.create_server(); "
+        "print('daytona' in sys.modules, 'aiohttp' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     assert out.stdout.split() == ["False", "False"]
 
@@ -348,3 +351,14 @@ async def test_tcp_mode_serves_one_client_and_cleans_up(tmp_path: Path) -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_api_key_is_redacted_even_from_the_codes_own_output(caps: str) -> None:
+    key = "dtn_secret_key_1234567890"
+    init = {**LOCAL, "envVars": {"LEAK": key}}
+    async with start_session(caps, init_options=init, env={"DAYTONA_API_KEY": key}) as s:
+        uri = s.open("leak.sh", "echo key=$LEAK\n", language_id="shellscript")
+        result = await s.run(uri)
+        await s.wait_until(lambda: result["runId"] in s.finished)
+        assert result["output"] == "key=***\n"
+        assert key not in s.output_text(result["runId"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import itertools
 import logging
 import math
@@ -62,6 +63,9 @@ def default_environment_factory(settings: Settings) -> CodeEnvironment:
     daytona: dict[str, Any] = {}
     local: dict[str, Any] = {}
     if backend == "daytona":
+        # the SDK takes over a second to import: do it here, in a worker thread, not on the event loop
+        importlib.import_module("daytona")
+
         from daytona_lsp.core.daytona import DaytonaResources
 
         daytona = {
@@ -389,7 +393,7 @@ class RunService:
             run.backend = slot.backend
 
             async def on_output(stream: str, text: str) -> None:
-                streamed = buffer.write(text)
+                streamed = buffer.write(redact(text))
                 if streamed:
                     run.streamed_bytes += len(streamed)
                     try:

@@ -339,3 +339,31 @@ def test_output_flood_is_capped_with_head_tail_and_bounded_memory():
     assert info["streamed"] == info["len"], "what was streamed adds up to the result's output"
     grew_mb = (info["peak_kb"] - info["base_kb"]) / 1024
     assert grew_mb < 40, f"host memory grew by {grew_mb:.0f} MB for 200 MB of output"
+
+
+async def test_cancelling_at_any_point_leaves_no_process_and_gives_a_result(env):
+    marker = f"daytona-lsp-anycancel-{uuid.uuid4().hex}"
+    code = f"sh -c 'sleep 1000; echo {marker}' &\nwait\n"
+    # the moment of the cancellation moves from before the spawn, through bubblewrap's set-up, to the running code
+    # (the delays choose that moment; nothing here waits for a condition by sleeping)
+    for delay_ms in (0, 1, 2, 3, 5, 8, 12, 20, 35, 60, 100):
+        task = asyncio.create_task(env.run(code, "bash"))
+        await asyncio.sleep(0)
+        if delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
+        task.cancel()
+        result = await asyncio.wait_for(task, 20)
+        assert result.exit_code == TIMEOUT_EXIT_CODE, result
+        assert "cancelled" in result.output
+    assert processes_with(marker) == []
+    # the environment is still usable afterwards
+    assert (await env.run("echo fine", "bash")).output == "fine\n"
+
+
+async def test_an_environment_variable_with_a_nul_byte_is_a_clear_result():
+    env = LocalCodeEnvironment(env_vars={"BAD": "a\x00b"})
+    try:
+        result = await env.run("echo hi", "bash")
+    finally:
+        await env.aclose()
+    assert result.exit_code == 125 and "null byte" in result.output

@@ -107,6 +107,7 @@ _ETC_FILES = (
 
 
 _CLOSED_MESSAGE = "This local sandbox environment is closed."
+_CANCELLED_MESSAGE = "Run cancelled: the sandbox's processes were killed."
 
 
 class LocalSandboxError(RuntimeError):
@@ -219,6 +220,13 @@ def _script_tree(found: str) -> tuple[str, str]:
         i = len(parts) - 1 - parts[::-1].index("node_modules")
         return script, str(Path(*parts[: i + 1]))
     return script, os.path.dirname(script)
+
+
+def _uncancel() -> None:
+    """A cancellation turned into a result: tell the task (Python >= 3.11) so that it is not seen as cancelling."""
+    uncancel = getattr(asyncio.current_task(), "uncancel", None)
+    if uncancel is not None:
+        uncancel()
 
 
 def _memfd_with(data: bytes, name: str) -> int:
@@ -423,6 +431,10 @@ class LocalCodeEnvironment(CodeEnvironment):
             if self._closed:
                 return self._result(_CLOSED_MESSAGE, 1, start)
             return await self._run_in_sandbox(code, language, runtime, timeout, context, on_output, start)
+        except asyncio.CancelledError:
+            # cancelled before the code started (once it runs, cancellation is handled in _supervise)
+            _uncancel()
+            return self._result("Run cancelled before the code started.", TIMEOUT_EXIT_CODE, start)
         finally:
             self._inflight -= 1
             if self._inflight == 0:
@@ -846,8 +858,10 @@ class LocalCodeEnvironment(CodeEnvironment):
             argv[1:1] = ["--info-fd", str(info_w), "--block-fd", str(block_r)]
         try:
             try:
-                proc = await self._spawn(argv, popen_env, cwd, (info_w, block_r, code_fd) if isolated else ())
-            except OSError as exc:
+                proc, cancelled = await self._spawn(
+                    argv, popen_env, cwd, (info_w, block_r, code_fd) if isolated else ()
+                )
+            except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an environment variable
                 return self._result(f"Could not start the sandbox: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
             finally:
                 if isolated:
@@ -865,7 +879,10 @@ class LocalCodeEnvironment(CodeEnvironment):
                 info_r = block_w = -1  # the handle owns them now
             self._active.add(handle)
             if self._closed:  # aclose() ran while the sandbox was starting
-                handle.kill("closed")
+                handle.kill(_CLOSED_MESSAGE)
+            if cancelled:
+                _uncancel()
+                handle.kill(_CANCELLED_MESSAGE)
             exit_code, note = await self._supervise(handle, buffer, on_output, timeout)
         finally:
             for fd in (info_r, block_w):
@@ -898,10 +915,27 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     async def _spawn(
         self, argv: Sequence[str], env: Mapping[str, str] | None, cwd: str | None, pass_fds: Sequence[int]
+    ) -> tuple[_Process, bool]:
+        """Start a process with asyncio access to its output; ``(process, whether a cancellation came meanwhile)``.
+
+        Starting is never interrupted half-way: a cancellation is reported instead, for the caller to kill the
+        process the regular way (a sandbox is only safe to kill once bubblewrap has told its pid 1).
+        With a pids cgroup (running as root), the process is started from the environment's spawner thread, which
+        sits in the cgroup: it is born inside, with no per-run migration (slow: that waits for an RCU grace period).
+        """
+        starting = asyncio.ensure_future(self._start_process(argv, env, cwd, pass_fds))
+        cancelled = False
+        while True:
+            try:
+                return await asyncio.shield(starting), cancelled
+            except asyncio.CancelledError:
+                if starting.done() and starting.cancelled():
+                    raise
+                cancelled = True
+
+    async def _start_process(
+        self, argv: Sequence[str], env: Mapping[str, str] | None, cwd: str | None, pass_fds: Sequence[int]
     ) -> _Process:
-        """Start a process with asyncio access to its output. With a pids cgroup (running as root), it is started
-        from the environment's spawner thread, which sits in the cgroup: the process is born inside, with no
-        per-run migration (slow: it waits for an RCU grace period)."""
         loop = asyncio.get_running_loop()
 
         def start() -> subprocess.Popen[bytes]:
@@ -920,33 +954,13 @@ class LocalCodeEnvironment(CodeEnvironment):
         if not self._spawner_in_cgroup:
             popen = start()  # as asyncio's own subprocesses: a vfork on the event loop, well under a millisecond
         else:
-            popen = await self._start_in(spawner, start)
-        try:
-            reader = asyncio.StreamReader(limit=_READ_CHUNK, loop=loop)
-            assert popen.stdout is not None
-            transport, _ = await loop.connect_read_pipe(
-                lambda: asyncio.StreamReaderProtocol(reader, loop=loop), popen.stdout
-            )
-        except BaseException:
-            popen.kill()
-            await asyncio.to_thread(popen.wait)
-            raise
+            popen = await loop.run_in_executor(spawner, start)
+        reader = asyncio.StreamReader(limit=_READ_CHUNK, loop=loop)
+        assert popen.stdout is not None
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), popen.stdout
+        )
         return _Process(popen, reader, transport)
-
-    @staticmethod
-    async def _start_in(
-        executor: concurrent.futures.ThreadPoolExecutor, start: Callable[[], subprocess.Popen[bytes]]
-    ) -> subprocess.Popen[bytes]:
-        started = asyncio.get_running_loop().run_in_executor(executor, start)
-        try:
-            return await asyncio.shield(started)
-        except asyncio.CancelledError:
-            # the process may start anyway: never leave it running
-            with contextlib.suppress(BaseException):
-                late = await started
-                late.kill()
-                await asyncio.to_thread(late.wait)
-            raise
 
     async def _spawner(self) -> concurrent.futures.ThreadPoolExecutor:
         await self._ensure_root()
@@ -991,7 +1005,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                 handle.kill(f"Execution timed out after {timeout:g} s: the sandbox's processes were killed.")
         except asyncio.CancelledError:
             cancelled = True
-            handle.kill("Run cancelled: the sandbox's processes were killed.")
+            handle.kill(_CANCELLED_MESSAGE)
         finally:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(waiter)
@@ -1008,10 +1022,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await pump
         if cancelled:
-            task = asyncio.current_task()
-            uncancel = getattr(task, "uncancel", None)
-            if uncancel is not None:
-                uncancel()
+            _uncancel()
         if pump.done() and not pump.cancelled() and pump.exception() is not None:
             log.error("daytona-lsp: reading the run's output failed: %r", pump.exception())
         if handle.failure:
@@ -1130,8 +1141,12 @@ class _RunHandle:
                     info = json.loads(text)
                 except ValueError:
                     return  # partial JSON: wait for the rest
+                self._stop_info()
                 self._started(info.get("child-pid"), confine)
-            self._stop_info()
+                return
+            self._stop_info()  # bwrap ended without a sandbox
+            if self.kill_reason:
+                self._kill_now()
 
         loop.add_reader(fd, readable)
 
@@ -1144,7 +1159,7 @@ class _RunHandle:
             with contextlib.suppress(OSError):
                 self._pidfd = os.pidfd_open(pid)
         if self.kill_reason:
-            self._kill_sandbox()
+            self._kill_now()
             return
         # confining may block for a while (a cgroup migration waits for an RCU grace period): off the event loop,
         # overlapping with bubblewrap's own set-up of the sandbox
@@ -1198,6 +1213,13 @@ class _RunHandle:
         """Kill the run's whole process tree (sandbox pid 1, bwrap; without isolation the process group)."""
         if not self.kill_reason:
             self.kill_reason = reason
+        if self.isolated and self._pid <= 0 and self._info_fd != -1:
+            # bwrap has not reported the sandbox's pid 1 yet (a few milliseconds): it is killed as soon as it does
+            # (_started). Killing bwrap now could leave that pid 1 blocked, then released by the pipe's EOF.
+            return
+        self._kill_now()
+
+    def _kill_now(self) -> None:
         self._kill_sandbox()
         self.kill_group()
         if self.proc is not None:

@@ -229,3 +229,19 @@ async def test_plain_client_gets_log_lines_and_a_summary(caps: str) -> None:
         await s.wait_until(lambda: any("ValueError: boom" in m.message for m in s.client.messages))
         error = next(m for m in s.client.messages if "ValueError: boom" in m.message)
         assert error.type == types.MessageType.Error
+
+
+async def test_capped_output_streams_head_marker_and_tail(caps: str) -> None:
+    init = {**NOTIFY, "backend": "local", "prewarm": False, "maxOutputBytes": 4096}
+    async with start_session(caps, init_options=init) as s:
+        uri = s.open("big.py", "for i in range(20000):\n    print(f'line {i}')\nprint('THE END')\n")
+        result = await s.run(uri)
+        await s.wait_until(lambda: result["runId"] in s.finished)
+        assert result["truncated"] is True and s.finished[result["runId"]]["truncated"] is True
+        assert result["output"].startswith("line 0\n") and result["output"].endswith("THE END\n")
+        assert "truncated" in result["output"]
+        assert len(result["output"].encode()) < 4096 + 200
+        streamed = s.output_text(result["runId"])
+        assert streamed.startswith("line 0\n") and streamed.endswith("THE END\n")
+        assert "truncated" in streamed
+        assert len(streamed.encode()) < 4096 + 200

@@ -151,7 +151,8 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     task: asyncio.Task[RunOutcome] | None = None
     cancel_requested: bool = False
-    streamed_bytes: int = 0
+    streamed_chars: int = 0
+    """How much of the output went to the observer while running (the capped output's head)."""
     data: dict[str, Any] = field(default_factory=dict)
     """Scratch space for observers (progress token…)."""
 
@@ -395,7 +396,7 @@ class RunService:
             async def on_output(stream: str, text: str) -> None:
                 streamed = buffer.write(redact(text))
                 if streamed:
-                    run.streamed_bytes += len(streamed)
+                    run.streamed_chars += len(streamed)
                     try:
                         await self.observer.run_output(run, stream, streamed)
                     except Exception:
@@ -433,10 +434,15 @@ class RunService:
             source_path=result.source_path,
             line_offset=result.line_offset,
         )
-        if run.streamed_bytes == 0 and outcome.output and not cancelled:
-            # a backend that did not stream: the channel still gets the output
+        rest = ""
+        if run.streamed_chars == 0 and buffer.total_bytes == 0:
+            rest = outcome.output  # a backend that did not stream: the channel still gets the output
+        elif buffer.truncated or cancelled:
+            # streaming stops at the head of a capped output: the channel also gets the marker and the tail
+            rest = outcome.output[run.streamed_chars :] if cancelled else buffer.text()[run.streamed_chars :]
+        if rest:
             with contextlib.suppress(Exception):
-                await self.observer.run_output(run, "stdout", outcome.output)
+                await self.observer.run_output(run, "stdout", rest)
         self.runs.pop(run.id, None)
         try:
             self.observer.run_finished(run, outcome)

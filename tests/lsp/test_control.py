@@ -362,3 +362,19 @@ async def test_api_key_is_redacted_even_from_the_codes_own_output(caps: str) -> 
         await s.wait_until(lambda: result["runId"] in s.finished)
         assert result["output"] == "key=***\n"
         assert key not in s.output_text(result["runId"])
+
+
+async def test_sigterm_closes_every_environment(tmp_path: Path) -> None:
+    import signal
+
+    async with start_session(init_options=LOCAL, env={"TMPDIR": str(tmp_path)}, shutdown=False) as s:
+        uri = s.open("x.py", SLOW)
+        task = asyncio.ensure_future(s.run(uri))
+        await s.wait_until(lambda: _started_output(s))
+        assert _leftovers(tmp_path)
+        process = s.client._server
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), WAIT) == 0
+        task.cancel()
+    assert _leftovers(tmp_path) == []

@@ -172,10 +172,11 @@ async def test_list_and_clean_touch_only_sandboxes_we_created(sdk, daytona_serve
         assert set(listed[0]) == {"id", "name", "state", "labels", "created"}
 
         # an id that is not ours is left alone
-        none = await delete_sandboxes([foreign.id], api_key=daytona_server.api_key, api_url=daytona_server.api_url)
-        assert none == [] and foreign.id in daytona_server.sandboxes
+        with pytest.raises(ValueError, match="Not sandboxes created by daytona-lsp"):
+            await delete_sandboxes([ours, foreign.id], api_key=daytona_server.api_key, api_url=daytona_server.api_url)
+        assert foreign.id in daytona_server.sandboxes and ours in daytona_server.sandboxes
 
-        deleted = await delete_sandboxes(api_key=daytona_server.api_key, api_url=daytona_server.api_url)
+        deleted = await delete_sandboxes([ours], api_key=daytona_server.api_key, api_url=daytona_server.api_url)
         assert deleted == [ours]
         assert list(daytona_server.sandboxes) == [foreign.id]
     finally:
@@ -237,3 +238,19 @@ async def test_dropped_toolbox_connection_is_a_connection_error(sdk, daytona_ser
     with pytest.raises(DaytonaError):
         await sandbox.process.exec("echo never")
     assert (await sandbox.process.exec("echo next")).result == "next\n"
+
+
+async def test_clean_without_ids_deletes_every_sandbox_we_created(daytona_server: DaytonaTestServer) -> None:
+    envs = [
+        DaytonaCodeEnvironment(api_key=daytona_server.api_key, api_url=daytona_server.api_url, labels={"n": str(i)})
+        for i in range(2)
+    ]
+    try:
+        for env in envs:
+            assert (await env.run("pass", "python")).exit_code == 0
+        deleted = await delete_sandboxes(api_key=daytona_server.api_key, api_url=daytona_server.api_url)
+        assert sorted(deleted) == sorted(env.sandbox_id for env in envs)
+        assert daytona_server.sandboxes == {}
+    finally:
+        for env in envs:
+            await env.aclose()

@@ -846,8 +846,9 @@ async def delete_sandboxes(
     api_url: str | None = None,
     target: str | None = None,
 ) -> list[str]:
-    """Delete the sandboxes daytona-lsp created (all of them, or those of ``ids``); return the deleted ids.
-    Ids of sandboxes without the ``created-by: daytona-lsp`` label are never deleted."""
+    """Delete the sandboxes daytona-lsp created (all of them, or those of ``ids``: ids or names); return the deleted
+    ids. Sandboxes without the ``created-by: daytona-lsp`` label are never deleted: naming one (or an unknown id)
+    raises ``ValueError`` before anything is deleted."""
     client, key = _helper_client(api_key, api_url, target)
     try:
         try:
@@ -855,6 +856,14 @@ async def delete_sandboxes(
         except Exception as exc:
             raise _sanitized(exc, key) from None
         wanted = set(ids) if ids is not None else None
+        if wanted:
+            known = {s.id for s in sandboxes} | {s.name for s in sandboxes}
+            strangers = sorted(wanted - known)
+            if strangers:
+                raise ValueError(
+                    f"Not sandboxes created by daytona-lsp (nothing deleted): {', '.join(strangers)}. "
+                    "`daytona-lsp sandboxes list` shows the ones it created."
+                )
         deleted = []
         for sandbox in sandboxes:
             if wanted is not None and sandbox.id not in wanted and sandbox.name not in wanted:

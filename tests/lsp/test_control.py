@@ -378,3 +378,20 @@ async def test_sigterm_closes_every_environment(tmp_path: Path) -> None:
         assert await asyncio.wait_for(process.wait(), WAIT) == 0
         task.cancel()
     assert _leftovers(tmp_path) == []
+
+
+async def test_shutdown_while_the_prewarm_is_creating_leaves_no_sandbox(daytona_server: Any) -> None:
+    env = {"DAYTONA_API_KEY": daytona_server.api_key, "DAYTONA_API_URL": daytona_server.api_url}
+    async with start_session(init_options={**NOTIFY, "apiUrl": daytona_server.api_url}, env=env, shutdown=False) as s:
+        daytona_server.hold_create(1)
+        s.open("warm.py", "print(1)\n")
+        await asyncio.to_thread(daytona_server.wait_held, 1, WAIT)
+        shutdown = asyncio.ensure_future(s.client.shutdown_async(None))
+        daytona_server.release()  # the sandbox appears while (or after) the server shuts down
+        await asyncio.wait_for(shutdown, WAIT)
+        s.client.exit(None)
+        process = s.client._server
+        assert process is not None
+        await asyncio.wait_for(process.wait(), WAIT)
+    assert daytona_server.count("POST /sandbox") == 1
+    assert daytona_server.sandboxes == {} and len(daytona_server.deleted_ids) == 1

@@ -487,9 +487,9 @@ class RunService:
         await self._wait_runs(list(self.runs.values()))
         for slot in list(self.slots.values()):
             self._retire(slot)
-        pending = [t for t in list(self._background) if not t.done()]
         for slot in list(self._retired):
             self._close_slot(slot)
+        # closing runs alongside a prewarm still creating a sandbox: the core deletes one created after close
         pending = [t for t in list(self._background) if not t.done()]
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)

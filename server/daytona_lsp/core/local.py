@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -1236,8 +1237,8 @@ class _RunHandle:
         if self._info_done is not None:
             # bwrap has exited, so the info pipe is at EOF or has the JSON: this never waits long
             await self._info_done
-        if self._pidfd == -1:
-            return
+        if self._pidfd == -1 or select.select([self._pidfd], [], [], 0)[0]:
+            return  # unknown, or already gone (usual: no extra trip through the event loop)
         loop = asyncio.get_running_loop()
         gone: asyncio.Future[None] = loop.create_future()
 

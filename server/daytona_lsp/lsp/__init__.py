@@ -1,0 +1,18 @@
+"""The language server (pygls 2): one server for every LSP editor.
+
+- :mod:`.server` — ``create_server()`` builds it (the one place), ``serve(tcp, host, port)`` runs it on stdio / TCP and
+  closes every environment when the client goes away (shutdown, exit, stdin EOF, SIGTERM).
+- :mod:`.settings` — typed settings, camelCase on the wire, invalid → warning + default; ``default_settings_wire()``.
+- :mod:`.runs` — ``RunService``: run ids, concurrent runs, cancellation, output cap, one environment per workspace
+  folder and sandbox spec, prewarm. No LSP types.
+- :mod:`.documents` — document → code to run (language, selection dedent, line/column mapping, cells).
+- :mod:`.features` — one module per LSP feature: ``code_actions``, ``code_lens``, ``commands``, ``diagnostics``,
+  ``lifecycle``, ``output`` (notifications, log lines, progress).
+
+Wire interface (see the repository's design notes): commands ``daytona.run {uri, range?, language?}`` →
+``{runId, exitCode, output, truncated, durationMs, backend}``, ``daytona.cancel {runId?}``, ``daytona.resetSandbox
+{uri?}``, ``daytona.sandboxInfo {uri?}`` → ``{backend, sandboxId?, state}``; code actions of kind
+``source.daytona.run``; code lenses "▶ Run file" / "▶ Run cell"; with ``initializationOptions.outputNotifications``
+the notifications ``daytona/runStarted``, ``daytona/output``, ``daytona/runFinished``; diagnostics with source
+``daytona``.
+"""

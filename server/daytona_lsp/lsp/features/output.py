@@ -72,7 +72,7 @@ class RunReporter:
             what = "selection" if req.range is not None else "file"
             self._log(f"▶ run {run.id}: {_name(req.uri)} ({what}, {req.language}, {run.backend} sandbox)")
         if self.server.supports_progress():
-            run.data["progress"] = asyncio.ensure_future(self._progress(run))
+            run.data["progress"] = asyncio.ensure_future(self._progress_quietly(run))
 
     async def run_output(self, run: Run, stream: str, text: str) -> None:
         if not self._channel(run):
@@ -118,6 +118,12 @@ class RunReporter:
         self.server.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=line))
 
     # ---- progress -----------------------------------------------------------------------------------------------
+    async def _progress_quietly(self, run: Run) -> None:
+        try:
+            await self._progress(run)
+        except Exception as exc:  # progress is a comfort: never let it break a run
+            log.info("Progress for run %s failed: %s", run.id, exc)
+
     async def _progress(self, run: Run) -> None:
         done = run.data["done"] = asyncio.Event()
         if "outcome" in run.data:
@@ -129,12 +135,13 @@ class RunReporter:
             return
         token = f"daytona-run-{run.id}"
         progress = self.server.work_done_progress
+        self.server.progress_tokens[token] = run.id  # before the client knows the token: a cancel always finds it
         try:
             await asyncio.wait_for(progress.create_async(token), 5)
         except Exception as exc:  # the client refused or never answered: run without progress
             log.info("No progress for run %s: %s", run.id, exc)
+            self.server.progress_tokens.pop(token, None)
             return
-        self.server.progress_tokens[token] = run.id
         title = f"Running {_name(run.request.uri)} in {run.backend} sandbox"
         progress.begin(
             token,

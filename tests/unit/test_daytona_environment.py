@@ -670,3 +670,15 @@ async def test_dropped_connection_is_an_error_result_without_retry(
     result = await env.run("print(1)", "python")
     assert result.exit_code == 1 and result.output.startswith("Daytona error")
     assert daytona_server.count("POST /toolbox/process/execute") == 2
+
+
+def test_one_environment_serves_several_event_loops(daytona_server: DaytonaTestServer) -> None:
+    env = DaytonaCodeEnvironment(api_key=daytona_server.api_key, api_url=daytona_server.api_url)
+    first = asyncio.run(env.run("print(1)", "python"))
+    sandbox_id = env.sandbox_id
+    second = asyncio.run(env.run("print(2)", "python"))
+    third = asyncio.run(env.run("print(3)", "python", on_output=lambda s, t: None))
+    assert [r.output for r in (first, second, third)] == ["1\n", "2\n", "3\n"]
+    assert env.sandbox_id == sandbox_id and daytona_server.count("POST /sandbox") == 1
+    asyncio.run(env.aclose())
+    assert daytona_server.deleted_ids == [sandbox_id] and daytona_server.sandboxes == {}

@@ -107,6 +107,9 @@ class _Slot:
     creating: asyncio.Future[tuple[AsyncSandbox, int]] | None = None
     idle_sessions: list[str] = field(default_factory=list)
     session_generation: int = -1
+    loop: asyncio.AbstractEventLoop | None = None
+    adopt_id: str | None = None
+    """A sandbox made under another event loop, to be picked up again by this loop's client."""
 
 
 @dataclass(frozen=True)
@@ -355,6 +358,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         self._slots: dict[_Spec, _Slot] = {}
         self._closed = False
         self._last_slot: _Slot | None = None
+        self._abandoned: list[AsyncDaytona] = []
 
     # ------------------------------------------------------------------ public API
     @property
@@ -432,6 +436,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
     async def reset(self) -> None:
         """Delete every sandbox of this environment; the next run creates a fresh one."""
         for slot in list(self._slots.values()):
+            self._bind(slot)
             async with slot.lock:
                 await self._discard(slot, delete=True)
 
@@ -442,8 +447,10 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         slots = list(self._slots.values())
         self._slots.clear()
         for slot in slots:
+            self._bind(slot)
             async with slot.lock:
                 await self._discard(slot, delete=True)
+        await self._close_abandoned()
 
     # ------------------------------------------------------------------ resolution
     def _resolve(self, context: RunContext | None) -> _Spec:
@@ -497,7 +504,37 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             slot.client = AsyncDaytona(DaytonaConfig(api_key=spec.api_key, api_url=spec.api_url, target=spec.target))
         return slot.client
 
+    def _bind(self, slot: _Slot) -> None:
+        """Make the slot usable from the running event loop. The SDK client (its HTTP session), the lock and the
+        sandbox object belong to the loop they were made in: after ``asyncio.run`` ends, a later run in a new loop
+        gets a new client and picks the same sandbox up again by id."""
+        loop = asyncio.get_running_loop()
+        if slot.loop is loop:
+            return
+        if slot.loop is not None:
+            if slot.sandbox is not None:
+                slot.adopt_id = slot.sandbox.id
+            slot.sandbox = None
+            if slot.client is not None:
+                self._abandoned.append(slot.client)
+            slot.client = None
+            slot.creating = None
+            slot.idle_sessions.clear()
+            slot.lock = asyncio.Lock()
+        slot.loop = loop
+
+    async def _close_abandoned(self) -> None:
+        """Close clients left behind by a finished event loop. Their loop is gone, so this mostly marks them
+        closed (so they are not reported as leaked); any error is irrelevant."""
+        while self._abandoned:
+            client = self._abandoned.pop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), 5)
+
     async def _ensure_sandbox(self, slot: _Slot) -> tuple[AsyncSandbox, int]:
+        self._bind(slot)
+        if self._abandoned:
+            await self._close_abandoned()
         sandbox = slot.sandbox
         if sandbox is not None:
             return sandbox, slot.generation
@@ -510,6 +547,8 @@ class DaytonaCodeEnvironment(CodeEnvironment):
 
     async def _create_locked(self, slot: _Slot) -> tuple[AsyncSandbox, int]:
         async with slot.lock:
+            if slot.sandbox is None and slot.adopt_id is not None:
+                await self._adopt(slot)
             if slot.sandbox is None:
                 if self._closed:
                     raise ValueError("this Daytona environment is closed")
@@ -570,23 +609,66 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             await self._discard(slot, delete=True)
             raise ValueError("this Daytona environment was closed while its sandbox was being created")
 
-    async def _delete_id(self, client: AsyncDaytona, sandbox_id: str, api_key: str) -> None:
+    async def _adopt(self, slot: _Slot) -> None:
+        """Pick up the sandbox made under another event loop (lock held); forget it when it is gone."""
+        from daytona import DaytonaNotFoundError, SandboxState
+
+        sandbox_id, slot.adopt_id = slot.adopt_id, None
+        assert sandbox_id is not None
+        client = self._client(slot)
         try:
-            await client._sandbox_api.delete_sandbox(sandbox_id, _request_timeout=30)
+            sandbox = await client.get(sandbox_id)
+        except DaytonaNotFoundError:
+            _untrack(slot.spec, sandbox_id)
+            return
+        if sandbox.state in (SandboxState.DESTROYED, SandboxState.DESTROYING):
+            _untrack(slot.spec, sandbox_id)
+            return
+        slot.sandbox = sandbox
+        slot.generation += 1
+        if sandbox.state != SandboxState.STARTED:
+            await sandbox.start(timeout=self._create_timeout)
+
+    async def _delete_id(self, client: AsyncDaytona, sandbox_id: str, api_key: str) -> bool:
+        """Delete a sandbox known by id only; True when it is gone."""
+        from daytona import DaytonaNotFoundError
+
+        try:
+            await client.delete(await client.get(sandbox_id), timeout=30)
+        except DaytonaNotFoundError:
+            return True
         except Exception as exc:  # noqa: BLE001 - best effort
             log.warning("could not delete Daytona sandbox %s: %s", sandbox_id, _scrub(str(exc), api_key))
+            return False
+        return True
 
     async def _discard(self, slot: _Slot, *, delete: bool) -> None:
-        """Forget (and optionally delete) the slot's sandbox and close its client. Lock held by the caller."""
-        sandbox, client = slot.sandbox, slot.client
-        slot.sandbox, slot.client = None, None
+        """Forget (and optionally delete) the slot's sandbox and close its client. Lock held by the caller.
+        A sandbox that could not be deleted stays on the list the interpreter-exit cleanup deletes."""
+        from daytona import DaytonaNotFoundError
+
+        sandbox, client, adopt_id = slot.sandbox, slot.client, slot.adopt_id
+        slot.sandbox, slot.client, slot.adopt_id = None, None, None
+        slot.idle_sessions.clear()
+        spec = slot.spec
         if sandbox is not None:
-            if delete and client is not None:
+            gone = not delete
+            if delete:
                 try:
                     await sandbox.delete(timeout=30)
-                except Exception as exc:  # noqa: BLE001 - already gone or unreachable: nothing more to do
-                    log.info("Daytona sandbox %s not deleted: %s", sandbox.id, _scrub(str(exc), slot.spec.api_key))
-            _untrack(slot.spec, sandbox.id)
+                    gone = True
+                except DaytonaNotFoundError:
+                    gone = True
+                except Exception as exc:  # noqa: BLE001 - unreachable: the exit cleanup tries again
+                    log.info("Daytona sandbox %s not deleted: %s", sandbox.id, _scrub(str(exc), spec.api_key))
+            if gone:
+                _untrack(spec, sandbox.id)
+        if adopt_id is not None and delete:
+            if client is None:
+                client = self._client(slot)
+                slot.client = None
+            if await self._delete_id(client, adopt_id, spec.api_key):
+                _untrack(spec, adopt_id)
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.close()

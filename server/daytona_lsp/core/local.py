@@ -7,6 +7,15 @@ persists between the runs of one environment and is removed by :meth:`LocalCodeE
 processes, file size and CPU time apply inside the sandbox; on timeout or cancellation the whole process tree dies (the
 sandbox's pid namespace is torn down) and the run ends with exit code 124 and the output so far.
 
+How a run goes: the code is handed to bubblewrap in a memfd (``--ro-bind-data``, at ``/code/main.<ext>``: the path
+tracebacks show, ``CodeRunResult.source_path``). bubblewrap reports the sandbox's pid 1 (``--info-fd``) and waits
+(``--block-fd``) until the environment has confined it: ``RLIMIT_DATA`` / ``NPROC`` / ``FSIZE`` / ``CPU`` set on it
+with ``prlimit(2)``, and, when running as root (whose processes the kernel exempts from ``RLIMIT_NPROC``), a pids
+cgroup, which the sandbox is born into because it is started from a spawner thread that sits in the cgroup. Output
+(stdout and stderr on one pipe, so interleaved exactly as produced) streams through an ``OutputBuffer``: bounded memory
+for any flood. When bubblewrap exits, the run waits for the sandbox's pid 1 (a pidfd) so that no process of the run is
+left when ``run`` returns.
+
 ``isolation="none"`` runs the code directly on the host, unisolated (a warning is logged); it is never chosen silently.
 """
 

@@ -1117,6 +1117,7 @@ class _RunHandle:
         self.isolated = False
         self._pid = -1
         self._went = False
+        self._deferred_kill: asyncio.TimerHandle | None = None
         self._confine_blocks = False
         self._info_fd = -1
         self._block_fd = -1
@@ -1226,6 +1227,9 @@ class _RunHandle:
         if self.isolated and self._pid <= 0 and self._info_fd != -1:
             # bwrap has not reported the sandbox's pid 1 yet (a few milliseconds): it is killed as soon as it does
             # (_started). Killing bwrap now could leave that pid 1 blocked, then released by the pipe's EOF.
+            # Should bwrap never report, it is killed after a while all the same.
+            if self._deferred_kill is None:
+                self._deferred_kill = asyncio.get_running_loop().call_later(_DRAIN_AFTER_EXIT_S, self._kill_now)
             return
         self._kill_now()
 
@@ -1268,6 +1272,8 @@ class _RunHandle:
             loop.remove_reader(self._pidfd)
 
     def close(self) -> None:
+        if self._deferred_kill is not None:
+            self._deferred_kill.cancel()
         if self._block_fd != -1 and not self._went:
             self._kill_sandbox()  # a sandbox that never got the go must never start on the pipe's EOF
         self._stop_info()

@@ -813,7 +813,6 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                     response = await process.execute_session_command(session_id, request)
                 except Exception as exc2:
                     raise _RunFailed(_error_result(exc2, api_key=api_key)) from exc2
-            started = time.monotonic()
             cmd_id = response.cmd_id
             try:
                 await asyncio.wait_for(

@@ -204,9 +204,11 @@ async def start_session(
     configuration: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     folders: bool = True,
+    subfolders: tuple[str, ...] = (),
     shutdown: bool = True,
 ) -> AsyncIterator[Session]:
-    """A fresh server process and an initialized client session in a temporary workspace folder."""
+    """A fresh server process and an initialized client session in a temporary workspace folder
+    (or in several: ``subfolders`` of it, each a workspace folder)."""
     server_env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
     server_env.update(env or {})
     config = ClientServerConfig(server_command=SERVER_CMD, server_env=server_env, client_factory=make_test_lsp_client)
@@ -218,10 +220,15 @@ async def start_session(
     with tempfile.TemporaryDirectory(prefix="daytona-lsp-test-") as tmp:
         root = Path(tmp)
         session = Session(client, root)
+        workspace = [types.WorkspaceFolder(uri=(root / sub).as_uri(), name=sub) for sub in subfolders] or [
+            types.WorkspaceFolder(uri=root.as_uri(), name="ws")
+        ]
+        for sub in subfolders:
+            (root / sub).mkdir()
         params = types.InitializeParams(
             capabilities=client_capabilities(capabilities),
             root_uri=root.as_uri() if folders else None,
-            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")] if folders else None,
+            workspace_folders=workspace if folders else None,
             initialization_options=init_options,
         )
         clean = False

@@ -395,3 +395,24 @@ async def test_shutdown_while_the_prewarm_is_creating_leaves_no_sandbox(daytona_
         await asyncio.wait_for(process.wait(), WAIT)
     assert daytona_server.count("POST /sandbox") == 1
     assert daytona_server.sandboxes == {} and len(daytona_server.deleted_ids) == 1
+
+
+async def test_each_workspace_folder_has_its_settings_and_its_sandbox(caps: str, tmp_path: Path) -> None:
+    async with start_session(
+        caps, init_options=LOCAL, subfolders=("alpha", "beta"), env={"TMPDIR": str(tmp_path)}
+    ) as s:
+        for name in ("alpha", "beta"):
+            s.client.set_configuration(
+                {"envVars": {"WHO": name}}, section="daytona", scope_uri=(s.root / name).as_uri()
+            )
+        s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        a = s.open("alpha/a.sh", "echo $WHO; touch mark-a; ls\n", language_id="shellscript")
+        b = s.open("beta/b.sh", "echo $WHO; ls\n", language_id="shellscript")
+        assert (await s.run(a))["output"] == "alpha\nmark-a\n"
+        assert (await s.run(b))["output"] == "beta\n"  # another sandbox: no mark-a there
+        assert len(_leftovers(tmp_path)) == 2
+        assert (await s.command("daytona.sandboxInfo", {"uri": a}))["state"] == "ready"
+        assert (await s.command("daytona.resetSandbox", {"uri": a}))["closed"] == 1
+        assert (await s.command("daytona.sandboxInfo", {"uri": a}))["state"] == "none"
+        assert (await s.command("daytona.sandboxInfo", {"uri": b}))["state"] == "ready"
+        assert len(_leftovers(tmp_path)) == 1

@@ -120,7 +120,6 @@ async def test_sandbox_user_has_no_capabilities_and_no_nested_namespaces(env):
 async def test_host_processes_are_invisible(env):
     result = await env.run("import os; print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))", "python")
     pids = json.loads(result.output)
-    assert os.getpid() not in pids or len(pids) < 5
     assert len(pids) < 5, "a fresh pid namespace holds only the sandbox's own processes"
 
 
@@ -266,16 +265,18 @@ async def test_fork_bomb_is_bounded_by_the_process_limit():
 
 
 async def test_classic_bash_fork_bomb_ends_and_leaves_nothing_behind():
+    marker = f"daytona-lsp-bomb-{uuid.uuid4().hex}"
     env = LocalCodeEnvironment(timeout=3, max_processes=64)
     try:
         started = time.monotonic()
-        result = await env.run("bomb() { bomb | bomb & }; bomb; wait", "bash")
+        # exec -a names every process of the bomb (forks keep their command line), to look for survivors
+        result = await env.run(f"exec -a {marker} bash -c 'bomb() {{ bomb | bomb & }}; bomb; wait'", "bash")
         elapsed = time.monotonic() - started
     finally:
         await env.aclose()
     assert elapsed < 15
-    assert result.exit_code in (0, TIMEOUT_EXIT_CODE) or "fork" in result.output
-    assert processes_with("bomb | bomb") == []
+    assert "fork" in result.output or "Resource temporarily unavailable" in result.output, result.output[-500:]
+    assert processes_with(marker) == []
 
 
 async def test_memory_limit_stops_a_runaway_allocation():

@@ -416,3 +416,23 @@ async def test_each_workspace_folder_has_its_settings_and_its_sandbox(caps: str,
         assert (await s.command("daytona.sandboxInfo", {"uri": a}))["state"] == "none"
         assert (await s.command("daytona.sandboxInfo", {"uri": b}))["state"] == "ready"
         assert len(_leftovers(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("stdin_kind", ["devnull", "file"])
+def test_stdin_that_is_not_a_pipe_still_works(stdin_kind: str, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+    source = tmp_path / "in.lsp"
+    source.write_bytes(f"Content-Length: {len(body)}\r\n\r\n{body}".encode() if stdin_kind == "file" else b"")
+    with open(os.devnull if stdin_kind == "devnull" else source, "rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "daytona_lsp"], stdin=stdin, capture_output=True, timeout=WAIT, check=False
+        )
+    assert done.returncode == 0, done.stderr
+    if stdin_kind == "file":
+        assert b'"capabilities"' in done.stdout and b'"executeCommandProvider"' in done.stdout
+    else:
+        assert done.stdout == b""

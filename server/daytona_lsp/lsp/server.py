@@ -6,7 +6,9 @@ import asyncio
 import logging
 import os
 import signal
+import stat
 import sys
+import threading
 from typing import Any
 
 from lsprotocol import types
@@ -173,8 +175,6 @@ def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087) -> int:
 
 def _serve_tcp(server: DaytonaLanguageServer, host: str, port: int) -> int:
     """One client over TCP (for debugging); when it disconnects, every environment is closed and the server exits."""
-    import threading
-
     from pygls.io_ import run_async
 
     async def main() -> None:
@@ -221,10 +221,23 @@ def _serve_stdio(server: DaytonaLanguageServer) -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
 
-    server._stop_event = stop_event = __import__("threading").Event()
-    reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+    server._stop_event = stop_event = threading.Event()
     server.protocol.set_writer(StdoutWriter(proto_out))
     terminated = False
+
+    async def stdin_reader() -> Any:
+        """stdin as an asyncio stream (no thread hop per line); pygls' threaded reader when stdin is not a pipe."""
+        try:
+            mode = os.fstat(sys.stdin.fileno()).st_mode
+            if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+                raise ValueError("stdin is not a pipe")
+            stream = asyncio.StreamReader(limit=64 * 1024 * 1024)
+            await asyncio.get_running_loop().connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(stream), sys.stdin.buffer
+            )
+            return stream
+        except (OSError, ValueError):
+            return StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
 
     async def main() -> None:
         nonlocal terminated
@@ -245,7 +258,7 @@ def _serve_stdio(server: DaytonaLanguageServer) -> int:
         try:
             await run_async(
                 stop_event=stop_event,
-                reader=reader,
+                reader=await stdin_reader(),
                 protocol=server.protocol,
                 logger=log,
                 error_handler=server.report_server_error,

@@ -270,12 +270,14 @@ async def test_classic_bash_fork_bomb_ends_and_leaves_nothing_behind():
     try:
         started = time.monotonic()
         # exec -a names every process of the bomb (forks keep their command line), to look for survivors
-        result = await env.run(f"exec -a {marker} bash -c 'bomb() {{ bomb | bomb & }}; bomb; wait'", "bash")
+        # the main process stays (as an editor's long run would) until the timeout kills the tree
+        result = await env.run(f"exec -a {marker} bash -c 'bomb() {{ bomb | bomb & }}; bomb; sleep 60'", "bash")
         elapsed = time.monotonic() - started
     finally:
         await env.aclose()
     assert elapsed < 15
-    assert "fork" in result.output or "Resource temporarily unavailable" in result.output, result.output[-500:]
+    assert result.exit_code == TIMEOUT_EXIT_CODE
+    assert "fork" in result.output and "Resource temporarily unavailable" in result.output, result.output[-500:]
     assert processes_with(marker) == []
 
 

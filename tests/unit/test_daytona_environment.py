@@ -110,7 +110,9 @@ async def test_each_run_is_one_toolbox_request(
     result = await env.run(code, language)  # type: ignore[arg-type]
     assert (result.exit_code, result.output) == (0, expected)
     assert daytona_server.toolbox_requests() - before == 1
-    assert daytona_server.count("POST /toolbox/process/execute") == 2
+    # python without streaming is the daemon's code-run; the others one execute
+    endpoint = "POST /toolbox/process/code-run" if language == "python" else "POST /toolbox/process/execute"
+    assert daytona_server.count(endpoint) == (2 if language == "python" else 1)
 
 
 async def test_wrapping_works_on_daemons_that_do_not_use_a_shell(
@@ -118,10 +120,12 @@ async def test_wrapping_works_on_daemons_that_do_not_use_a_shell(
 ) -> None:
     daytona_server.legacy_exec = True
     env = make_env()
-    code = 'name = "wörld"\nprint(f\'hello {name} $HOME `x` \\\\ "q"\')'
-    result = await env.run(code, "python")
+    code = 'const name = "wörld";\nconsole.log(`hello ${name} $HOME \\\\ "q" \'s\'`)'
+    result = await env.run(code, "javascript")
     assert result.exit_code == 0, result.output
-    assert result.output == 'hello wörld $HOME `x` \\ "q"\n'
+    assert result.output == "hello wörld $HOME \\ \"q\" 's'\n"
+    streamed = await env.run("print('streamed $HOME')", "python", on_output=lambda s, t: None)
+    assert streamed.output == "streamed $HOME\n"
     bash = await env.run("echo \"$((2 ** 10))\" 'single'", "bash")
     assert (bash.exit_code, bash.output) == (0, "1024 single\n")
 
@@ -156,11 +160,14 @@ async def test_code_larger_than_one_argument_is_uploaded_and_leaves_no_file(
     make_env: EnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
     env = make_env()
-    code = "data = '" + "x" * 300_000 + "'\nprint(len(data))\n"
-    result = await env.run(code, "python")
+    code = "data='" + "x" * 300_000 + "'\necho ${#data}\n"
+    result = await env.run(code, "bash")
     assert (result.exit_code, result.output) == (0, "300000\n")
     assert daytona_server.count("POST /toolbox/files/bulk-upload") == 1
     assert daytona_server.count("POST /toolbox/process/execute") == 1
+    streamed = await env.run("x = '" + "y" * 300_000 + "'\nprint(len(x))", "python", on_output=lambda s, t: None)
+    assert streamed.output == "300000\n"
+    assert daytona_server.count("POST /toolbox/files/bulk-upload") == 2
     assert await asyncio.to_thread(lambda: list(Path("/tmp").glob("daytona-lsp-*.sh"))) == []
 
 
@@ -252,10 +259,18 @@ async def test_image_with_resources(make_env: EnvFactory, daytona_server: Dayton
 # ---------------------------------------------------------------- timeouts
 async def test_timeout_stops_the_code_and_keeps_partial_output(make_env: EnvFactory) -> None:
     env = make_env(timeout=2)  # room for a slow interpreter start on a busy machine
-    result = await env.run("import time\nprint('before', flush=True)\nwhile True: time.sleep(0.05)", "python")
+    result = await env.run("console.log('before');\nsetInterval(() => {}, 1000);", "javascript")
     assert result.exit_code == 124
     assert result.output.startswith("before\n")
     assert "timed out" in result.output
+
+
+async def test_python_timeout_without_streaming_is_124(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
+    env = make_env(timeout=1)
+    result = await env.run("import time\nprint('lost')\nwhile True: time.sleep(0.05)", "python")
+    # the daemon's code-run answers a timeout with 408 and no output: the output is lost, the exit code is not
+    assert result.exit_code == 124 and result.output.startswith("Execution timed out")
+    assert list(daytona_server.running_processes()) == []
 
 
 async def test_daemon_timeout_answer_maps_to_124(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
@@ -444,7 +459,7 @@ async def test_run_that_may_have_started_is_not_retried(
     daytona_server.drop_toolbox_after_start()
     result = await env.run("open('ran.txt', 'a').write('x')", "python")
     assert result.exit_code == 1 and result.output.startswith("Daytona error")
-    assert daytona_server.count("POST /toolbox/process/execute") == 2  # the warm-up and this one: no retry
+    assert daytona_server.count("POST /toolbox/process/code-run") == 2  # the warm-up and this one: no retry
     assert daytona_server.count("POST /sandbox") == 1
     again = await env.run("print(open('ran.txt').read())", "python")
     assert again.output == "x\n" and daytona_server.only_sandbox().workdir == workdir
@@ -669,7 +684,7 @@ async def test_dropped_connection_is_an_error_result_without_retry(
     daytona_server.drop_toolbox()
     result = await env.run("print(1)", "python")
     assert result.exit_code == 1 and result.output.startswith("Daytona error")
-    assert daytona_server.count("POST /toolbox/process/execute") == 2
+    assert daytona_server.count("POST /toolbox/process/code-run") == 2
 
 
 def test_one_environment_serves_several_event_loops(daytona_server: DaytonaTestServer) -> None:

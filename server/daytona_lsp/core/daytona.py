@@ -2,11 +2,13 @@
 
 The SDK (slow to import) is imported inside the functions that need it, never at module import time.
 
-One run is one toolbox request (``process.exec``) in every language: the code travels base64-encoded inside
-``sh -c "printf %s <b64> | base64 -d | python3 -u -"`` (bash and TypeScript: ``bash -c "source <(echo <b64> | …)"``),
-a command with no quotes, ``$`` or escapes inside, so it works on daemons that run commands through a shell
-(current) and on those that split the command on spaces themselves (older).
-With an ``on_output`` callback the same command runs as a session command whose logs stream over a WebSocket.
+One run is one toolbox request in every language. Python without an output callback uses the daemon's own
+``code-run`` (code on stdin of ``python3 -u -``, exactly the cost of a bare SDK ``code_run``). The other languages
+use ``process.exec`` with the code base64-encoded inside ``sh -c "printf %s <b64> | base64 -d | node -"`` (bash and
+TypeScript: ``bash -c "source <(echo <b64> | base64 -d)"``): no quotes, ``$`` or escapes inside, so it works on
+daemons that run commands through a shell (current) and on those that split the command on spaces (older).
+With an ``on_output`` callback the same command runs as a session command whose logs stream over a WebSocket
+(sessions are pooled per sandbox: exec, log stream and exit code, three requests a run).
 """
 
 from __future__ import annotations
@@ -220,17 +222,16 @@ def _build_command(code: str, language: CodeLanguage, timeout: int) -> _Command:
         if len(command) <= MAX_INLINE_COMMAND:
             return _Command(command, source_path)
     else:
-        if language == "bash":
-            source_path = "main.sh"
-            body = f'{_LIMITED.format(timeout=timeout)} bash -c "$(printf %s {b64} | base64 -d)" main.sh\n'
-        else:  # typescript: ts-node -T on a file, as Daytona's own code-run does; removed on exit
-            source_path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}.ts"
-            body = (
-                f"__dlsp_f={source_path}\n"
-                "trap 'rm -f \"$__dlsp_f\"' EXIT\n"
-                f'printf %s {b64} | base64 -d > "$__dlsp_f"\n'
-                f'{_LIMITED.format(timeout=timeout)} npx ts-node -T "$__dlsp_f"\n'
-            )
+        # bash runs a file (code of any size; its stdin stays the run's), TypeScript goes through ts-node -T on a
+        # file as Daytona's own code-run does; the file is removed when the run ends
+        suffix, runner = (".sh", "bash") if language == "bash" else (".ts", "npx ts-node -T")
+        source_path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}{suffix}"
+        body = (
+            f"__dlsp_f={source_path}\n"
+            "trap 'rm -f \"$__dlsp_f\"' EXIT\n"
+            f'printf %s {b64} | base64 -d > "$__dlsp_f"\n'
+            f'{_LIMITED.format(timeout=timeout)} {runner} "$__dlsp_f"\n'
+        )
         script = body
         encoded = base64.b64encode(script.encode("utf-8")).decode("ascii")
         command = f'bash -c "source <(echo {encoded} | base64 -d)"'
@@ -264,6 +265,35 @@ def _error_result(exc: BaseException, *, api_key: str | None, output: str = "") 
             prefix + f"Daytona configuration error: {_scrub(str(message), api_key)}", 1, backend=BACKEND
         )
     return CodeRunResult(prefix + f"Daytona error: {type(exc).__name__}: {detail}", 1, backend=BACKEND)
+
+
+def _daytona_error_type() -> type[Exception]:
+    from daytona import DaytonaError
+
+    return DaytonaError
+
+
+def _readable_api_exception(exc: BaseException, status: int) -> Exception:
+    """The SDK's code-run raises the generated client's raw ``ApiException``: turn it into the SDK's own error type
+    for that status, with the daemon's message instead of a dump of headers."""
+    from daytona import DaytonaError, DaytonaRateLimitError
+
+    message = ""
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        try:
+            import json
+
+            parsed = json.loads(body)
+            message = str(parsed.get("message") or parsed.get("error") or "") if isinstance(parsed, dict) else ""
+        except ValueError:
+            message = body[:500]
+    reason = getattr(exc, "reason", None) or ""
+    text = f"Failed to run code: HTTP {status}" + (f" {reason}" if reason else "") + (f": {message}" if message else "")
+    error: DaytonaError = (DaytonaRateLimitError if status == 429 else DaytonaError)(text, status_code=status)
+    return error
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -719,7 +749,9 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         while True:
             sandbox, generation = await self._ensure_sandbox(slot)
             try:
-                if on_output is None:
+                if on_output is None and language == "python":
+                    result = await self._code_run(sandbox, code, slot.spec.api_key)
+                elif on_output is None:
                     result = await self._exec(sandbox, command, slot.spec.api_key)
                 else:
                     result = await self._stream(slot, sandbox, generation, command, on_output, slot.spec.api_key)
@@ -751,6 +783,30 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 await sandbox.fs.upload_file(data, path)
             except Exception as exc:
                 raise _RunFailed(_error_result(exc, api_key=api_key)) from exc
+
+    async def _code_run(self, sandbox: AsyncSandbox, code: str, api_key: str) -> CodeRunResult:
+        """Python without streaming: the daemon's own code-run (code on stdin of ``python3 -u -``), exactly what a
+        bare SDK ``code_run`` costs. Its timeout answer (408) carries no output; streaming runs keep it."""
+        started = time.monotonic()
+        try:
+            response = await sandbox.process.code_run(code, timeout=self._timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            status = _status_of(exc)
+            if status == 408 or isinstance(exc, TimeoutError | asyncio.TimeoutError):
+                result = CodeRunResult(
+                    f"Execution timed out: the code ran longer than {self._timeout} s and was stopped",
+                    TIMEOUT_EXIT_CODE,
+                )
+            elif status is not None and not isinstance(exc, _daytona_error_type()):
+                result = _error_result(_readable_api_exception(exc, status), api_key=api_key)
+            else:
+                result = _error_result(exc, api_key=api_key)
+            raise _RunFailed(result) from exc
+        buffer = OutputBuffer(self._max_output_bytes)
+        buffer.write(response.result or "")
+        return self._finish(buffer, response.exit_code, started)
 
     async def _exec(self, sandbox: AsyncSandbox, command: _Command, api_key: str) -> CodeRunResult:
         await self._upload(sandbox, command, api_key)

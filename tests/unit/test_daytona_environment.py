@@ -697,3 +697,27 @@ def test_one_environment_serves_several_event_loops(daytona_server: DaytonaTestS
     assert env.sandbox_id == sandbox_id and daytona_server.count("POST /sandbox") == 1
     asyncio.run(env.aclose())
     assert daytona_server.deleted_ids == [sandbox_id] and daytona_server.sandboxes == {}
+
+
+async def test_unanswered_code_run_ends_as_a_timeout_result(
+    make_env: EnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_env(timeout=1)
+    await env.run("pass", "python")
+    daytona_server.hold_toolbox()  # the daemon never answers: the SDK's client-side timeout (builtin TimeoutError)
+    try:
+        result = await env.run("print(1)", "python")
+    finally:
+        daytona_server.release()
+    assert result.exit_code == 124 and result.output.startswith("Execution timed out")
+
+
+async def test_raw_code_run_errors_are_readable(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
+    env = make_env()
+    await env.run("pass", "python")
+    daytona_server.fail_toolbox(429, message="too many runs")
+    limited = await env.run("print(1)", "python")
+    assert limited.exit_code == 1
+    assert (
+        limited.output == "Daytona rate limit exceeded: Failed to run code: HTTP 429 Too Many Requests: too many runs"
+    )

@@ -175,7 +175,7 @@ async def main() -> int:
     parser.add_argument("--write", action="store_true", help="write the results into bench/RESULTS.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    n_init, n_run, stream_s = (3, 5, 2.0) if args.quick else (9, 30, 5.0)
+    n_init, n_run, stream_s = (3, 5, 2.0) if args.quick else (9, 60, 5.0)
 
     init = await bench_initialize(n_init)
     runs = await bench_run(n_run)

@@ -28,7 +28,6 @@ import contextlib
 import json
 import logging
 import os
-import resource
 import select
 import shutil
 import signal
@@ -60,6 +59,11 @@ from daytona_lsp.core.environment import (
 )
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 
+try:
+    import resource
+except ImportError:  # not POSIX: the sandbox needs Linux anyway, and find_bwrap() says so clearly
+    resource = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 Isolation = Literal["bubblewrap", "none"]
@@ -80,13 +84,18 @@ NOT_AVAILABLE_EXIT_CODE = 2
 SANDBOX_FAILED_EXIT_CODE = 125
 """Exit code of a run whose sandbox could not be started (the code never ran)."""
 
-_RLIMITS = {
-    "data": resource.RLIMIT_DATA,  # writable memory; not RLIMIT_AS: V8 reserves gigabytes of address space for WebAssembly
-    "nproc": resource.RLIMIT_NPROC,
-    "fsize": resource.RLIMIT_FSIZE,
-    "cpu": resource.RLIMIT_CPU,
-    "core": resource.RLIMIT_CORE,
-}
+_RLIMITS = (
+    {
+        # writable memory; not RLIMIT_AS: V8 reserves gigabytes of address space for WebAssembly
+        "data": resource.RLIMIT_DATA,
+        "nproc": resource.RLIMIT_NPROC,
+        "fsize": resource.RLIMIT_FSIZE,
+        "cpu": resource.RLIMIT_CPU,
+        "core": resource.RLIMIT_CORE,
+    }
+    if resource is not None
+    else {}
+)
 _EXTENSIONS: dict[str, str] = {"python": "py", "bash": "sh", "javascript": "js", "typescript": "ts"}
 _READ_CHUNK = 256 * 1024
 _DRAIN_AFTER_EXIT_S = 5.0

@@ -276,6 +276,10 @@ class LocalCodeEnvironment(CodeEnvironment):
     Sandbox-shaping parameters (``timeout``, ``network``, ``python``, ``node``, ``env_vars``, the limits) may be
     :class:`~daytona_lsp.core.environment.Variable` s, resolved from ``context.variables`` on every run.
 
+    Inside, the code runs as user ``sandbox`` (uid 1000) in ``/workspace``; the system directories (``/usr``, a few
+    files of ``/etc``) and each runtime's own installation directory are mounted read-only at their host paths (a
+    runtime installed under a home directory, like pyenv's, shows just that directory, never the rest of the home).
+
     :param timeout: seconds before the run's whole process tree is killed (exit 124, output so far kept).
     :param languages: the languages this environment accepts.
     :param max_output_bytes: output cap (head and tail kept, ``truncated=True``); host memory stays bounded.
@@ -344,7 +348,6 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._max_file_size_mb = max_file_size_mb
         self._cpu_seconds = cpu_seconds
         self._given_work_dir = Path(work_dir).resolve() if work_dir is not None else None
-        self._bwrap_arg = bwrap
         self._bwrap: str | None = None
         if isolation == "bubblewrap":
             # fails early and clearly when there is no bubblewrap at all (whether it can run is probed on first use)

@@ -22,8 +22,6 @@ RUN_STARTED = "daytona/runStarted"
 OUTPUT = "daytona/output"
 RUN_FINISHED = "daytona/runFinished"
 PROGRESS_INTERVAL_S = 1.0
-PROGRESS_DELAY_S = 0.1
-"""Runs shorter than this show no progress."""
 
 
 def _name(uri: str) -> str:
@@ -128,11 +126,6 @@ class RunReporter:
         done = run.data["done"] = asyncio.Event()
         if "outcome" in run.data:
             done.set()
-        # a run that is over at once gets no progress (no flicker, no extra round trip)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(done.wait(), PROGRESS_DELAY_S)
-        if done.is_set():
-            return
         token = f"daytona-run-{run.id}"
         progress = self.server.work_done_progress
         self.server.progress_tokens[token] = run.id  # before the client knows the token: a cancel always finds it

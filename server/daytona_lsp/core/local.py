@@ -389,7 +389,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         return self._closed
 
     async def prepare(self) -> None:
-        """Create the work directory and check that the sandbox can start here.
+        """Create the work directory, check that the sandbox can start here and find the runtimes (a prewarm).
 
         Raises :class:`LocalSandboxError` (naming the cause and the ``isolation="none"`` opt-out) when it cannot.
         ``run`` does the same on first use and reports the problem as a result instead of raising.
@@ -401,6 +401,9 @@ class LocalCodeEnvironment(CodeEnvironment):
             problem = await self._probe()
             if problem is not None:
                 raise LocalSandboxError(problem)
+        for language in self._languages:  # find the runtimes now: the first run starts sooner
+            with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
+                await self._runtime(language, None)
 
     async def run(
         self,

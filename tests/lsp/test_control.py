@@ -279,13 +279,26 @@ async def test_api_key_never_appears_in_what_the_server_sends(daytona_server: An
         assert not any(key in text for text in seen)
 
 
-async def test_stdout_carries_only_the_protocol(caps: str) -> None:
-    # a run whose code writes to fd 1 of its process must not corrupt the protocol stream
-    async with start_session(caps, init_options=LOCAL) as s:
-        uri = s.open("o.py", "import os\nos.write(1, b'Content-Length: 5\\r\\n\\r\\nhello')\n")
+STRAY_WRITE = """
+import os
+pid = os.getppid()
+while pid > 1 and b"daytona_lsp" not in open(f"/proc/{pid}/cmdline", "rb").read():
+    pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+fd = os.open(f"/proc/{pid}/fd/1", os.O_WRONLY)
+os.write(fd, b"Content-Length: 5\\r\\n\\r\\nhello")
+print("wrote to the server's fd 1")
+"""
+
+
+async def test_stray_writes_to_the_servers_stdout_do_not_corrupt_the_protocol(caps: str) -> None:
+    # unisolated code writes to the server process's own fd 1: that must not be the protocol stream
+    init = {**LOCAL, "local": {"isolation": "none"}}
+    async with start_session(caps, init_options=init) as s:
+        uri = s.open("o.py", STRAY_WRITE)
         result = await s.run(uri)
-        assert "hello" in result["output"]
+        assert result["output"] == "wrote to the server's fd 1\n", result["output"]
         assert (await s.code_actions(uri, rng(0, 0, 0, 0)))[0].title.startswith("Run file")
+        assert (await s.run(uri))["exitCode"] == 0
 
 
 def test_server_module_imports_no_daytona_sdk() -> None:

@@ -448,3 +448,26 @@ def test_stdin_that_is_not_a_pipe_still_works(stdin_kind: str, tmp_path: Path) -
         assert b'"capabilities"' in done.stdout and b'"executeCommandProvider"' in done.stdout
     else:
         assert done.stdout == b""
+
+
+async def test_disabling_a_language_refreshes_lenses_and_removes_actions() -> None:
+    async with start_session("visual-studio-code", init_options=LOCAL, configuration={"languages": ["python"]}) as s:
+        refreshed = asyncio.get_running_loop().create_future()
+
+        @s.client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+        def on_refresh(params: None) -> None:
+            if not refreshed.done():
+                refreshed.set_result(True)
+
+        uri = s.open("a.py", "print(1)\n")
+        assert len(await s.code_actions(uri, rng(0, 0, 0, 0))) == 1
+        s.client.set_configuration({"languages": ["bash"]}, section="daytona")
+        s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        await asyncio.wait_for(refreshed, WAIT)
+        assert await s.code_actions(uri, rng(0, 0, 0, 0)) == []
+        lenses = await s.client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+        assert not lenses
+        with pytest.raises(JsonRpcException, match="not enabled"):
+            await s.run(uri)

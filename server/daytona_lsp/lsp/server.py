@@ -100,6 +100,11 @@ class DaytonaLanguageServer(LanguageServer):
         caps = self.client_capabilities
         return bool(caps and caps.workspace and caps.workspace.configuration)
 
+    def _supports_lens_refresh(self) -> bool:
+        caps = self.client_capabilities
+        lens = caps.workspace.code_lens if caps and caps.workspace else None
+        return bool(lens and lens.refresh_support)
+
     async def refresh_settings(self) -> None:
         """Pull the ``daytona`` section per workspace folder (when the client can) and apply it."""
         self._warned.clear()
@@ -127,7 +132,10 @@ class DaytonaLanguageServer(LanguageServer):
         else:
             for folder in folders:
                 new[folder.rstrip("/")] = base
+        before = {k: v.languages for k, v in self.folder_settings.items()}
         self.folder_settings = new
+        if before and before != {k: v.languages for k, v in new.items()} and self._supports_lens_refresh():
+            self.workspace_code_lens_refresh(None)  # lenses and actions depend on daytona.languages
         closing = [self.runs.settings_changed(key, self.settings_for(key)) for key in list(self.runs.slots)]
         # an idle sandbox whose spec changed is gone before the next run starts (never two per workspace)
         pending = [task for task in closing if task is not None]

@@ -106,6 +106,7 @@ async def bench_run(n: int) -> dict[str, float]:
 
     def collect(stream: str, text: str) -> None:  # the LSP streams output, so the core run streams too
         chunks.append(text)
+
     try:
         await run(client, uri)  # warm-up: environment built, sandbox probed
         await env.run("print(1)\n", "python")

@@ -83,3 +83,15 @@ def test_importing_core_does_not_import_the_daytona_sdk():
     code = "import sys, daytona_lsp.core; print('daytona' in sys.modules, 'pygls' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+async def test_a_failing_output_callback_does_not_break_the_caller(caplog):
+    def broken(stream, text):
+        raise RuntimeError("boom")
+
+    async def broken_async(stream, text):
+        raise RuntimeError("boom")
+
+    await emit(broken, "stdout", "x")
+    await emit(broken_async, "stdout", "x")
+    assert caplog.text.count("output callback failed") == 2

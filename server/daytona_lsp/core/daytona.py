@@ -840,11 +840,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
 
         async def forward(stream: OutputStream, text: str) -> None:
             shown = buffer.write(text)
-            if shown:
-                try:
-                    await emit(on_output, stream, shown)
-                except Exception as exc:  # noqa: BLE001 - a failing callback never breaks the run
-                    log.warning("output callback failed: %s", exc)
+            await emit(on_output, stream, shown)
 
         async def on_stdout(text: str) -> None:
             await forward("stdout", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ LANGUAGES: tuple[CodeLanguage, ...] = get_args(CodeLanguage)
 OutputStream = Literal["stdout", "stderr"]
 OutputCallback = Callable[[OutputStream, str], "Awaitable[None] | None"]
 """Receives ``(stream, text)`` chunks while the code runs. May be sync or async."""
+
+log = logging.getLogger(__name__)
 
 TIMEOUT_EXIT_CODE = 124
 """Exit code of a run that hit its timeout or was cancelled (as coreutils ``timeout``)."""
@@ -95,9 +98,12 @@ async def emit(on_output: OutputCallback | None, stream: OutputStream, text: str
     """Call an output callback that may be sync or async; a failing callback never breaks the run."""
     if on_output is None or not text:
         return
-    result = on_output(stream, text)
-    if inspect.isawaitable(result):
-        await result
+    try:
+        result = on_output(stream, text)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("daytona-lsp: output callback failed")
 
 
 def not_enabled_result(language: str, available: tuple[str, ...]) -> CodeRunResult:

@@ -421,10 +421,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         """
         result = await self._run(code, language, context, on_output)
         if result.source_path is None and on_output is not None:  # a result made before the sandbox started
-            try:
-                await emit(on_output, "stdout", result.output)
-            except Exception:
-                log.exception("daytona-lsp: output callback failed")
+            await emit(on_output, "stdout", result.output)
         return result
 
     async def _run(
@@ -924,10 +921,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         rest = buffer.unstreamed_text()
         if rest and on_output is not None:
             # the head was streamed as produced; the marker and the tail arrive now, so what was streamed == output
-            try:
-                await emit(on_output, "stdout", rest)
-            except Exception:
-                log.exception("daytona-lsp: output callback failed")
+            await emit(on_output, "stdout", rest)
         return CodeRunResult(
             output=buffer.text(),
             exit_code=exit_code,
@@ -995,11 +989,7 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     async def _stream(self, buffer: OutputBuffer, on_output: OutputCallback | None, text: str) -> None:
         streamed = buffer.write(text)
-        if streamed and on_output is not None:
-            try:
-                await emit(on_output, "stdout", streamed)
-            except Exception:  # a failing callback never breaks the run
-                log.exception("daytona-lsp: output callback failed")
+        await emit(on_output, "stdout", streamed)
 
     async def _pump(self, proc: _Process, buffer: OutputBuffer, on_output: OutputCallback | None) -> None:
         assert proc.stdout is not None

@@ -69,7 +69,7 @@ class MissingCredentialsError(ValueError):
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
             message
-            or "No Daytona API key: set DAYTONA_API_KEY (or pass api_key / the daytona.apiKey setting) "
+            or "No Daytona API key: set DAYTONA_API_KEY (or pass api_key) "
             "to use Daytona sandboxes."
         )
 

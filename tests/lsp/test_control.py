@@ -452,18 +452,19 @@ def test_stdin_that_is_not_a_pipe_still_works(stdin_kind: str, tmp_path: Path) -
 
 async def test_disabling_a_language_refreshes_lenses_and_removes_actions() -> None:
     async with start_session("visual-studio-code", init_options=LOCAL, configuration={"languages": ["python"]}) as s:
-        refreshed = asyncio.get_running_loop().create_future()
+        refreshes: list[asyncio.Future[None]] = [asyncio.get_running_loop().create_future() for _ in range(2)]
 
         @s.client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
         def on_refresh(params: None) -> None:
-            if not refreshed.done():
-                refreshed.set_result(True)
+            next(f for f in refreshes if not f.done()).set_result(None)
 
+        # the workspace configuration ({"languages": ["python"]}) differs from the initialization options: one refresh
+        await asyncio.wait_for(refreshes[0], WAIT)
         uri = s.open("a.py", "print(1)\n")
         assert len(await s.code_actions(uri, rng(0, 0, 0, 0))) == 1
         s.client.set_configuration({"languages": ["bash"]}, section="daytona")
         s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-        await asyncio.wait_for(refreshed, WAIT)
+        await asyncio.wait_for(refreshes[1], WAIT)
         assert await s.code_actions(uri, rng(0, 0, 0, 0)) == []
         lenses = await s.client.text_document_code_lens_async(
             types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))

@@ -132,9 +132,9 @@ class DaytonaLanguageServer(LanguageServer):
         else:
             for folder in folders:
                 new[folder.rstrip("/")] = base
-        before = {k: v.languages for k, v in self.folder_settings.items()}
+        before = {k: self.settings_for(k).languages for k in new}
         self.folder_settings = new
-        if before and before != {k: v.languages for k, v in new.items()} and self._supports_lens_refresh():
+        if before != {k: v.languages for k, v in new.items()} and self._supports_lens_refresh():
             self.workspace_code_lens_refresh(None)  # lenses and actions depend on daytona.languages
         closing = [self.runs.settings_changed(key, self.settings_for(key)) for key in list(self.runs.slots)]
         # an idle sandbox whose spec changed is gone before the next run starts (never two per workspace)

@@ -87,8 +87,8 @@ async def test_cancel_without_id_cancels_every_run(caps: str) -> None:
 
 async def test_runs_proceed_concurrently_and_requests_are_answered_meanwhile(caps: str) -> None:
     waiter = (
-        "import os\nprint('waiting', flush=True)\n"
-        "while not os.path.exists('b-was-here'):\n    os.sched_yield()\nprint('A saw B')\n"
+        "import os, time\nprint('waiting', flush=True)\n"
+        "while not os.path.exists('b-was-here'):\n    time.sleep(0.01)\nprint('A saw B')\n"
     )
     async with start_session(caps, init_options=LOCAL) as s:
         a = s.open("a.py", waiter)

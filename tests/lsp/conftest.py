@@ -210,6 +210,9 @@ async def start_session(
     """A fresh server process and an initialized client session in a temporary workspace folder
     (or in several: ``subfolders`` of it, each a workspace folder)."""
     server_env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
+    tsx = os.environ.get("DAYTONA_LSP_TSX")  # scripts/setup-tsx: lets the local sandbox run TypeScript on Node < 22.6
+    if tsx:
+        server_env["PATH"] = os.path.dirname(tsx) + os.pathsep + server_env.get("PATH", "")
     server_env.update(env or {})
     config = ClientServerConfig(server_command=SERVER_CMD, server_env=server_env, client_factory=make_test_lsp_client)
     client = await config.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sys
 from typing import Any
 
 from lsprotocol import types
@@ -147,6 +148,21 @@ async def test_selection_error_maps_to_buffer_line(caps: str, backend: dict[str,
             assert errors, (name, diags)
             assert all(d.source == "daytona" for d in diags)
             assert errors[0].range.start.line == error_line, (name, errors[0], result["output"])
+
+
+async def test_python_error_column_points_at_the_failing_expression_in_a_dedented_selection(caps: str) -> None:
+    """The server hands the run's code to core.errors, so Python's ~~^~~ markers give the exact buffer columns."""
+    text = "def f():\n    a = 1\n    b = 0\n    print(a / b)\n"
+    async with start_session(caps, init_options={**NOTIFY, "backend": "local", "prewarm": False}) as s:
+        uri = s.open("col.py", text)
+        result = await s.run(uri, rng(1, 0, 4, 0))
+        assert result["exitCode"] == 1
+        await s.wait_until(lambda: bool(s.diagnostics(uri)))
+        (diag,) = s.diagnostics(uri)
+        start, end = diag.range.start, diag.range.end
+        # the sandbox runs the server's own Python: 3.11+ marks `a / b` (buffer columns 10-15)
+        expected = (10, 15) if sys.version_info >= (3, 11) else (4, 16)
+        assert (start.line, start.character, end.line, end.character) == (3, expected[0], 3, expected[1]), diag
 
 
 async def test_python_traceback_frames_become_related_information(caps: str) -> None:

@@ -176,6 +176,7 @@ class DiagnosticsPublisher:
                     source_path=outcome.source_path,
                     line_offset=outcome.line_offset,
                     line_count=run.request.line_count,
+                    code=run.request.code,
                 )
             )
         except Exception:

@@ -185,6 +185,7 @@ async def test_infinite_loop_ends_at_the_timeout_with_output_so_far():
     assert result.exit_code == TIMEOUT_EXIT_CODE
     assert result.output.startswith("before the loop\n")
     assert "timed out after 1 s" in result.output
+    assert result.output.endswith("killed.\n"), "the note is a line of its own"
     assert 0.9 < elapsed < 10
 
 

@@ -916,7 +916,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                 shutil.rmtree(run_dir, ignore_errors=True)
 
         if note:
-            tail = note if buffer.total_bytes == 0 or buffer.text().endswith("\n") else "\n" + note
+            # the note is a line of its own, so a terminal's prompt (or the next run's header) starts on a new line
+            tail = note + "\n" if buffer.total_bytes == 0 or buffer.text().endswith("\n") else "\n" + note + "\n"
             await self._stream(buffer, on_output, tail)
         rest = buffer.unstreamed_text()
         if rest and on_output is not None:

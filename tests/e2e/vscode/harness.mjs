@@ -104,7 +104,10 @@ function run(command, args, options) {
 }
 
 export class VSCode {
-  /** @param {{ name?: string, settings?: object, files?: Record<string,string> }} options */
+  /**
+   * @param {{ name?: string, settings?: object, files?: Record<string,string>, trusted?: boolean }} options
+   * `trusted: false` opens the workspace in Restricted Mode (workspace trust on, no prompt).
+   */
   static async start(options = {}) {
     const vscode = new VSCode();
     try {
@@ -143,7 +146,7 @@ export class VSCode {
     return env;
   }
 
-  async #start({ name = "vscode", settings = {}, files = {} }) {
+  async #start({ name = "vscode", settings = {}, files = {}, trusted = true }) {
     this.name = name;
     for (const dir of ["home/.config", "home/.local/share", "home/.cache", "run", "tmp", "data/User", "extensions", "workspace"]) {
       fs.mkdirSync(path.join(this.root, dir), { recursive: true, mode: 0o700 });
@@ -167,7 +170,9 @@ export class VSCode {
           "extensions.autoCheckUpdates": false,
           "extensions.autoUpdate": false,
           "extensions.ignoreRecommendations": true,
-          "security.workspace.trust.enabled": false,
+          "security.workspace.trust.enabled": !trusted,
+          "security.workspace.trust.startupPrompt": "never",
+          "security.workspace.trust.untrustedFiles": "open",
           "update.mode": "none",
           "chat.disableAIFeatures": true,
           "chat.commandCenter.enabled": false,
@@ -191,7 +196,7 @@ export class VSCode {
       bin,
       [
         "--config", config, ...dirs,
-        "--disable-workspace-trust", "--disable-telemetry", "--disable-update-check",
+        ...(trusted ? ["--disable-workspace-trust"] : []), "--disable-telemetry", "--disable-update-check",
         "--disable-getting-started-override", "--ignore-last-opened",
       ],
       { env: this.env, detached: true, stdio: ["ignore", "pipe", "pipe"] },

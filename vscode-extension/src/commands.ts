@@ -29,7 +29,7 @@ export function registerCommands(
   const run = async (editor: vscode.TextEditor, selection?: vscode.Selection): Promise<RunResult | undefined> => {
     const document = editor.document;
     const args = runArguments(document.uri.toString(), document.languageId, selection ? lspRange(selection) : undefined);
-    output.reveal();
+    if (vscode.workspace.isTrusted) output.reveal();
     return client.runWithProgress(args);
   };
 

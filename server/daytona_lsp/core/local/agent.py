@@ -87,17 +87,23 @@ def _set_limits(limits: dict[str, int]) -> None:
         resource.setrlimit(which, (value, value))
 
 
+def _wire_stdio(out_fd: int, stdin_fd: int) -> None:
+    """stdin, stdout and stderr of the run's program, and no other descriptor of the agent's."""
+    os.dup2(stdin_fd, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.closerange(3, 1 << 16)
+
+
 def _exec_program(req: dict, out_fd: int, stdin_fd: int) -> None:
     """In C: wire stdio and exec. Never returns."""
     try:
-        os.dup2(stdin_fd, 0)
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
+        _wire_stdio(out_fd, stdin_fd)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.chdir(req["cwd"])
         os.execve(req["argv"][0], req["argv"], req["env"])
     except BaseException as exc:  # noqa: BLE001 - report and die, never return into the agent
-        _report(out_fd, f"could not start {req['argv'][0]}: {exc}")
+        _report(2, f"could not start {req['argv'][0]}: {exc}")
     os._exit(FAILED)
 
 
@@ -106,10 +112,7 @@ def _run_python_inline(req: dict, out_fd: int, stdin_fd: int) -> None:
     (no interpreter start-up per run) as ``python FILE ARGS`` would. Never returns."""
     code = 1
     try:
-        os.dup2(stdin_fd, 0)
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        os.closerange(3, 1 << 16)
+        _wire_stdio(out_fd, stdin_fd)
         env = req["env"]
         os.environ.clear()
         os.environ.update(env)

@@ -1,6 +1,7 @@
 """The local sandbox: one long-lived bubblewrap container per environment, runs as process trees inside it.
 
-``environment`` (LocalCodeEnvironment: runs, timeouts, output), ``container`` (one container seen from the host),
+``environment`` (LocalCodeEnvironment: settings, runs), ``sandbox`` (its host directory, cgroup, containers),
+``container`` (one container seen from the host), ``run`` (one run: output, timeout, cancellation),
 ``agent`` (the program inside it), ``launch`` (bubblewrap, the container's command line, the runs' environment),
 ``limits`` (rlimits, the pids cgroup), ``runtimes`` (finding python, bash, node, TypeScript runners).
 """

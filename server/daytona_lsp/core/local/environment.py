@@ -23,16 +23,13 @@ never chosen silently.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
 import posixpath
 import shutil
 import sys
-import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -65,10 +62,10 @@ from daytona_lsp.core.local.limits import (
     DEFAULT_MAX_FILE_SIZE_MB,
     DEFAULT_MAX_PROCESSES,
     DEFAULT_MEMORY_MB,
-    PidsCgroup,
 )
 from daytona_lsp.core.local.run import SANDBOX_FAILED_EXIT_CODE, Run, finish_output, kill_all, stream, uncancel
 from daytona_lsp.core.local.runtimes import EXTENSIONS, Runtime, Unavailable, dedupe, find_runtime, python_runtime
+from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 
 log = logging.getLogger(__name__)
@@ -78,7 +75,6 @@ Isolation = Literal["bubblewrap", "none"]
 NOT_AVAILABLE_EXIT_CODE = 2
 """Exit code of a run whose language runtime is missing (as for a language that is not enabled)."""
 
-_CLOSED_MESSAGE = "This local sandbox environment is closed."
 _RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
 _RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
 _swept = False
@@ -181,20 +177,11 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "daytona-lsp: the local backend runs code WITHOUT isolation (isolation='none'): "
                 "it can read and change your files and use your network."
             )
-        self._root: Path | None = None  # private per-environment directory: work/, etc/, runs/, container logs
+        self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir)
         self._run_counter = 0
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
         self._closed = False
-        self._lock = asyncio.Lock()
-        self._containers: dict[tuple[Any, ...], Container] = {}
-        self._starting: dict[tuple[Any, ...], asyncio.Future[Container]] = {}
-        self._live: list[Container] = []  # what the finalizer kills (shared with it)
-        self._last: Container | None = None
         self._active: dict[str, Run] = {}
-        self._cgroup: PidsCgroup | None = None
-        self._spawner_executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._spawner_in_cgroup = False
-        self._finalizer: weakref.finalize | None = None
         self._inflight = 0
         self._runs_done = asyncio.Event()
         self._runs_done.set()
@@ -208,9 +195,7 @@ class LocalCodeEnvironment(CodeEnvironment):
     @property
     def work_dir(self) -> Path | None:
         """The host directory mounted at ``/workspace`` (``None`` before the first run)."""
-        if self._given_work_dir is not None:
-            return self._given_work_dir
-        return self._root / "work" if self._root is not None else None
+        return self._sandbox.work_dir
 
     @property
     def closed(self) -> bool:
@@ -218,16 +203,16 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     @property
     def sandbox_id(self) -> str | None:
-        last = self._last
+        last = self._sandbox.last
         return last.id if last is not None and last.alive else None
 
     def info(self) -> SandboxInfo:
+        sandbox_id = self.sandbox_id
         if self._closed:
             return {"backend": "local", "state": "closed"}
-        if self.sandbox_id is None:
-            return {"backend": "local", "state": "creating" if self._starting else "none"}
-        assert self._last is not None
-        return {"backend": "local", "state": "running" if self._active else "ready", "sandboxId": self._last.id}
+        if sandbox_id is None:
+            return {"backend": "local", "state": "creating" if self._sandbox.starting else "none"}
+        return {"backend": "local", "state": "running" if self._active else "ready", "sandboxId": sandbox_id}
 
     async def prewarm(self, *, context: RunContext | None = None) -> None:
         """Start the container a run with ``context`` would use (and find the runtimes), so the first run is quick.
@@ -236,14 +221,14 @@ class LocalCodeEnvironment(CodeEnvironment):
         A run does the same on first use and reports the problem as a result instead of raising.
         """
         if self._closed:
-            raise LocalSandboxError(_CLOSED_MESSAGE)
+            raise LocalSandboxError(CLOSED_MESSAGE)
         for language in self._languages:  # find the runtimes now: the first run starts sooner
             with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
                 await self._runtime(language, context)
         try:
-            await self._container(context)
+            await self._sandbox.container(await self._container_key(context))
         except OSError as exc:
-            raise LocalSandboxError(self._start_problem(exc)) from None
+            raise LocalSandboxError(self._sandbox.start_problem(exc)) from None
 
     prepare = prewarm
     """The name this had before :meth:`prewarm` (the CLI's check)."""
@@ -273,49 +258,18 @@ class LocalCodeEnvironment(CodeEnvironment):
     async def reset(self) -> None:
         """Kill running code, tear the container down and empty the work directory (unless it was given)."""
         await self._stop_runs(_RESET_MESSAGE)
-        await self._close_containers()
-        work_dir = self.work_dir
-        if self._given_work_dir is None and work_dir is not None and work_dir.exists():
-            await asyncio.to_thread(shutil.rmtree, work_dir, True)
-            work_dir.mkdir()
+        await self._sandbox.close_containers()
+        await self._sandbox.empty_work_dir()
 
     async def aclose(self) -> None:
         """Kill running code, tear the container down, remove the work directory (unless it was given). Idempotent."""
         self._closed = True
         await self._stop_runs("The environment was closed: the sandbox's processes were killed.")
-        await self._close_containers()
-        self._spawner_executor = None
-        finalizer, self._finalizer = self._finalizer, None
-        if finalizer is not None:
-            await asyncio.to_thread(finalizer)
-        self._root = None
-        self._cgroup = None
+        await self._sandbox.aclose()
 
-    # -- containers ------------------------------------------------------------------------------------------------
+    # -- running ---------------------------------------------------------------------------------------------------
 
-    async def _container(self, context: RunContext | None) -> tuple[Container, bool]:
-        """The live container for ``context`` (network, runtimes), started if there is none (one start at a time);
-        whether it replaces one that had ended on its own (killed from outside)."""
-        await self._ensure_root()
-        key = await self._container_key(context)
-        container = self._containers.get(key)
-        if container is not None and container.alive:
-            return container, False
-        replaced = container is not None
-        if container is not None:
-            log.warning("daytona-lsp: the local sandbox container %s had stopped; starting a new one", container.id)
-            del self._containers[key]
-            with contextlib.suppress(ValueError):
-                self._live.remove(container)
-            await container.close()
-        starting = self._starting.get(key)
-        if starting is None:
-            starting = asyncio.ensure_future(self._start_container(key))
-            self._starting[key] = starting
-            starting.add_done_callback(lambda _: self._starting.pop(key, None))
-        return await asyncio.shield(starting), replaced
-
-    async def _container_key(self, context: RunContext | None) -> tuple[Any, ...]:
+    async def _container_key(self, context: RunContext | None) -> ContainerKey:
         binds: list[str] = []
         if self.isolation == "bubblewrap":
             agent = await python_runtime(None)
@@ -327,65 +281,6 @@ class LocalCodeEnvironment(CodeEnvironment):
                     binds += runtime.binds
         return (bool(resolve_variable(self._network, context)), dedupe(binds))
 
-    async def _start_container(self, key: tuple[Any, ...]) -> Container:
-        root = await self._ensure_root()
-        network, binds = key
-        isolated = self.isolation == "bubblewrap"
-        work_dir = self.work_dir
-        assert work_dir is not None
-        self._run_counter += 1
-        log_path = root / f"container-{self._run_counter}.log"
-
-        def argv(control_fd: int, info_fd: int, block_fd: int) -> list[str]:
-            agent = launch.agent_argv(sys.executable, control_fd, isolated=isolated)
-            if not isolated:
-                return agent
-            assert self._bwrap is not None
-            head = launch.container_argv(
-                self._bwrap, root, work_dir, binds, network=network, info_fd=info_fd, block_fd=block_fd
-            )
-            return [*head, *agent]
-
-        container = await Container.start(
-            argv,
-            isolated=isolated,
-            log_path=log_path,
-            confine=lambda pid: limits.confine_container(pid, self._cgroup, born_inside=self._spawner_in_cgroup),
-            confine_blocks=self._cgroup is not None and not self._spawner_in_cgroup,
-            spawner=self._spawner_executor if self._spawner_in_cgroup else None,
-            cwd=None if isolated else str(work_dir),
-        )
-        if self._closed:
-            await container.close()
-            raise OSError(_CLOSED_MESSAGE)
-        self._containers[key] = container
-        self._live.append(container)
-        self._last = container
-        return container
-
-    async def _close_containers(self) -> None:
-        containers = list(self._containers.values())
-        self._containers.clear()
-        starting = list(self._starting.values())
-        for future in starting:
-            with contextlib.suppress(BaseException):
-                containers.append(await asyncio.shield(future))
-        self._containers.clear()
-        await asyncio.gather(*(c.close() for c in containers), return_exceptions=True)
-        for c in containers:
-            with contextlib.suppress(ValueError):
-                self._live.remove(c)
-
-    def _start_problem(self, exc: OSError) -> str:
-        if str(exc) == _CLOSED_MESSAGE:
-            return _CLOSED_MESSAGE
-        if self.isolation == "none":
-            return f"Could not start the local runner: {exc}"
-        assert self._bwrap is not None
-        return launch.start_problem(self._bwrap, str(exc) or type(exc).__name__)
-
-    # -- running ---------------------------------------------------------------------------------------------------
-
     async def _run(
         self, spec: RunSpec, context: RunContext | None, buffer: OutputBuffer, on_output: OutputCallback | None
     ) -> CodeRunResult:
@@ -395,7 +290,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             result.backend = "local"
             return result
         if self._closed:
-            return _result(_CLOSED_MESSAGE, 1, start)
+            return _result(CLOSED_MESSAGE, 1, start)
         timeout = resolve_variable(self._timeout, context)
         _check_timeout(timeout)
         self._inflight += 1
@@ -407,23 +302,23 @@ class LocalCodeEnvironment(CodeEnvironment):
                 runtime = await self._runtime(spec.language, context)
                 if isinstance(runtime, Unavailable):
                     return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
-                container, replaced = await self._container(context)
+                container, replaced = await self._sandbox.container(await self._container_key(context))
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
             except OSError as exc:
-                return _result(self._start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
+                return _result(self._sandbox.start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
             if replaced:
                 await stream(buffer, on_output, _RECREATED_NOTE)
             if self._closed:
-                return _result(_CLOSED_MESSAGE, 1, start)
+                return _result(CLOSED_MESSAGE, 1, start)
             try:
                 return await self._run_in(container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output)
             except ContainerGone:
                 # it ended before the run could start in it (before its end was noticed): once more, in a new one
                 try:
-                    container, _ = await self._container(context)
+                    container, _ = await self._sandbox.container(await self._container_key(context))
                 except OSError as exc:
-                    return _result(self._start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
+                    return _result(self._sandbox.start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
                 await stream(buffer, on_output, _RECREATED_NOTE)
                 return await self._run_in(container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output)
         except asyncio.CancelledError:
@@ -448,7 +343,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         on_output: OutputCallback | None,
     ) -> CodeRunResult:
         start = time.monotonic()
-        root = await self._ensure_root()
+        root = await self._sandbox.ensure_root()
         work_dir = self.work_dir
         assert work_dir is not None
         self._run_counter += 1
@@ -471,8 +366,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                 raise ValueError("embedded null byte in an environment variable or argument")
             if not isolated:
                 run_dir.mkdir()
-            if self._cgroup is not None:
-                self._cgroup.set_max(values["nproc"] + limits.CGROUP_HEADROOM)
+            if self._sandbox.cgroup is not None:
+                self._sandbox.cgroup.set_max(values["nproc"] + limits.CGROUP_HEADROOM)
             request = {
                 "op": "run",
                 "id": run_id,
@@ -516,32 +411,6 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     # -- setup -----------------------------------------------------------------------------------------------------
 
-    async def _ensure_root(self) -> Path:
-        if self._root is not None:
-            return self._root
-        async with self._lock:
-            if self._root is None:
-                global _swept
-                if not _swept:
-                    _swept = True
-                    removed = await asyncio.to_thread(launch.sweep_stale_roots)
-                    if removed:
-                        log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
-                root = await asyncio.to_thread(launch.make_root, self._given_work_dir)
-                if self.isolation == "bubblewrap" and os.geteuid() == 0:
-                    # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace
-                    self._cgroup = await asyncio.to_thread(PidsCgroup.create)
-                executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
-                self._spawner_executor = executor
-                if self._cgroup is not None:
-                    self._spawner_in_cgroup = await asyncio.get_running_loop().run_in_executor(
-                        executor, self._cgroup.enter_thread
-                    )
-                # an environment that is never closed still leaves nothing behind (garbage collection, exit)
-                self._finalizer = weakref.finalize(self, _remove_leftovers, root, self._live, self._cgroup, executor)
-                self._root = root
-        return self._root
-
     async def _runtime(self, language: CodeLanguage, context: RunContext | None) -> Runtime | Unavailable:
         python = resolve_variable(self._python, context) if language == "python" else None
         node = resolve_variable(self._node, context) if language in ("javascript", "typescript") else None
@@ -581,19 +450,3 @@ def _check_positive(name: str, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
-
-
-def _remove_leftovers(
-    root: Path, live: list[Container], cgroup: PidsCgroup | None, executor: concurrent.futures.ThreadPoolExecutor
-) -> None:
-    for container in live:
-        container.kill()
-    shutil.rmtree(root, ignore_errors=True)
-    # the spawner thread leaves the cgroup by ending (it cannot end itself: then the sweep removes the cgroup later)
-    own = threading.current_thread().name.startswith("daytona-lsp-spawn")
-    if cgroup is not None and not own:
-        with contextlib.suppress(Exception):
-            executor.submit(cgroup.leave_thread).result(timeout=10)
-    executor.shutdown(wait=not own)
-    if cgroup is not None and not own:
-        cgroup.remove()

@@ -1,8 +1,9 @@
 """The agent inside a local sandbox container. Standard library only; run as ``python agent.py FD [--plain]`` in an
 empty environment (so that a Python run forked from it starts as ``python FILE`` would: site-packages included).
 
-It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one JSON object per message, file descriptors passed
-with the message (SCM_RIGHTS). Host → agent: ``{"op": "run", "id", "argv", "env", "cwd", "file", "limits"}`` with
+It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one message per packet (host → agent: ``marshal``,
+agent → host: JSON), file descriptors passed with the message (SCM_RIGHTS). Its imports are few and quick (they are
+part of every container start). Host → agent: ``{"op": "run", "id", "argv", "env", "cwd", "file", "limits"}`` with
 fds ``[output, code, stdin?]``; ``{"op": "kill", "id"}``. Agent → host: ``{"ready": pid}`` once, then per run
 ``{"id", "exit"}`` or ``{"id", "error"}``.
 
@@ -18,18 +19,16 @@ Python code for the agent's own interpreter runs in C without an exec (``"inline
 
 from __future__ import annotations
 
-import array
+import _signal as signal  # not the signal module: it imports enum, slow (part of every container start)
+import _socket
 import atexit
 import builtins
-import contextlib
 import ctypes
 import io
-import json
+import marshal
 import os
 import resource
-import selectors
-import signal
-import socket
+import select
 import sys
 import types
 
@@ -199,8 +198,10 @@ _group = 0
 def _die_with_group(signum: int, frame: object) -> None:
     """Plain runs: A was killed (``PR_SET_PDEATHSIG`` sends SIGTERM): take the program's process group along."""
     if _group:
-        with contextlib.suppress(OSError):
+        try:
             os.killpg(_group, signal.SIGKILL)
+        except OSError:
+            pass
     os._exit(128 + signal.SIGKILL)
 
 
@@ -244,14 +245,18 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
     if not isolated:
         global _group
         _group = pid
-        with contextlib.suppress(OSError):
+        try:
             os.setpgid(pid, pid)  # here too: the group exists before a kill can come
+        except OSError:
+            pass
     os.close(out_fd)
     os.close(stdin_fd)
     code = _wait_exit_code(pid)
     if not isolated:
-        with contextlib.suppress(OSError):
+        try:
             os.killpg(pid, signal.SIGKILL)  # stray background processes of the run
+        except OSError:
+            pass
     return code
 
 
@@ -294,28 +299,28 @@ def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
 
 
 class Agent:
-    def __init__(self, sock: socket.socket, isolated: bool) -> None:
+    def __init__(self, sock: _socket.socket, isolated: bool) -> None:
         self.sock = sock
         self.isolated = isolated
-        self.selector = selectors.DefaultSelector()
+        self.poll = select.poll()
         self.runs: dict[int, tuple[str, int]] = {}  # pidfd -> (run id, pid of A)
         self.by_id: dict[str, int] = {}
 
-    def send(self, message: dict) -> None:
-        self.sock.sendall(json.dumps(message).encode())
+    def send(self, text: str) -> None:
+        """One message to the host: JSON, written by hand (run ids are digits; the json module is slow to import)."""
+        self.sock.sendall(text.encode())
 
     def start(self, req: dict, fds: list[int]) -> None:
-        run_id = str(req["id"])
+        run_id = "".join(c for c in str(req["id"]) if c.isdigit())
         if len(fds) < 2:
             for fd in fds:
                 os.close(fd)
-            self.send({"id": run_id, "error": "run request without its file descriptors"})
+            self.send(f'{{"id": "{run_id}", "exit": {FAILED}, "error": "run request without its descriptors"}}')
             return
         pid = os.fork()
         if pid == 0:
             try:
                 self.sock.close()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 _run_a(req, fds, self.isolated)
             finally:
                 os._exit(FAILED)
@@ -324,7 +329,7 @@ class Agent:
         pidfd = os.pidfd_open(pid)
         self.runs[pidfd] = (run_id, pid)
         self.by_id[run_id] = pid
-        self.selector.register(pidfd, selectors.EVENT_READ)
+        self.poll.register(pidfd, select.POLLIN)
 
     def kill(self, run_id: str) -> None:
         pid = self.by_id.get(run_id)
@@ -335,37 +340,38 @@ class Agent:
                 pass
 
     def finished(self, pidfd: int) -> None:
-        self.selector.unregister(pidfd)
+        self.poll.unregister(pidfd)
         os.close(pidfd)
         run_id, pid = self.runs.pop(pidfd)
         self.by_id.pop(run_id, None)
-        self.send({"id": run_id, "exit": _wait_exit_code(pid)})
+        self.send(f'{{"id": "{run_id}", "exit": {_wait_exit_code(pid)}}}')
 
     def receive(self) -> bool:
-        fds = array.array("i")
-        msg, ancdata, _, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(16 * fds.itemsize))
+        """One request from the host (``marshal``: the host is the only writer of this socket)."""
+        msg, ancdata, _, _ = self.sock.recvmsg(1 << 20, _socket.CMSG_SPACE(16 * 4))
+        fds: list[int] = []
         for level, kind, data in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                fds += [int.from_bytes(data[i : i + 4], sys.byteorder, signed=True) for i in range(0, len(data) - 3, 4)]
         if not msg:
             return False
-        req = json.loads(msg)
+        req = marshal.loads(msg)
         if req.get("op") == "run":
-            self.start(req, list(fds))
+            self.start(req, fds)
         elif req.get("op") == "kill":
             self.kill(str(req.get("id")))
         return True
 
     def serve(self) -> None:
-        self.selector.register(self.sock, selectors.EVENT_READ)
-        self.send({"ready": os.getpid()})
+        self.poll.register(self.sock.fileno(), select.POLLIN)
+        self.send(f'{{"ready": {os.getpid()}}}')
         while True:
-            for key, _ in self.selector.select():
-                if key.fileobj is self.sock:
+            for fd, _ in self.poll.poll():
+                if fd == self.sock.fileno():
                     if not self.receive():
                         return  # the host is gone: so is the container
                 else:
-                    self.finished(int(key.fd))
+                    self.finished(fd)
 
 
 def _forbid_user_namespaces() -> None:
@@ -381,7 +387,7 @@ def _forbid_user_namespaces() -> None:
 
 
 def main() -> None:
-    sock = socket.socket(fileno=int(sys.argv[1]))
+    sock = _socket.socket(fileno=int(sys.argv[1]))
     isolated = "--plain" not in sys.argv[2:]
     if isolated:
         _forbid_user_namespaces()

@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import marshal
 import os
 import signal
 import socket
@@ -217,7 +218,7 @@ class Container:
             raise ContainerGone("the sandbox container ended")
         run_id = str(request["id"])
         ticket = Ticket(run_id, asyncio.get_running_loop().create_future())
-        data = json.dumps(request).encode()
+        data = marshal.dumps(request)
         try:
             self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
         except BlockingIOError:
@@ -232,7 +233,7 @@ class Container:
         """Kill a run's whole process tree (the agent kills the run's namespace)."""
         if self.alive:
             with contextlib.suppress(OSError):
-                self.sock.send(json.dumps({"op": "kill", "id": run_id}).encode())
+                self.sock.send(marshal.dumps({"op": "kill", "id": run_id}))
 
     # -- ending ---------------------------------------------------------------------------------------------------
 

@@ -77,7 +77,6 @@ NOT_AVAILABLE_EXIT_CODE = 2
 
 _RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
 _RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
-_swept = False
 
 
 def _relative(path: str | None, what: str) -> str:
@@ -302,25 +301,27 @@ class LocalCodeEnvironment(CodeEnvironment):
                 runtime = await self._runtime(spec.language, context)
                 if isinstance(runtime, Unavailable):
                     return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
-                container, replaced = await self._sandbox.container(await self._container_key(context))
+                key = await self._container_key(context)
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
-            except OSError as exc:
-                return _result(self._sandbox.start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
-            if replaced:
-                await stream(buffer, on_output, _RECREATED_NOTE)
-            if self._closed:
-                return _result(CLOSED_MESSAGE, 1, start)
-            try:
-                return await self._run_in(container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output)
-            except ContainerGone:
-                # it ended before the run could start in it (before its end was noticed): once more, in a new one
+            for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
                 try:
-                    container, _ = await self._sandbox.container(await self._container_key(context))
+                    container, replaced = await self._sandbox.container(key)
                 except OSError as exc:
                     return _result(self._sandbox.start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
-                await stream(buffer, on_output, _RECREATED_NOTE)
-                return await self._run_in(container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output)
+                if replaced:
+                    await stream(buffer, on_output, _RECREATED_NOTE)
+                if self._closed:
+                    return _result(CLOSED_MESSAGE, 1, start)
+                try:
+                    return await self._run_in(
+                        container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output
+                    )
+                except ContainerGone:
+                    continue
+            return _result(
+                "The local sandbox container ended before the run could start.", SANDBOX_FAILED_EXIT_CODE, start
+            )
         except asyncio.CancelledError:
             # cancelled before the code started (once it runs, cancellation is handled in _supervise)
             uncancel()

@@ -88,11 +88,7 @@ class Run:
         self, buffer: OutputBuffer, on_output: OutputCallback | None, timeout: float
     ) -> tuple[int, str]:
         """Wait for the run to end (or time out, or be cancelled); ``(exit code, note)``. Leaves no process behind."""
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=_READ_CHUNK, loop=loop)
-        pipe = os.fdopen(self.out_r, "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
-        pump = asyncio.ensure_future(_pump(reader, buffer, on_output))
+        pump = asyncio.ensure_future(_pump(self.out_r, buffer, on_output))  # owns the pipe now
         cancelled = False
         try:
             done, _ = await asyncio.wait({self.ticket.exit}, timeout=timeout)
@@ -101,18 +97,15 @@ class Run:
         except asyncio.CancelledError:
             cancelled = True
             self.kill(CANCELLED_MESSAGE)
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._wait_exit()
-            # the pipe closes once every process of the run is gone; a bounded time for what is still buffered
-            with contextlib.suppress(asyncio.CancelledError):
-                _, pending = await asyncio.wait({pump}, timeout=_DRAIN_AFTER_EXIT_S)
-                if pending:
-                    pump.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await pump
-        finally:
-            transport.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._wait_exit()
+        # the pipe closes once every process of the run is gone; a bounded time for what is still buffered
+        with contextlib.suppress(asyncio.CancelledError):
+            _, pending = await asyncio.wait({pump}, timeout=_DRAIN_AFTER_EXIT_S)
+            if pending:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump
         if cancelled:
             uncancel()
         if pump.done() and not pump.cancelled() and pump.exception() is not None:
@@ -153,14 +146,26 @@ async def finish_output(buffer: OutputBuffer, on_output: OutputCallback | None, 
         await emit(on_output, "stdout", rest)
 
 
-async def _pump(reader: asyncio.StreamReader, buffer: OutputBuffer, on_output: OutputCallback | None) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    while True:
-        chunk = await reader.read(_READ_CHUNK)
-        if not chunk:
-            break
-        await stream(buffer, on_output, decoder.decode(chunk))
-    await stream(buffer, on_output, decoder.decode(b"", final=True))
+async def _pump(fd: int, buffer: OutputBuffer, on_output: OutputCallback | None) -> None:
+    """Read the run's output pipe ``fd`` to its end (and close it) into ``buffer``."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_READ_CHUNK, loop=loop)
+    pipe = os.fdopen(fd, "rb", buffering=0)
+    try:
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+    except BaseException:
+        pipe.close()
+        raise
+    try:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        while True:
+            chunk = await reader.read(_READ_CHUNK)
+            if not chunk:
+                break
+            await stream(buffer, on_output, decoder.decode(chunk))
+        await stream(buffer, on_output, decoder.decode(b"", final=True))
+    finally:
+        transport.close()
 
 
 def kill_all(runs: Sequence[Run], reason: str) -> None:

@@ -210,3 +210,18 @@ async def test_a_run_holds_no_descriptor_but_its_stdio_even_beside_another_run(e
         await other
     assert shell.output == "0 1 2 3 ", "ls's own directory descriptor, nothing of the agent's"
     assert python.output == "['0', '1', '2', '3']\n"
+
+
+async def test_the_runs_pid_1_survives_its_signals_and_programs_start_with_default_signal_actions(env):
+    # SIGINT to pid 1 (the agent's process that holds the run's namespace) is ignored, as for any init
+    code = "kill -INT 1; kill -TERM 1; grep -E '^Sig(Ign|Cgt)' /proc/self/status; echo alive"
+    result = await env.run(code, "bash")
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith("alive\n")
+    ignored = int(result.output.split("SigIgn:")[1].split()[0], 16)
+    assert ignored & (1 << (13 - 1)) == 0, "SIGPIPE is not ignored by a program that starts"
+    assert ignored & (1 << (25 - 1)) == 0, "nor is SIGXFSZ"
+    python = await env.run(
+        "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)", "python"
+    )
+    assert python.output == "True\n"

@@ -98,7 +98,8 @@ def _exec_program(req: dict, out_fd: int, stdin_fd: int) -> None:
     """In C: wire stdio and exec. Never returns."""
     try:
         _wire_stdio(out_fd, stdin_fd)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # ignored by Python: a program starts with the defaults
+            signal.signal(signum, signal.SIG_DFL)
         os.chdir(req["cwd"])
         os.execve(req["argv"][0], req["argv"], req["env"])
     except BaseException as exc:  # noqa: BLE001 - report and die, never return into the agent
@@ -112,6 +113,7 @@ def _run_python_inline(req: dict, out_fd: int, stdin_fd: int) -> None:
     code = 1
     try:
         _wire_stdio(out_fd, stdin_fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         env = req["env"]
         os.environ.clear()
         os.environ.update(env)
@@ -219,6 +221,8 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
     file_path = req["file"]
     code_dir = os.path.dirname(file_path)
     if isolated:
+        # as pid 1 with the default action, the run's processes cannot kill it by a signal (Python handles SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         _mount("none", "/", "", MS_REC | MS_PRIVATE)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         size = os.fstat(code_fd).st_size

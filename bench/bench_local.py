@@ -3,8 +3,8 @@
 (a) ``print(1)`` through ``LocalCodeEnvironment.run`` on a warm container vs ``subprocess.run`` of a minimal
     bubblewrap sandbox + the same interpreter (what starting a sandbox per run costs at least). Goal <= 0.5.
 (b) First run after start: a fresh environment's ``prewarm()`` (the container starts) + its first ``print(1)``, vs
-    a run of the previous design (a fresh bubblewrap sandbox per run: ``core/local.py`` as of the merge base with
-    main, loaded from git). Goal <= 1.5.
+    a run of the previous design (a fresh bubblewrap sandbox per run: ``core/local.py`` as it was before it became
+    the package, loaded from git). Goal <= 1.5.
 (c) Peak memory (RSS) of a fresh host process while a run floods 200 MB of output (capped at 1 MiB).
 Both sides of each ratio are measured interleaved in the same run.
 
@@ -40,6 +40,7 @@ from daytona_lsp.core.local.runtimes import SYSTEM_DIRS, Runtime, python_runtime
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Local backend"
 REPO = Path(__file__).resolve().parent.parent
+OLD_PATH = "server/daytona_lsp/core/local.py"
 
 
 def minimal_sandbox_argv(bwrap: str, runtime: Runtime) -> list[str]:
@@ -116,11 +117,11 @@ async def bench_warm(runs: int) -> dict[str, Any]:
 def previous_design() -> Any:
     """``LocalCodeEnvironment`` of the previous design (a sandbox per run), from git (``None`` outside a checkout)."""
     try:
-        base = subprocess.run(
-            ["git", "merge-base", "main", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        removed = subprocess.run(  # the commit that turned core/local.py into the package: its parent has the file
+            ["git", "rev-list", "-1", "HEAD", "--", OLD_PATH], cwd=REPO, capture_output=True, text=True, check=True
         ).stdout.strip()
         source = subprocess.run(
-            ["git", "show", f"{base}:server/daytona_lsp/core/local.py"], cwd=REPO, capture_output=True, check=True
+            ["git", "show", f"{removed}^:{OLD_PATH}"], cwd=REPO, capture_output=True, check=True
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -495,7 +495,7 @@ async def test_creation_retries_are_bounded_and_leak_no_client(
     assert result.exit_code == 1
     assert result.output.startswith("Daytona rate limit exceeded: ") and "slow down" in result.output
     assert daytona_server.count("POST /sandbox") == 3
-    assert all(slot.client is None for slot in env._slots.values())
+    assert all(slot.client is None for slot in env._pool.slots.values())
 
 
 async def test_creation_is_not_retried_on_client_errors(
@@ -563,7 +563,7 @@ async def test_api_key_never_appears_in_results_or_logs(
     assert denied.exit_code == 1 and "Daytona error" in denied.output
     assert secret not in denied.output and secret not in repr(denied)
     assert secret not in caplog.text
-    assert secret not in repr(env._slots)
+    assert secret not in repr(env._pool.slots)
 
 
 async def test_cleanup_at_interpreter_exit_deletes_the_sandbox(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -564,6 +566,19 @@ async def test_api_key_never_appears_in_results_or_logs(
     assert secret not in denied.output and secret not in repr(denied)
     assert secret not in caplog.text
     assert secret not in repr(env._pool.slots)
+
+
+async def test_encoded_api_key_in_an_error_is_redacted(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
+    env = make_env()
+    await env.run("pass", "python")
+    key = daytona_server.api_key.encode()
+    encodings = [base64.b64encode(b"Bearer " + key).decode(), key.hex(), urllib.parse.quote("k=" + key.decode())]
+    daytona_server.fail_toolbox(500, message="echo " + " ".join(encodings))
+    result = await env.run("print(1)", "python")
+    assert result.exit_code == 1 and result.output.startswith("Daytona error: ") and "echo" in result.output
+    for encoded in encodings:
+        assert encoded not in result.output
+    assert key.hex() not in result.output and daytona_server.api_key not in result.output
 
 
 async def test_cleanup_at_interpreter_exit_deletes_the_sandbox(

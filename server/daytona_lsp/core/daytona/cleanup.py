@@ -10,8 +10,9 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from daytona_lsp.core.daytona.errors import sanitized, scrub
+from daytona_lsp.core.daytona.errors import sanitized
 from daytona_lsp.core.daytona.spec import CREATED_BY_LABEL, CREATED_BY_VALUE, DEFAULT_API_URL, Spec, api_key_from
+from daytona_lsp.core.secrets import redact
 
 if TYPE_CHECKING:
     from daytona import AsyncDaytona, AsyncSandbox
@@ -69,7 +70,7 @@ def _delete_now(api_key: str, api_url: str, sandbox_id: str, timeout: float = 10
             return True
         log.warning("daytona-lsp: could not delete sandbox %s at exit: HTTP %s", sandbox_id, exc.code)
     except Exception as exc:  # noqa: BLE001 - best effort at exit
-        log.warning("daytona-lsp: could not delete sandbox %s at exit: %s", sandbox_id, scrub(str(exc), api_key))
+        log.warning("daytona-lsp: could not delete sandbox %s at exit: %s", sandbox_id, redact(str(exc), api_key))
     return False
 
 

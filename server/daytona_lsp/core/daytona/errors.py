@@ -6,6 +6,7 @@ import asyncio
 
 from daytona_lsp.core.daytona.spec import BACKEND, MissingCredentialsError
 from daytona_lsp.core.environment import TIMEOUT_EXIT_CODE, CodeRunResult
+from daytona_lsp.core.secrets import redact
 
 RETRYABLE_CREATE_STATUS = {429, 500, 502, 503, 504}
 
@@ -18,18 +19,11 @@ class RunFailed(Exception):
         self.result = result
 
 
-def scrub(text: str, *secrets: str | None) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
 def error_result(exc: BaseException, *, api_key: str | None, output: str = "") -> CodeRunResult:
     """The seed's result mapping, extended to every exception the SDK lets through."""
     from daytona import DaytonaError, DaytonaRateLimitError, DaytonaTimeoutError
 
-    detail = scrub(str(exc) or type(exc).__name__, api_key)
+    detail = redact(str(exc) or type(exc).__name__, api_key)
     prefix = output if not output or output.endswith("\n") else output + "\n"
     if isinstance(exc, DaytonaTimeoutError) or isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return CodeRunResult(prefix + f"Execution timed out: {detail}", TIMEOUT_EXIT_CODE, backend=BACKEND)
@@ -40,7 +34,7 @@ def error_result(exc: BaseException, *, api_key: str | None, output: str = "") -
     if isinstance(exc, MissingCredentialsError | KeyError | ValueError):
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else detail
         return CodeRunResult(
-            prefix + f"Daytona configuration error: {scrub(str(message), api_key)}", 1, backend=BACKEND
+            prefix + f"Daytona configuration error: {redact(str(message), api_key)}", 1, backend=BACKEND
         )
     return CodeRunResult(prefix + f"Daytona error: {type(exc).__name__}: {detail}", 1, backend=BACKEND)
 
@@ -108,7 +102,7 @@ def is_retryable_create(exc: BaseException) -> bool:
 def sanitized(exc: Exception, key: str) -> Exception:
     from daytona import DaytonaError
 
-    message = scrub(str(exc), key)
+    message = redact(str(exc), key)
     if isinstance(exc, DaytonaError):
         return type(exc)(message) if message != str(exc) else exc
     return DaytonaError(f"{type(exc).__name__}: {message}")

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from daytona_lsp.core.daytona.cleanup import track, untrack
-from daytona_lsp.core.daytona.errors import is_retryable_create, scrub
+from daytona_lsp.core.daytona.errors import is_retryable_create
 from daytona_lsp.core.daytona.spec import Spec
+from daytona_lsp.core.secrets import redact
 
 if TYPE_CHECKING:
     from daytona import AsyncDaytona, AsyncSandbox
@@ -196,7 +197,7 @@ class SandboxPool:
         except DaytonaNotFoundError:
             return True
         except Exception as exc:  # noqa: BLE001 - best effort
-            log.warning("could not delete Daytona sandbox %s: %s", sandbox_id, scrub(str(exc), api_key))
+            log.warning("could not delete Daytona sandbox %s: %s", sandbox_id, redact(str(exc), api_key))
             return False
         return True
 
@@ -218,7 +219,7 @@ class SandboxPool:
                 except DaytonaNotFoundError:
                     gone = True
                 except Exception as exc:  # noqa: BLE001 - unreachable: the exit cleanup tries again
-                    log.info("Daytona sandbox %s not deleted: %s", sandbox.id, scrub(str(exc), spec.api_key))
+                    log.info("Daytona sandbox %s not deleted: %s", sandbox.id, redact(str(exc), spec.api_key))
             if gone:
                 untrack(spec, sandbox.id)
         if adopt_id is not None and delete:

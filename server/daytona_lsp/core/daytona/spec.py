@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+
+from daytona_lsp.core import secrets
 
 BACKEND = "daytona"
 CREATED_BY_LABEL = "created-by"
@@ -53,8 +54,9 @@ class Spec:
     auto_delete_interval: int
 
 
-def api_key_from(api_key: str | None) -> str:
-    key = api_key or os.environ.get("DAYTONA_API_KEY")
+def api_key_from(explicit: str | None) -> str:
+    """The API key (:func:`daytona_lsp.core.secrets.api_key`), or :class:`MissingCredentialsError`."""
+    key = secrets.api_key(explicit)
     if not key:
         raise MissingCredentialsError()
     return key

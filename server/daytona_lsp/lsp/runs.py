@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import itertools
 import logging
 import math
@@ -50,7 +49,9 @@ def default_environment_factory(settings: Settings) -> CodeEnvironment:
     local: dict[str, Any] = {}
     if backend == "daytona":
         # the SDK takes over a second to import: do it here, in a worker thread, not on the event loop
-        importlib.import_module("daytona")
+        from daytona_lsp.core.daytona.sdk import load_sdk
+
+        load_sdk()
 
         from daytona_lsp.core.daytona import DaytonaResources
 

@@ -20,6 +20,7 @@ from daytona_lsp.core.daytona.commands import build_command
 from daytona_lsp.core.daytona.errors import RunFailed, error_result, never_reached
 from daytona_lsp.core.daytona.runner import Runner
 from daytona_lsp.core.daytona.sandboxes import SandboxPool, Slot
+from daytona_lsp.core.daytona.sdk import ensure_sdk
 from daytona_lsp.core.daytona.spec import (
     BACKEND,
     CREATED_BY_LABEL,
@@ -150,6 +151,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 raise ValueError("code must be a string")
             if self._pool.closed:
                 raise ValueError("this Daytona environment is closed")
+            await ensure_sdk()
             spec = self._resolve(context)
             api_key = spec.api_key
             result = await self._run_in_slot(self._slot_for(spec), code, language, on_output)
@@ -171,6 +173,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             return
         api_key: str | None = None
         try:
+            await ensure_sdk()
             spec = self._resolve(context)
             api_key = spec.api_key
             await self._pool.ensure(self._slot_for(spec))

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _new_client(spec: Spec) -> AsyncDaytona:
+    from daytona import AsyncDaytona, DaytonaConfig
+
+    return AsyncDaytona(DaytonaConfig(api_key=spec.api_key, api_url=spec.api_url, target=spec.target))
+
+
 @dataclass
 class Slot:
     """One sandbox spec's client, sandbox and pooled sessions, bound to one event loop."""
@@ -55,12 +61,11 @@ class SandboxPool:
             slot = self.slots[spec] = Slot(spec)
         return slot
 
-    def _client(self, slot: Slot) -> AsyncDaytona:
+    async def _client(self, slot: Slot) -> AsyncDaytona:
         if slot.client is None:
-            from daytona import AsyncDaytona, DaytonaConfig
-
-            spec = slot.spec
-            slot.client = AsyncDaytona(DaytonaConfig(api_key=spec.api_key, api_url=spec.api_url, target=spec.target))
+            # in a worker thread: the constructor blocks (it loads CA certificates for two SSL contexts, ~50-150 ms);
+            # the SDK makes its HTTP session and Socket.IO connection later, on the loop, at the first request
+            slot.client = await asyncio.to_thread(_new_client, slot.spec)
         return slot.client
 
     def bind(self, slot: Slot) -> None:
@@ -136,7 +141,7 @@ class SandboxPool:
     async def _create(self, slot: Slot) -> None:
         """Create the slot's sandbox (lock held), retrying 429/5xx/connection errors with bounded backoff."""
         spec = slot.spec
-        client = self._client(slot)
+        client = await self._client(slot)
         attempt = 0
         try:
             while True:
@@ -174,7 +179,7 @@ class SandboxPool:
 
         sandbox_id, slot.adopt_id = slot.adopt_id, None
         assert sandbox_id is not None
-        client = self._client(slot)
+        client = await self._client(slot)
         try:
             sandbox = await client.get(sandbox_id)
         except DaytonaNotFoundError:
@@ -224,7 +229,7 @@ class SandboxPool:
                 untrack(spec, sandbox.id)
         if adopt_id is not None and delete:
             if client is None:
-                client = self._client(slot)
+                client = await self._client(slot)
                 slot.client = None
             if await self._delete_id(client, adopt_id, spec.api_key):
                 untrack(spec, adopt_id)

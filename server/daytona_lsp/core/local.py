@@ -51,6 +51,8 @@ from daytona_lsp.core.environment import (
     CodeRunResult,
     OutputCallback,
     RunContext,
+    RunSpec,
+    SandboxInfo,
     Variable,
     elapsed_ms,
     emit,
@@ -388,6 +390,53 @@ class LocalCodeEnvironment(CodeEnvironment):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def sandbox_id(self) -> str | None:
+        return None  # every run has a sandbox of its own
+
+    def info(self) -> SandboxInfo:
+        if self._closed:
+            state = "closed"
+        elif self._root is None:
+            state = "none"
+        else:
+            state = "running" if self._active else "ready"
+        return {"backend": "local", "state": state}
+
+    async def prewarm(self, *, context: RunContext | None = None) -> None:
+        await self.prepare()
+
+    async def reset(self) -> None:
+        """Kill running code and empty the work directory (unless it was given)."""
+        for handle in list(self._active):
+            handle.kill("The sandbox was reset: its processes were killed.")
+        await self._runs_done.wait()
+        work_dir = self.work_dir
+        if self._given_work_dir is None and work_dir is not None and work_dir.exists():
+            await asyncio.to_thread(shutil.rmtree, work_dir, True)
+            work_dir.mkdir()
+
+    async def execute(
+        self, spec: RunSpec, on_output: OutputCallback | None = None, *, context: RunContext | None = None
+    ) -> CodeRunResult:
+        """Run ``spec``; never raises for problems of the code or the sandbox (they come back as the result).
+
+        Output is passed to ``on_output`` as produced (the head up to the cap while running, the rest at the end:
+        what is streamed always adds up to ``result.output``). Cancelling the task that awaits it kills the
+        whole process tree and returns exit code 124 with the output so far.
+        """
+        given = (("cwd", spec.cwd), ("args", spec.args), ("stdin", spec.stdin), ("env", spec.env))
+        unsupported = [name for name, value in given if value]
+        if unsupported:
+            result = self._result(
+                f"The local sandbox does not support {', '.join(unsupported)} yet.\n", 2, time.monotonic()
+            )
+        else:
+            result = await self._run(spec.code, spec.language, context, on_output)
+        if result.source_path is None and on_output is not None:  # a result made before the sandbox started
+            await emit(on_output, "stdout", result.output)
+        return result
+
     async def prepare(self) -> None:
         """Create the work directory, check that the sandbox can start here and find the runtimes (a prewarm).
 
@@ -404,25 +453,6 @@ class LocalCodeEnvironment(CodeEnvironment):
         for language in self._languages:  # find the runtimes now: the first run starts sooner
             with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
                 await self._runtime(language, None)
-
-    async def run(
-        self,
-        code: str,
-        language: CodeLanguage,
-        *,
-        context: RunContext | None = None,
-        on_output: OutputCallback | None = None,
-    ) -> CodeRunResult:
-        """Run ``code``; never raises for problems of the code or the sandbox (they come back as the result).
-
-        Output is passed to ``on_output`` as produced (the head up to the cap while running, the rest at the end:
-        what is streamed always adds up to ``result.output``). Cancelling the task that awaits ``run`` kills the
-        whole process tree and returns exit code 124 with the output so far.
-        """
-        result = await self._run(code, language, context, on_output)
-        if result.source_path is None and on_output is not None:  # a result made before the sandbox started
-            await emit(on_output, "stdout", result.output)
-        return result
 
     async def _run(
         self, code: str, language: CodeLanguage, context: RunContext | None, on_output: OutputCallback | None

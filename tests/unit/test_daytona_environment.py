@@ -406,12 +406,13 @@ async def test_output_is_capped_with_head_and_tail(make_env: EnvFactory) -> None
     assert "truncated" in result.output and len(result.output.encode()) < 2200
 
 
-async def test_streamed_output_is_capped_too(make_env: EnvFactory) -> None:
+async def test_streamed_output_is_capped_too_and_adds_up_to_the_result(make_env: EnvFactory) -> None:
     env = make_env(max_output_bytes=2000)
     streamed: list[str] = []
     result = await env.run("for i in range(20000): print(i)", "python", on_output=lambda s, t: streamed.append(t))
     assert result.truncated and result.output.rstrip().endswith("19999")
-    assert len("".join(streamed).encode()) <= 1000
+    assert "".join(streamed) == result.output  # the head while it runs, then the marker and the tail
+    assert len(result.output.encode()) < 2200
 
 
 # ---------------------------------------------------------------- lifecycle faults
@@ -616,13 +617,15 @@ def test_missing_credentials_error_is_a_value_error() -> None:
 
 
 # ---------------------------------------------------------------- cancellation
-async def test_cancelled_streaming_run_ends_its_session(
+async def test_cancelled_streaming_run_ends_its_session_and_comes_back_as_a_result(
     make_env: EnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
     env = make_env()
     started = asyncio.Event()
+    streamed: list[str] = []
 
     def on_output(stream: str, text: str) -> None:
+        streamed.append(text)
         if "started" in text:
             started.set()
 
@@ -633,8 +636,11 @@ async def test_cancelled_streaming_run_ends_its_session(
     )
     await started.wait()
     run.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await run
+    result = await run  # a result, as the local backend gives: never a CancelledError
+    assert result.exit_code == 124
+    assert result.output == "started\nRun cancelled: the command in the sandbox was stopped.\n"
+    assert "".join(streamed) == result.output
+    assert not run.cancelled()
     assert daytona_server.count("DELETE /toolbox/process/session/{session}") == 1
     assert daytona_server.only_sandbox().sessions == {}
 
@@ -647,8 +653,8 @@ async def test_run_cancelled_during_creation_leaves_the_sandbox_for_the_next_run
     first = asyncio.create_task(env.run("print(1)", "python"))
     await asyncio.to_thread(daytona_server.wait_held)
     first.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await first
+    cancelled = await first
+    assert (cancelled.exit_code, cancelled.output) == (124, "Run cancelled before the code started.")
     daytona_server.release()
     second = await env.run("print(2)", "python")
     assert (second.exit_code, second.output) == (0, "2\n")
@@ -663,8 +669,7 @@ async def test_aclose_after_a_cancelled_creation_still_deletes_the_sandbox(
     first = asyncio.create_task(env.run("print(1)", "python"))
     await asyncio.to_thread(daytona_server.wait_held)
     first.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await first
+    assert (await first).exit_code == 124
     close = asyncio.create_task(env.aclose())
     await asyncio.sleep(0)
     daytona_server.release()

@@ -14,11 +14,11 @@ import asyncio
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daytona_lsp.core.daytona.commands import build_command
+from daytona_lsp.core.daytona.commands import build_command, is_plain, spec_problem
 from daytona_lsp.core.daytona.errors import RunFailed, error_result, never_reached
-from daytona_lsp.core.daytona.runner import Runner
+from daytona_lsp.core.daytona.runner import Runner, uncancel
 from daytona_lsp.core.daytona.sandboxes import SandboxPool, Slot
 from daytona_lsp.core.daytona.sdk import ensure_sdk
 from daytona_lsp.core.daytona.spec import (
@@ -35,10 +35,12 @@ from daytona_lsp.core.daytona.spec import (
 )
 from daytona_lsp.core.environment import (
     LANGUAGES,
+    TIMEOUT_EXIT_CODE,
     CodeEnvironment,
     CodeLanguage,
     CodeRunResult,
     OutputCallback,
+    OutputStream,
     RunContext,
     RunSpec,
     SandboxInfo,
@@ -49,6 +51,9 @@ from daytona_lsp.core.environment import (
     resolve_variable,
 )
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
+
+if TYPE_CHECKING:
+    from daytona import AsyncSandbox
 
 
 class DaytonaCodeEnvironment(CodeEnvironment):
@@ -135,53 +140,51 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         state = slot.sandbox.state
         return {"backend": BACKEND, "sandboxId": slot.sandbox.id, "state": str(getattr(state, "value", state))}
 
-    async def run(
-        self,
-        code: str,
-        language: CodeLanguage,
-        *,
-        context: RunContext | None = None,
-        on_output: OutputCallback | None = None,
-    ) -> CodeRunResult:
-        started = time.monotonic()
-        if language not in self._languages:
-            result = not_enabled_result(language, self._languages)
-            result.backend = BACKEND
-            return result
-        api_key: str | None = None
-        try:
-            if not isinstance(code, str):
-                raise ValueError("code must be a string")
-            if self._pool.closed:
-                raise ValueError("this Daytona environment is closed")
-            await ensure_sdk()
-            spec = self._resolve(context)
-            api_key = spec.api_key
-            result = await self._run_in_slot(self._slot_for(spec), code, language, on_output)
-        except asyncio.CancelledError:
-            raise
-        except RunFailed as failed:
-            result = failed.result
-        except Exception as exc:  # noqa: BLE001 - nothing escapes run: every problem is a result
-            result = error_result(exc, api_key=api_key)
-        result.duration_ms = elapsed_ms(started)
-        result.backend = BACKEND
-        return result
-
     async def execute(
         self, spec: RunSpec, on_output: OutputCallback | None = None, *, context: RunContext | None = None
     ) -> CodeRunResult:
-        """Run ``spec``. Arguments, preset stdin, a working directory and per-run variables are not supported yet."""
-        given = (("cwd", spec.cwd), ("args", spec.args), ("stdin", spec.stdin), ("env", spec.env))
-        unsupported = [name for name, value in given if value]
-        if unsupported:
-            result = CodeRunResult(
-                output=f"The Daytona backend does not support {', '.join(unsupported)} for a run yet.\n", exit_code=2
-            )
-            result.backend = BACKEND
-            await emit(on_output, "stdout", result.output)
-            return result
-        return await self.run(spec.code, spec.language, context=context, on_output=on_output)
+        """Run ``spec`` (its arguments, stdin, directory and environment included). What reaches ``on_output``
+        adds up to the result's output: the program's output as it comes, then daytona-lsp's own notes and errors
+        (timeout, cancellation, a sandbox that could not be created…) on ``stderr``."""
+        started = time.monotonic()
+        streamed = 0
+
+        async def counted(stream: OutputStream, text: str) -> None:
+            nonlocal streamed
+            streamed += len(text)
+            await emit(on_output, stream, text)
+
+        result = await self._execute(spec, counted if on_output is not None else None, context)
+        result.duration_ms = elapsed_ms(started)
+        result.backend = BACKEND
+        await emit(on_output, "stderr", result.output[streamed:])
+        return result
+
+    async def _execute(
+        self, spec: RunSpec, on_output: OutputCallback | None, context: RunContext | None
+    ) -> CodeRunResult:
+        if spec.language not in self._languages:
+            return not_enabled_result(spec.language, self._languages)
+        api_key: str | None = None
+        try:
+            if not isinstance(spec.code, str):
+                raise ValueError("code must be a string")
+            problem = spec_problem(spec)
+            if problem is not None:
+                return CodeRunResult(problem, 2)
+            if self._pool.closed:
+                raise ValueError("this Daytona environment is closed")
+            await ensure_sdk()
+            sandbox_spec = self._resolve(context)
+            api_key = sandbox_spec.api_key
+            return await self._run_in_slot(self._slot_for(sandbox_spec), spec, on_output)
+        except asyncio.CancelledError:
+            uncancel()
+            return CodeRunResult("Run cancelled before the code started.", TIMEOUT_EXIT_CODE)
+        except RunFailed as failed:
+            return failed.result
+        except Exception as exc:  # noqa: BLE001 - nothing escapes run: every problem is a result
+            return error_result(exc, api_key=api_key)
 
     async def prewarm(self, *, context: RunContext | None = None) -> None:
         """Create the sandbox a run with ``context`` would use, without running anything (no toolbox request).
@@ -261,16 +264,14 @@ class DaytonaCodeEnvironment(CodeEnvironment):
 
     # ------------------------------------------------------------------ sandbox lifecycle
     # ------------------------------------------------------------------ running
-    async def _run_in_slot(
-        self, slot: Slot, code: str, language: CodeLanguage, on_output: OutputCallback | None
-    ) -> CodeRunResult:
-        command = build_command(code, language, self._timeout)
+    async def _run_in_slot(self, slot: Slot, spec: RunSpec, on_output: OutputCallback | None) -> CodeRunResult:
+        command = build_command(spec, self._timeout)
         recovered = False
         while True:
-            sandbox, generation = await self._pool.ensure(slot)
+            sandbox, generation = await self._wait_for_sandbox(slot)
             try:
-                if on_output is None and language == "python":
-                    result = await self._runner.code_run(sandbox, code, slot.spec.api_key)
+                if on_output is None and spec.language == "python" and is_plain(spec):
+                    result = await self._runner.code_run(sandbox, spec.code, slot.spec.api_key)
                 elif on_output is None:
                     result = await self._runner.exec(sandbox, command, slot.spec.api_key)
                 else:
@@ -286,3 +287,22 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             result.source_path = command.source_path
             result.line_offset = command.line_offset
             return result
+
+    async def _wait_for_sandbox(self, slot: Slot) -> tuple[AsyncSandbox, int]:
+        """The slot's sandbox, waiting at most the run's timeout for it to be created (the creation itself goes on,
+        up to ``create_timeout``, and the next run gets the sandbox)."""
+        waiting = asyncio.ensure_future(self._pool.ensure(slot))
+        try:
+            done, _ = await asyncio.wait({waiting}, timeout=self._timeout)
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+        if not done:
+            raise RunFailed(
+                CodeRunResult(
+                    f"Daytona sandbox creation did not finish within {self._timeout} s (the run's timeout); "
+                    "it goes on in the background, and the next run uses the sandbox once it is ready.",
+                    TIMEOUT_EXIT_CODE,
+                )
+            )
+        return waiting.result()

@@ -30,6 +30,23 @@ GRACE_SECONDS = 5
 """The daemon's own timeout and the client's wait are this much longer than the run's, so ours fires first."""
 
 
+CANCELLED_NOTE = "Run cancelled: the command in the sandbox was stopped."
+
+
+def with_note(output: str, note: str | None) -> str:
+    """``output`` followed by a note of daytona-lsp's own on a line of its own."""
+    if not note:
+        return output
+    return output + ("" if not output or output.endswith("\n") else "\n") + note + "\n"
+
+
+def uncancel() -> None:
+    """A cancellation turned into a result: tell the task (Python >= 3.11), so that it is not seen as cancelling."""
+    task_uncancel = getattr(asyncio.current_task(), "uncancel", None)  # Task.uncancel is new in Python 3.11
+    if task_uncancel is not None:
+        task_uncancel()
+
+
 class Runner:
     """Runs commands in a sandbox with one timeout and one output cap."""
 
@@ -37,14 +54,27 @@ class Runner:
         self.timeout = timeout
         self.max_output_bytes = max_output_bytes
 
-    def _finish(self, buffer: OutputBuffer, exit_code: int | None, started: float) -> CodeRunResult:
+    @property
+    def timeout_note(self) -> str:
+        return f"Execution timed out: the code ran longer than {self.timeout} s and was stopped"
+
+    @property
+    def detached_note(self) -> str:
+        return (
+            f"Run cancelled (without streaming, the code in the sandbox runs on until its timeout of {self.timeout} s)."
+        )
+
+    def _verdict(self, exit_code: int | None, started: float) -> tuple[int, str | None]:
+        """The run's exit code and the note that explains it (``None``: the program's own exit code)."""
         if exit_code is None:
-            buffer.write("\n[daytona-lsp: the sandbox reported no exit code]\n")
-            exit_code = 1
-        elif exit_code in (124, 137) and time.monotonic() - started >= self.timeout:
-            buffer.write(f"\nExecution timed out: the code ran longer than {self.timeout} s and was stopped\n")
-            exit_code = TIMEOUT_EXIT_CODE
-        return CodeRunResult(buffer.text(), exit_code, truncated=buffer.truncated)
+            return 1, "[daytona-lsp: the sandbox reported no exit code]"
+        if exit_code in (124, 137) and time.monotonic() - started >= self.timeout:
+            return TIMEOUT_EXIT_CODE, self.timeout_note
+        return exit_code, None
+
+    def _finish(self, buffer: OutputBuffer, exit_code: int | None, started: float) -> CodeRunResult:
+        exit_code, note = self._verdict(exit_code, started)
+        return CodeRunResult(with_note(buffer.text(), note), exit_code, truncated=buffer.truncated)
 
     async def _upload(self, sandbox: AsyncSandbox, command: Command, api_key: str) -> None:
         if command.upload is not None:
@@ -61,14 +91,12 @@ class Runner:
         try:
             response = await sandbox.process.code_run(code, timeout=self.timeout)
         except asyncio.CancelledError:
-            raise
+            uncancel()
+            return CodeRunResult(self.detached_note, TIMEOUT_EXIT_CODE)
         except Exception as exc:
             status = status_of(exc)
             if status == 408 or isinstance(exc, TimeoutError | asyncio.TimeoutError):
-                result = CodeRunResult(
-                    f"Execution timed out: the code ran longer than {self.timeout} s and was stopped",
-                    TIMEOUT_EXIT_CODE,
-                )
+                result = CodeRunResult(self.timeout_note, TIMEOUT_EXIT_CODE)
             elif status is not None and not isinstance(exc, daytona_error_type()):
                 result = error_result(readable_api_exception(exc, status), api_key=api_key)
             else:
@@ -84,11 +112,12 @@ class Runner:
         try:
             response = await sandbox.process.exec(command.command, timeout=self.timeout + GRACE_SECONDS)
         except asyncio.CancelledError:
-            raise
+            uncancel()
+            return CodeRunResult(self.detached_note, TIMEOUT_EXIT_CODE)
         except Exception as exc:
             result = error_result(exc, api_key=api_key)
             if result.exit_code == TIMEOUT_EXIT_CODE:
-                result.output = f"Execution timed out: the code ran longer than {self.timeout} s and was stopped"
+                result.output = self.timeout_note
             raise RunFailed(result) from exc
         buffer = OutputBuffer(self.max_output_bytes)
         buffer.write(response.result or "")
@@ -123,6 +152,7 @@ class Runner:
         request = SessionExecuteRequest(command=command.command, run_async=True)
         clean = False
         started = time.monotonic()
+        note: str | None = None
         try:
             try:
                 response = await process.execute_session_command(session_id, request)
@@ -142,20 +172,25 @@ class Runner:
                     self.timeout + GRACE_SECONDS,
                 )
             except (asyncio.TimeoutError, TimeoutError):
-                buffer.write(f"\nExecution timed out: the code ran longer than {self.timeout} s and was stopped\n")
-                return CodeRunResult(buffer.text(), TIMEOUT_EXIT_CODE, truncated=buffer.truncated)
+                exit_code, note = TIMEOUT_EXIT_CODE, self.timeout_note
             except Exception as exc:
                 # the code did start: keep what it printed, never retry
                 raise RunFailed(error_result(exc, api_key=api_key, output=buffer.text())) from None
-            exit_code = await self._command_exit_code(sandbox, session_id, cmd_id)
-            clean = exit_code is not None
-            return self._finish(buffer, exit_code, started)
+            else:
+                reported = await self._command_exit_code(sandbox, session_id, cmd_id)
+                clean = reported is not None
+                exit_code, note = self._verdict(reported, started)
+        except asyncio.CancelledError:
+            uncancel()
+            exit_code, note = TIMEOUT_EXIT_CODE, CANCELLED_NOTE
         finally:
             if clean and slot.session_generation == generation and slot.sandbox is sandbox:
                 slot.idle_sessions.append(session_id)  # finished cleanly: the next streaming run reuses it
             else:
                 # deleting the session kills whatever the command left running
                 await asyncio.shield(self._delete_session(sandbox, session_id))
+        await emit(on_output, "stdout", buffer.unstreamed_text())  # the tail of a truncated output
+        return CodeRunResult(with_note(buffer.text(), note), exit_code, truncated=buffer.truncated)
 
     async def _take_session(
         self, slot: Slot, sandbox: AsyncSandbox, generation: int, api_key: str, *, fresh: bool = False

@@ -654,7 +654,7 @@ async def test_run_cancelled_during_creation_leaves_the_sandbox_for_the_next_run
     await asyncio.to_thread(daytona_server.wait_held)
     first.cancel()
     cancelled = await first
-    assert (cancelled.exit_code, cancelled.output) == (124, "Run cancelled before the code started.")
+    assert (cancelled.exit_code, cancelled.output) == (124, "Run cancelled before the code started.\n")
     daytona_server.release()
     second = await env.run("print(2)", "python")
     assert (second.exit_code, second.output) == (0, "2\n")
@@ -739,5 +739,5 @@ async def test_raw_code_run_errors_are_readable(make_env: EnvFactory, daytona_se
     limited = await env.run("print(1)", "python")
     assert limited.exit_code == 1
     assert (
-        limited.output == "Daytona rate limit exceeded: Failed to run code: HTTP 429 Too Many Requests: too many runs"
+        limited.output == "Daytona rate limit exceeded: Failed to run code: HTTP 429 Too Many Requests: too many runs\n"
     )

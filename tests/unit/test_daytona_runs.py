@@ -165,7 +165,7 @@ async def test_error_results_reach_on_output(
         await execute(env, RunSpec("pass", "python"))
         daytona_server.drop_toolbox(times=3)
     result, chunks = await execute(env, RunSpec("print(1)", "python"))
-    assert result.exit_code in (1, 2) and result.output.strip()
+    assert result.exit_code in (1, 2) and result.output.strip() and result.output.endswith("\n")
     assert streamed(chunks) == result.output
     assert chunks[-1][0] == "stderr"
     assert daytona_server.api_key not in result.output

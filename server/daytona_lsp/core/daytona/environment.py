@@ -164,14 +164,14 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         self, spec: RunSpec, on_output: OutputCallback | None, context: RunContext | None
     ) -> CodeRunResult:
         if spec.language not in self._languages:
-            return not_enabled_result(spec.language, self._languages)
+            return _ending_a_line(not_enabled_result(spec.language, self._languages))
         api_key: str | None = None
         try:
             if not isinstance(spec.code, str):
                 raise ValueError("code must be a string")
             problem = spec_problem(spec)
             if problem is not None:
-                return CodeRunResult(problem, 2)
+                return _ending_a_line(CodeRunResult(problem, 2))
             if self._pool.closed:
                 raise ValueError("this Daytona environment is closed")
             await ensure_sdk()
@@ -180,11 +180,11 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             return await self._run_in_slot(self._slot_for(sandbox_spec), spec, on_output)
         except asyncio.CancelledError:
             uncancel()
-            return CodeRunResult("Run cancelled before the code started.", TIMEOUT_EXIT_CODE)
+            return _ending_a_line(CodeRunResult("Run cancelled before the code started.", TIMEOUT_EXIT_CODE))
         except RunFailed as failed:
-            return failed.result
+            return _ending_a_line(failed.result)
         except Exception as exc:  # noqa: BLE001 - nothing escapes run: every problem is a result
-            return error_result(exc, api_key=api_key)
+            return _ending_a_line(error_result(exc, api_key=api_key))
 
     async def prewarm(self, *, context: RunContext | None = None) -> None:
         """Create the sandbox a run with ``context`` would use, without running anything (no toolbox request).
@@ -306,3 +306,10 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 )
             )
         return waiting.result()
+
+
+def _ending_a_line(result: CodeRunResult) -> CodeRunResult:
+    """A result daytona-lsp made (an error, a note) ends its line, so that what follows starts on a new one."""
+    if result.output and not result.output.endswith("\n"):
+        result.output += "\n"
+    return result

@@ -92,7 +92,7 @@ class Runner:
             response = await sandbox.process.code_run(code, timeout=self.timeout)
         except asyncio.CancelledError:
             uncancel()
-            return CodeRunResult(self.detached_note, TIMEOUT_EXIT_CODE)
+            return CodeRunResult(with_note("", self.detached_note), TIMEOUT_EXIT_CODE)
         except Exception as exc:
             status = status_of(exc)
             if status == 408 or isinstance(exc, TimeoutError | asyncio.TimeoutError):
@@ -113,7 +113,7 @@ class Runner:
             response = await sandbox.process.exec(command.command, timeout=self.timeout + GRACE_SECONDS)
         except asyncio.CancelledError:
             uncancel()
-            return CodeRunResult(self.detached_note, TIMEOUT_EXIT_CODE)
+            return CodeRunResult(with_note("", self.detached_note), TIMEOUT_EXIT_CODE)
         except Exception as exc:
             result = error_result(exc, api_key=api_key)
             if result.exit_code == TIMEOUT_EXIT_CODE:

@@ -7,37 +7,18 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from tests.daytona_server import DaytonaTestServer
+from tests.daytona_server.plugin import DaytonaEnvFactory
 
 from daytona_lsp.core import RunSpec
 from daytona_lsp.core.daytona import DaytonaCodeEnvironment
 from daytona_lsp.core.environment import CodeLanguage
 
-EnvFactory = Callable[..., DaytonaCodeEnvironment]
 Chunks = list[tuple[str, str]]
 AWKWARD_ARGS = ("a b", "", 'it\'s "quoted"', "ünïcødé ✓", "$HOME `id` $(id)", "--flag=1", "new\nline", "\\", "*")
-
-
-@pytest.fixture
-async def make_env(daytona_server: DaytonaTestServer) -> AsyncIterator[EnvFactory]:
-    made: list[DaytonaCodeEnvironment] = []
-
-    def make(**kwargs: Any) -> DaytonaCodeEnvironment:
-        kwargs.setdefault("api_key", daytona_server.api_key)
-        kwargs.setdefault("api_url", daytona_server.api_url)
-        kwargs.setdefault("timeout", 20)
-        kwargs.setdefault("retry_backoff", 0.01)
-        env = DaytonaCodeEnvironment(**kwargs)
-        made.append(env)
-        return env
-
-    yield make
-    for env in made:
-        await env.aclose()
 
 
 async def execute(env: DaytonaCodeEnvironment, spec: RunSpec, *, stream: bool = True) -> tuple[Any, Chunks]:
@@ -61,8 +42,10 @@ ARGV_PROGRAMS: dict[CodeLanguage, str] = {
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streaming", "exec"])
 @pytest.mark.parametrize("language", list(ARGV_PROGRAMS))
-async def test_arguments_reach_the_program_exactly(make_env: EnvFactory, language: CodeLanguage, stream: bool) -> None:
-    env = make_env()
+async def test_arguments_reach_the_program_exactly(
+    make_daytona_env: DaytonaEnvFactory, language: CodeLanguage, stream: bool
+) -> None:
+    env = make_daytona_env()
     result, _ = await execute(env, RunSpec(ARGV_PROGRAMS[language], language, args=AWKWARD_ARGS), stream=stream)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == list(AWKWARD_ARGS)
@@ -76,8 +59,10 @@ async def test_arguments_reach_the_program_exactly(make_env: EnvFactory, languag
         ("bash", 'read a; read b; echo "$a|$b"'),
     ],
 )
-async def test_preset_stdin_is_the_programs_input(make_env: EnvFactory, language: CodeLanguage, code: str) -> None:
-    env = make_env()
+async def test_preset_stdin_is_the_programs_input(
+    make_daytona_env: DaytonaEnvFactory, language: CodeLanguage, code: str
+) -> None:
+    env = make_daytona_env()
     result, chunks = await execute(env, RunSpec(code, language, stdin="first line\nsecond ✓\n"))
     assert result.exit_code == 0, result.output
     assert result.output.startswith("first line|second ✓\n")
@@ -94,18 +79,18 @@ async def test_preset_stdin_is_the_programs_input(make_env: EnvFactory, language
 )
 @pytest.mark.parametrize("stream", [True, False], ids=["streaming", "exec"])
 async def test_without_stdin_a_program_reads_eof_at_once(
-    make_env: EnvFactory, language: CodeLanguage, code: str, expected: str, stream: bool
+    make_daytona_env: DaytonaEnvFactory, language: CodeLanguage, code: str, expected: str, stream: bool
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     result, _ = await execute(env, RunSpec(code, language, args=("x",)), stream=stream)
     assert (result.exit_code, result.output) == (0, expected)
     assert result.duration_ms is not None and result.duration_ms < 15_000  # EOF, not the run's 20 s timeout
 
 
 async def test_large_stdin_and_arguments_are_uploaded_not_inlined(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     data = "ü" * 150_000
     code = "import sys\ndata = sys.stdin.read()\nprint(len(data), set(data), sys.argv[1:])"
     result, _ = await execute(env, RunSpec(code, "python", stdin=data, args=("a b",)))
@@ -113,8 +98,8 @@ async def test_large_stdin_and_arguments_are_uploaded_not_inlined(
     assert daytona_server.count("POST /toolbox/files/bulk-upload") == 1
 
 
-async def test_working_directory_and_environment_of_a_run(make_env: EnvFactory) -> None:
-    env = make_env()
+async def test_working_directory_and_environment_of_a_run(make_daytona_env: DaytonaEnvFactory) -> None:
+    env = make_daytona_env()
     await execute(env, RunSpec("mkdir -p 'sub dir/inner'", "bash"))
     code = "import os\nprint(os.getcwd().endswith('/sub dir/inner'), repr(os.environ['GREETING']), repr(os.environ['EMPTY']))"
     spec = RunSpec(code, "python", cwd="sub dir/inner", env={"GREETING": "hi 'there' $USER", "EMPTY": ""})
@@ -126,9 +111,9 @@ async def test_working_directory_and_environment_of_a_run(make_env: EnvFactory) 
 
 
 async def test_a_spec_the_sandbox_cannot_take_is_refused_before_anything_is_created(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     bad_name, chunks = await execute(env, RunSpec("print(1)", "python", env={"NOT-A-NAME": "x"}))
     assert bad_name.exit_code == 2 and "'NOT-A-NAME'" in bad_name.output
     assert chunks == [("stderr", bad_name.output)]
@@ -149,19 +134,19 @@ FAULTS = ["401", "500 after the retries", "unreachable API", "dropped toolbox co
 
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_error_results_reach_on_output(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer, fault: str
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer, fault: str
 ) -> None:
     if fault == "401":
-        env = make_env(api_key="dtn_wrong-key-1234")
+        env = make_daytona_env(api_key="dtn_wrong-key-1234")
     elif fault == "500 after the retries":
-        env = make_env(create_retries=1)
+        env = make_daytona_env(create_retries=1)
         daytona_server.fail_create(500, times=5, message="the API is down")
     elif fault == "unreachable API":
-        env = make_env(api_url=f"http://127.0.0.1:{_closed_port()}/api", create_retries=0)
+        env = make_daytona_env(api_url=f"http://127.0.0.1:{_closed_port()}/api", create_retries=0)
     elif fault == "not enabled":
-        env = make_env(languages=("bash",))
+        env = make_daytona_env(languages=("bash",))
     else:
-        env = make_env()
+        env = make_daytona_env()
         await execute(env, RunSpec("pass", "python"))
         daytona_server.drop_toolbox(times=3)
     result, chunks = await execute(env, RunSpec("print(1)", "python"))
@@ -171,8 +156,8 @@ async def test_error_results_reach_on_output(
     assert daytona_server.api_key not in result.output
 
 
-async def test_a_timeout_note_reaches_on_output(make_env: EnvFactory) -> None:
-    env = make_env(timeout=1)
+async def test_a_timeout_note_reaches_on_output(make_daytona_env: DaytonaEnvFactory) -> None:
+    env = make_daytona_env(timeout=1)
     result, chunks = await execute(env, RunSpec("import time\nprint('tick', flush=True)\ntime.sleep(30)", "python"))
     assert result.exit_code == 124 and "timed out" in result.output
     assert streamed(chunks) == result.output
@@ -182,9 +167,9 @@ async def test_a_timeout_note_reaches_on_output(make_env: EnvFactory) -> None:
 
 # ---------------------------------------------------------------- waiting for the sandbox
 async def test_a_run_waits_for_its_sandbox_at_most_its_timeout(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env(timeout=1)
+    env = make_daytona_env(timeout=1)
     daytona_server.hold_create()
     result, chunks = await execute(env, RunSpec("print(1)", "python"))
     assert result.exit_code == 124
@@ -197,9 +182,9 @@ async def test_a_run_waits_for_its_sandbox_at_most_its_timeout(
 
 
 async def test_cancelled_run_without_streaming_is_a_result(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     await execute(env, RunSpec("pass", "python"), stream=False)
     daytona_server.hold_toolbox()
     run = asyncio.create_task(env.execute(RunSpec("print(1)", "python")))

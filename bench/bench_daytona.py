@@ -110,14 +110,14 @@ def report(figures: dict[str, Any]) -> str:
     )
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) only this benchmark's section of the shared RESULTS.md."""
+def write_section(path: Path, section: str, heading: str = HEADING) -> None:
+    """Replace (or append) only the section under ``heading`` of the shared RESULTS.md."""
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find(HEADING)
+    start = text.find(heading)
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = text.find("\n## ", start + len(HEADING))
+        end = text.find("\n## ", start + len(heading))
         text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
     path.write_text(text.rstrip("\n") + "\n")
 

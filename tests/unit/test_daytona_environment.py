@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import sys
-from collections.abc import AsyncIterator, Callable
+import urllib.parse
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tests.daytona_server import DaytonaTestServer
+from tests.daytona_server.plugin import DaytonaEnvFactory
 
 from daytona_lsp.core import SimpleContext, Variable
 from daytona_lsp.core.daytona import (
@@ -19,26 +20,7 @@ from daytona_lsp.core.daytona import (
     MissingCredentialsError,
 )
 
-EnvFactory = Callable[..., DaytonaCodeEnvironment]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def make_env(daytona_server: DaytonaTestServer) -> AsyncIterator[EnvFactory]:
-    made: list[DaytonaCodeEnvironment] = []
-
-    def make(**kwargs: Any) -> DaytonaCodeEnvironment:
-        kwargs.setdefault("api_key", daytona_server.api_key)
-        kwargs.setdefault("api_url", daytona_server.api_url)
-        kwargs.setdefault("timeout", 20)
-        kwargs.setdefault("retry_backoff", 0.01)
-        env = DaytonaCodeEnvironment(**kwargs)
-        made.append(env)
-        return env
-
-    yield make
-    for env in made:
-        await env.aclose()
 
 
 # ---------------------------------------------------------------- construction (the seed's validation)
@@ -64,9 +46,9 @@ def test_variables_defer_validation_to_the_run() -> None:
 
 # ---------------------------------------------------------------- lazy creation, reuse, languages
 async def test_language_not_enabled_lists_available_and_creates_nothing(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env(languages=("python", "javascript"))
+    env = make_daytona_env(languages=("python", "javascript"))
     result = await env.run("echo hi", "bash")
     assert result.exit_code == 2
     assert "'bash'" in result.output and "python" in result.output and "javascript" in result.output
@@ -74,9 +56,9 @@ async def test_language_not_enabled_lists_available_and_creates_nothing(
 
 
 async def test_sandbox_is_created_on_first_run_and_reused(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     assert daytona_server.count("POST /sandbox") == 0
     first = await env.run("print(6 * 7)", "python")
     second = await env.run("echo again", "bash")
@@ -86,8 +68,10 @@ async def test_sandbox_is_created_on_first_run_and_reused(
     assert env.sandbox_id == daytona_server.only_sandbox().id
 
 
-async def test_concurrent_first_runs_share_one_sandbox(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env()
+async def test_concurrent_first_runs_share_one_sandbox(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env()
     results = await asyncio.gather(*(env.run(f"print({i})", "python") for i in range(4)))
     assert [r.output for r in results] == ["0\n", "1\n", "2\n", "3\n"]
     assert daytona_server.count("POST /sandbox") == 1
@@ -102,9 +86,9 @@ async def test_concurrent_first_runs_share_one_sandbox(make_env: EnvFactory, day
     ],
 )
 async def test_each_run_is_one_toolbox_request(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer, language: str, code: str, expected: str
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer, language: str, code: str, expected: str
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     await env.run("pass", "python")  # the sandbox exists
     before = daytona_server.toolbox_requests()
     result = await env.run(code, language)  # type: ignore[arg-type]
@@ -116,10 +100,10 @@ async def test_each_run_is_one_toolbox_request(
 
 
 async def test_wrapping_works_on_daemons_that_do_not_use_a_shell(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
     daytona_server.legacy_exec = True
-    env = make_env()
+    env = make_daytona_env()
     code = 'const name = "wörld";\nconsole.log(`hello ${name} $HOME \\\\ "q" \'s\'`)'
     result = await env.run(code, "javascript")
     assert result.exit_code == 0, result.output
@@ -130,8 +114,8 @@ async def test_wrapping_works_on_daemons_that_do_not_use_a_shell(
     assert (bash.exit_code, bash.output) == (0, "1024 single\n")
 
 
-async def test_exit_code_and_python_traceback_lines_map_to_the_code(make_env: EnvFactory) -> None:
-    env = make_env()
+async def test_exit_code_and_python_traceback_lines_map_to_the_code(make_daytona_env: DaytonaEnvFactory) -> None:
+    env = make_daytona_env()
     result = await env.run("x = 1\ny = 0\nprint(x / y)\n", "python")
     assert result.exit_code == 1
     assert result.source_path == "<stdin>" and result.line_offset == 0
@@ -140,8 +124,8 @@ async def test_exit_code_and_python_traceback_lines_map_to_the_code(make_env: En
     assert "ZeroDivisionError" in result.output
 
 
-async def test_javascript_stack_lines_map_to_the_code(make_env: EnvFactory) -> None:
-    env = make_env()
+async def test_javascript_stack_lines_map_to_the_code(make_daytona_env: DaytonaEnvFactory) -> None:
+    env = make_daytona_env()
     result = await env.run("const a = 1;\n\nnull.boom;\n", "javascript")
     assert result.exit_code == 1
     assert result.source_path == "[stdin]"
@@ -149,17 +133,17 @@ async def test_javascript_stack_lines_map_to_the_code(make_env: EnvFactory) -> N
     assert line == 3
 
 
-async def test_bash_errors_name_the_script_and_line(make_env: EnvFactory) -> None:
-    env = make_env()
+async def test_bash_errors_name_the_script_and_line(make_daytona_env: DaytonaEnvFactory) -> None:
+    env = make_daytona_env()
     result = await env.run("true\nno-such-command-xyz\nexit 7", "bash")
     assert result.exit_code == 7
     assert f"{result.source_path}: line 2: no-such-command-xyz" in result.output
 
 
 async def test_code_larger_than_one_argument_is_uploaded_and_leaves_no_file(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     code = "data='" + "x" * 300_000 + "'\necho ${#data}\n"
     result = await env.run(code, "bash")
     assert (result.exit_code, result.output) == (0, "300000\n")
@@ -171,8 +155,10 @@ async def test_code_larger_than_one_argument_is_uploaded_and_leaves_no_file(
     assert await asyncio.to_thread(lambda: list(Path("/tmp").glob("daytona-lsp-*.sh"))) == []
 
 
-async def test_missing_exit_code_is_never_success(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env()
+async def test_missing_exit_code_is_never_success(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env()
     await env.run("pass", "python")
     daytona_server.omit_exit_code()
     result = await env.run("print('fine')", "python")
@@ -182,9 +168,9 @@ async def test_missing_exit_code_is_never_success(make_env: EnvFactory, daytona_
 
 # ---------------------------------------------------------------- variables and specs
 async def test_variables_are_resolved_per_run_and_each_spec_gets_its_own_sandbox(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env(image=Variable("image", default="python:3.12-slim"), env_vars=Variable("env", default={}))
+    env = make_daytona_env(image=Variable("image", default="python:3.12-slim"), env_vars=Variable("env", default={}))
     a = SimpleContext({"env": {"WHO": "a"}})
     b = SimpleContext({"env": {"WHO": "b"}, "image": "python:3.13"})
     outputs = [(await env.run("echo $WHO", "bash", context=ctx)).output for ctx in (a, b, a)]
@@ -194,16 +180,16 @@ async def test_variables_are_resolved_per_run_and_each_spec_gets_its_own_sandbox
     assert dockerfiles == ["FROM python:3.12-slim\n", "FROM python:3.13\n"]
 
 
-async def test_api_key_from_a_variable(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env(api_key=Variable("daytona_api_key"))
+async def test_api_key_from_a_variable(make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer) -> None:
+    env = make_daytona_env(api_key=Variable("daytona_api_key"))
     result = await env.run("print('ok')", "python", context=SimpleContext({"daytona_api_key": daytona_server.api_key}))
     assert (result.exit_code, result.output) == (0, "ok\n")
 
 
 async def test_missing_variable_is_a_clear_error_result(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env(snapshot=Variable("snapshot"))
+    env = make_daytona_env(snapshot=Variable("snapshot"))
     result = await env.run("print(1)", "python")
     assert result.exit_code == 1
     assert "Context variable 'snapshot' not found and no default provided" in result.output
@@ -233,56 +219,62 @@ async def test_api_key_from_the_environment(daytona_server: DaytonaTestServer, m
 
 
 async def test_sandbox_carries_labels_intervals_and_env(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env(labels={"project": "demo"}, env_vars={"GREETING": "hi there"})
+    env = make_daytona_env(labels={"project": "demo"}, env_vars={"GREETING": "hi there"})
     result = await env.run("import os; print(os.environ['GREETING'])", "python")
     assert result.output == "hi there\n"
     request = daytona_server.created_requests[0]
     assert request["labels"]["created-by"] == "daytona-lsp" and request["labels"]["project"] == "demo"
     assert (request["autoStopInterval"], request["autoDeleteInterval"]) == (15, 60)
 
-    custom = make_env(auto_stop_interval=5, auto_delete_interval=0, labels={"created-by": "someone-else"})
+    custom = make_daytona_env(auto_stop_interval=5, auto_delete_interval=0, labels={"created-by": "someone-else"})
     await custom.run("pass", "python")
     request = daytona_server.created_requests[1]
     assert (request["autoStopInterval"], request["autoDeleteInterval"]) == (5, 0)
     assert request["labels"]["created-by"] == "daytona-lsp"
 
 
-async def test_image_with_resources(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env(image="python:3.12", resources=DaytonaResources(cpu=2, memory=4, disk=8))
+async def test_image_with_resources(make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer) -> None:
+    env = make_daytona_env(image="python:3.12", resources=DaytonaResources(cpu=2, memory=4, disk=8))
     assert (await env.run("pass", "python")).exit_code == 0
     request = daytona_server.created_requests[0]
     assert (request["cpu"], request["memory"], request["disk"]) == (2, 4, 8)
 
 
 # ---------------------------------------------------------------- timeouts
-async def test_timeout_stops_the_code_and_keeps_partial_output(make_env: EnvFactory) -> None:
-    env = make_env(timeout=2)  # room for a slow interpreter start on a busy machine
+async def test_timeout_stops_the_code_and_keeps_partial_output(make_daytona_env: DaytonaEnvFactory) -> None:
+    env = make_daytona_env(timeout=2)  # room for a slow interpreter start on a busy machine
     result = await env.run("console.log('before');\nsetInterval(() => {}, 1000);", "javascript")
     assert result.exit_code == 124
     assert result.output.startswith("before\n")
     assert "timed out" in result.output
 
 
-async def test_python_timeout_without_streaming_is_124(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env(timeout=1)
+async def test_python_timeout_without_streaming_is_124(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env(timeout=1)
     result = await env.run("import time\nprint('lost')\nwhile True: time.sleep(0.05)", "python")
     # the daemon's code-run answers a timeout with 408 and no output: the output is lost, the exit code is not
     assert result.exit_code == 124 and result.output.startswith("Execution timed out")
     assert list(daytona_server.running_processes()) == []
 
 
-async def test_daemon_timeout_answer_maps_to_124(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env()
+async def test_daemon_timeout_answer_maps_to_124(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env()
     await env.run("pass", "python")
     daytona_server.timeout_toolbox()
     result = await env.run("print(1)", "python")
     assert result.exit_code == 124 and "timed out" in result.output
 
 
-async def test_toolbox_error_becomes_a_result(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env()
+async def test_toolbox_error_becomes_a_result(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env()
     await env.run("pass", "python")
     daytona_server.fail_toolbox(500, message="daemon exploded")
     result = await env.run("print(1)", "python")
@@ -291,8 +283,10 @@ async def test_toolbox_error_becomes_a_result(make_env: EnvFactory, daytona_serv
 
 
 # ---------------------------------------------------------------- streaming
-async def test_output_streams_while_the_code_runs(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env(timeout=20)
+async def test_output_streams_while_the_code_runs(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env(timeout=20)
     await env.run("pass", "python")
     go = Path(daytona_server.only_sandbox().workdir, "go")
     chunks: list[tuple[str, str]] = []
@@ -312,9 +306,9 @@ async def test_output_streams_while_the_code_runs(make_env: EnvFactory, daytona_
 
 
 async def test_streaming_runs_reuse_an_idle_session_and_concurrent_ones_get_their_own(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     quiet = lambda stream, text: None  # noqa: E731
     for i in range(3):
         assert (await env.run(f"print({i})", "python", on_output=quiet)).output == f"{i}\n"
@@ -342,9 +336,9 @@ async def test_streaming_runs_reuse_an_idle_session_and_concurrent_ones_get_thei
 
 
 async def test_pooled_session_lost_with_a_restart_is_replaced(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     quiet = lambda stream, text: None  # noqa: E731
     await env.run("pass", "python", on_output=quiet)
     assert env.sandbox_id is not None
@@ -355,9 +349,9 @@ async def test_pooled_session_lost_with_a_restart_is_replaced(
 
 
 async def test_pooled_session_that_vanished_is_replaced_once(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     quiet = lambda stream, text: None  # noqa: E731
     await env.run("pass", "python", on_output=quiet)
     daytona_server.call(lambda: daytona_server.only_sandbox().sessions.clear())
@@ -367,8 +361,8 @@ async def test_pooled_session_that_vanished_is_replaced_once(
     assert daytona_server.count("POST /toolbox/process/session/{session}/exec") == 3
 
 
-async def test_async_output_callback_is_awaited(make_env: EnvFactory) -> None:
-    env = make_env()
+async def test_async_output_callback_is_awaited(make_daytona_env: DaytonaEnvFactory) -> None:
+    env = make_daytona_env()
     seen: list[str] = []
 
     async def on_output(stream: str, text: str) -> None:
@@ -380,9 +374,9 @@ async def test_async_output_callback_is_awaited(make_env: EnvFactory) -> None:
 
 
 async def test_streaming_timeout_keeps_partial_output_and_kills_the_code(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env(timeout=2)  # room for a slow interpreter start on a busy machine
+    env = make_daytona_env(timeout=2)  # room for a slow interpreter start on a busy machine
     chunks: list[str] = []
     result = await env.run(
         "import time\nprint('partial', flush=True)\nwhile True: time.sleep(0.05)",
@@ -396,25 +390,28 @@ async def test_streaming_timeout_keeps_partial_output_and_kills_the_code(
 
 
 # ---------------------------------------------------------------- output cap
-async def test_output_is_capped_with_head_and_tail(make_env: EnvFactory) -> None:
-    env = make_env(max_output_bytes=2000)
+async def test_output_is_capped_with_head_and_tail(make_daytona_env: DaytonaEnvFactory) -> None:
+    env = make_daytona_env(max_output_bytes=2000)
     result = await env.run("print('HEAD'); print('x' * 100_000); print('TAIL')", "python")
     assert result.exit_code == 0 and result.truncated
     assert result.output.startswith("HEAD") and result.output.rstrip().endswith("TAIL")
     assert "truncated" in result.output and len(result.output.encode()) < 2200
 
 
-async def test_streamed_output_is_capped_too(make_env: EnvFactory) -> None:
-    env = make_env(max_output_bytes=2000)
+async def test_streamed_output_is_capped_too_and_adds_up_to_the_result(make_daytona_env: DaytonaEnvFactory) -> None:
+    env = make_daytona_env(max_output_bytes=2000)
     streamed: list[str] = []
     result = await env.run("for i in range(20000): print(i)", "python", on_output=lambda s, t: streamed.append(t))
     assert result.truncated and result.output.rstrip().endswith("19999")
-    assert len("".join(streamed).encode()) <= 1000
+    assert "".join(streamed) == result.output  # the head while it runs, then the marker and the tail
+    assert len(result.output.encode()) < 2200
 
 
 # ---------------------------------------------------------------- lifecycle faults
-async def test_stopped_sandbox_is_started_again(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env()
+async def test_stopped_sandbox_is_started_again(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env()
     await env.run("pass", "python")
     sandbox_id = env.sandbox_id
     assert sandbox_id is not None
@@ -426,9 +423,9 @@ async def test_stopped_sandbox_is_started_again(make_env: EnvFactory, daytona_se
 
 
 async def test_stopped_sandbox_is_started_again_when_streaming(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     await env.run("pass", "python")
     assert env.sandbox_id is not None
     daytona_server.stop_sandbox(env.sandbox_id)
@@ -438,9 +435,9 @@ async def test_stopped_sandbox_is_started_again_when_streaming(
 
 
 async def test_deleted_sandbox_is_recreated_once_and_the_run_retried(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     await env.run("pass", "python")
     old = env.sandbox_id
     assert old is not None
@@ -451,9 +448,9 @@ async def test_deleted_sandbox_is_recreated_once_and_the_run_retried(
 
 
 async def test_run_that_may_have_started_is_not_retried(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     await env.run("pass", "python")
     workdir = daytona_server.only_sandbox().workdir
     daytona_server.drop_toolbox_after_start()
@@ -467,9 +464,9 @@ async def test_run_that_may_have_started_is_not_retried(
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 async def test_creation_is_retried_on_rate_limit_and_server_errors(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer, status: int
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer, status: int
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     daytona_server.fail_create(status, times=2)
     result = await env.run("print('made it')", "python")
     assert (result.exit_code, result.output) == (0, "made it\n")
@@ -477,9 +474,9 @@ async def test_creation_is_retried_on_rate_limit_and_server_errors(
 
 
 async def test_creation_is_retried_after_a_dropped_connection(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     daytona_server.drop_create()
     result = await env.run("print('ok')", "python")
     assert (result.exit_code, result.output) == (0, "ok\n")
@@ -487,21 +484,21 @@ async def test_creation_is_retried_after_a_dropped_connection(
 
 
 async def test_creation_retries_are_bounded_and_leak_no_client(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env(create_retries=2)
+    env = make_daytona_env(create_retries=2)
     daytona_server.fail_create(429, times=100, message="slow down")
     result = await env.run("print(1)", "python")
     assert result.exit_code == 1
     assert result.output.startswith("Daytona rate limit exceeded: ") and "slow down" in result.output
     assert daytona_server.count("POST /sandbox") == 3
-    assert all(slot.client is None for slot in env._slots.values())
+    assert all(slot.client is None for slot in env._pool.slots.values())
 
 
 async def test_creation_is_not_retried_on_client_errors(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     daytona_server.fail_create(400, message="bad snapshot")
     result = await env.run("print(1)", "python")
     assert result.exit_code == 1 and "bad snapshot" in result.output
@@ -509,9 +506,9 @@ async def test_creation_is_not_retried_on_client_errors(
 
 
 async def test_aclose_during_creation_deletes_the_new_sandbox(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     daytona_server.hold_create()
     run = asyncio.create_task(env.run("print(1)", "python"))
     await asyncio.to_thread(daytona_server.wait_held)
@@ -525,9 +522,9 @@ async def test_aclose_during_creation_deletes_the_new_sandbox(
 
 
 async def test_aclose_is_idempotent_and_runs_after_it_fail_cleanly(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    async with make_env() as env:
+    async with make_daytona_env() as env:
         assert (await env.run("pass", "python")).exit_code == 0
     await env.aclose()
     assert len(daytona_server.deleted_ids) == 1 and daytona_server.sandboxes == {}
@@ -537,9 +534,9 @@ async def test_aclose_is_idempotent_and_runs_after_it_fail_cleanly(
 
 
 async def test_reset_deletes_the_sandbox_and_the_next_run_makes_a_new_one(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     await env.run("pass", "python")
     first = env.sandbox_id
     await env.reset()
@@ -563,7 +560,22 @@ async def test_api_key_never_appears_in_results_or_logs(
     assert denied.exit_code == 1 and "Daytona error" in denied.output
     assert secret not in denied.output and secret not in repr(denied)
     assert secret not in caplog.text
-    assert secret not in repr(env._slots)
+    assert secret not in repr(env._pool.slots)
+
+
+async def test_encoded_api_key_in_an_error_is_redacted(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env()
+    await env.run("pass", "python")
+    key = daytona_server.api_key.encode()
+    encodings = [base64.b64encode(b"Bearer " + key).decode(), key.hex(), urllib.parse.quote("k=" + key.decode())]
+    daytona_server.fail_toolbox(500, message="echo " + " ".join(encodings))
+    result = await env.run("print(1)", "python")
+    assert result.exit_code == 1 and result.output.startswith("Daytona error: ") and "echo" in result.output
+    for encoded in encodings:
+        assert encoded not in result.output
+    assert key.hex() not in result.output and daytona_server.api_key not in result.output
 
 
 async def test_cleanup_at_interpreter_exit_deletes_the_sandbox(
@@ -601,13 +613,15 @@ def test_missing_credentials_error_is_a_value_error() -> None:
 
 
 # ---------------------------------------------------------------- cancellation
-async def test_cancelled_streaming_run_ends_its_session(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+async def test_cancelled_streaming_run_ends_its_session_and_comes_back_as_a_result(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     started = asyncio.Event()
+    streamed: list[str] = []
 
     def on_output(stream: str, text: str) -> None:
+        streamed.append(text)
         if "started" in text:
             started.set()
 
@@ -618,22 +632,25 @@ async def test_cancelled_streaming_run_ends_its_session(
     )
     await started.wait()
     run.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await run
+    result = await run  # a result, as the local backend gives: never a CancelledError
+    assert result.exit_code == 124
+    assert result.output == "started\nRun cancelled: the command in the sandbox was stopped.\n"
+    assert "".join(streamed) == result.output
+    assert not run.cancelled()
     assert daytona_server.count("DELETE /toolbox/process/session/{session}") == 1
     assert daytona_server.only_sandbox().sessions == {}
 
 
 async def test_run_cancelled_during_creation_leaves_the_sandbox_for_the_next_run(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     daytona_server.hold_create()
     first = asyncio.create_task(env.run("print(1)", "python"))
     await asyncio.to_thread(daytona_server.wait_held)
     first.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await first
+    cancelled = await first
+    assert (cancelled.exit_code, cancelled.output) == (124, "Run cancelled before the code started.\n")
     daytona_server.release()
     second = await env.run("print(2)", "python")
     assert (second.exit_code, second.output) == (0, "2\n")
@@ -641,15 +658,14 @@ async def test_run_cancelled_during_creation_leaves_the_sandbox_for_the_next_run
 
 
 async def test_aclose_after_a_cancelled_creation_still_deletes_the_sandbox(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     daytona_server.hold_create()
     first = asyncio.create_task(env.run("print(1)", "python"))
     await asyncio.to_thread(daytona_server.wait_held)
     first.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await first
+    assert (await first).exit_code == 124
     close = asyncio.create_task(env.aclose())
     await asyncio.sleep(0)
     daytona_server.release()
@@ -659,9 +675,9 @@ async def test_aclose_after_a_cancelled_creation_still_deletes_the_sandbox(
 
 
 async def test_prewarm_creates_the_sandbox_without_running_anything(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     await env.prewarm()
     assert daytona_server.count("POST /sandbox") == 1 and daytona_server.toolbox_requests() == 0
     assert env.info()["sandboxId"] == daytona_server.only_sandbox().id
@@ -669,17 +685,19 @@ async def test_prewarm_creates_the_sandbox_without_running_anything(
     assert result.output == "warm\n" and daytona_server.count("POST /sandbox") == 1
 
 
-async def test_prewarm_failure_is_a_readable_error(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env(create_retries=0)
+async def test_prewarm_failure_is_a_readable_error(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env(create_retries=0)
     daytona_server.fail_create(400, message="no such snapshot")
     with pytest.raises(RuntimeError, match="no such snapshot"):
         await env.prewarm()
 
 
 async def test_dropped_connection_is_an_error_result_without_retry(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env()
+    env = make_daytona_env()
     await env.run("pass", "python")
     daytona_server.drop_toolbox()
     result = await env.run("print(1)", "python")
@@ -700,9 +718,9 @@ def test_one_environment_serves_several_event_loops(daytona_server: DaytonaTestS
 
 
 async def test_unanswered_code_run_ends_as_a_timeout_result(
-    make_env: EnvFactory, daytona_server: DaytonaTestServer
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_env(timeout=1)
+    env = make_daytona_env(timeout=1)
     await env.run("pass", "python")
     daytona_server.hold_toolbox()  # the daemon never answers: the SDK's client-side timeout (builtin TimeoutError)
     try:
@@ -712,12 +730,14 @@ async def test_unanswered_code_run_ends_as_a_timeout_result(
     assert result.exit_code == 124 and result.output.startswith("Execution timed out")
 
 
-async def test_raw_code_run_errors_are_readable(make_env: EnvFactory, daytona_server: DaytonaTestServer) -> None:
-    env = make_env()
+async def test_raw_code_run_errors_are_readable(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env()
     await env.run("pass", "python")
     daytona_server.fail_toolbox(429, message="too many runs")
     limited = await env.run("print(1)", "python")
     assert limited.exit_code == 1
     assert (
-        limited.output == "Daytona rate limit exceeded: Failed to run code: HTTP 429 Too Many Requests: too many runs"
+        limited.output == "Daytona rate limit exceeded: Failed to run code: HTTP 429 Too Many Requests: too many runs\n"
     )

@@ -14,14 +14,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any, Literal, get_args
 
+from daytona_lsp.core import secrets
 from daytona_lsp.core.environment import LANGUAGES, CodeEnvironment, CodeLanguage
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
 
 Backend = Literal["auto", "daytona", "local"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 ResolvedBackend = Literal["daytona", "local"]
-
-API_KEY_ENV = "DAYTONA_API_KEY"
 
 _EXTENSIONS: dict[str, CodeLanguage] = {
     ".py": "python",
@@ -43,17 +42,13 @@ def language_for_path(path: str | os.PathLike[str]) -> CodeLanguage | None:
     return _EXTENSIONS.get(PurePath(os.fspath(path)).suffix.lower())
 
 
-def _key_from_env() -> str | None:
-    return os.environ.get(API_KEY_ENV) or None
-
-
 def resolve_backend(backend: str, api_key: str | None = None) -> ResolvedBackend:
     """``"daytona"`` or ``"local"``: ``auto`` is Daytona iff ``api_key`` is given or ``DAYTONA_API_KEY`` is set.
 
     An explicit ``"daytona"`` stays Daytona even without a key (building it then fails with a clear error).
     """
     if backend == "auto":
-        return "daytona" if (api_key or _key_from_env()) else "local"
+        return "daytona" if secrets.api_key(api_key) else "local"
     if backend == "daytona":
         return "daytona"
     if backend == "local":
@@ -91,10 +86,10 @@ def create_environment(
 
     from daytona_lsp.core.daytona import DaytonaCodeEnvironment, MissingCredentialsError
 
-    key = api_key or _key_from_env()
+    key = secrets.api_key(api_key)
     if not key:
         raise MissingCredentialsError(
-            f"The Daytona backend needs an API key: set {API_KEY_ENV} (or configure the key), "
+            f"The Daytona backend needs an API key: set {secrets.API_KEY_ENV} (or configure the key), "
             'or use backend "local" for the isolated local sandbox.'
         )
     # Daytona counts whole seconds (at least 1)

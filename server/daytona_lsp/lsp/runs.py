@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import itertools
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from typing import Any, Protocol
 
 from daytona_lsp.core.environment import CodeEnvironment, CodeLanguage, CodeRunResult, RunSpec
 from daytona_lsp.core.output import OutputBuffer
+from daytona_lsp.core.secrets import api_key, redact
 from daytona_lsp.lsp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,20 +28,6 @@ EnvironmentFactory = Callable[[Settings], CodeEnvironment]
 """Builds an environment from settings. Called in a worker thread (it may import the Daytona SDK)."""
 
 CANCELLED_EXIT_CODE = 124
-
-
-def api_key() -> str | None:
-    """The Daytona API key: from the environment only, never from settings."""
-    return os.environ.get("DAYTONA_API_KEY") or None
-
-
-def redact(text: str) -> str:
-    """``text`` with every secret of ours replaced (an API key must never reach a log, a message or an error)."""
-    for name in ("DAYTONA_API_KEY", "DAYTONA_JWT_TOKEN"):
-        secret = os.environ.get(name)
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 def resolve_backend(settings: Settings) -> str:
@@ -64,7 +49,9 @@ def default_environment_factory(settings: Settings) -> CodeEnvironment:
     local: dict[str, Any] = {}
     if backend == "daytona":
         # the SDK takes over a second to import: do it here, in a worker thread, not on the event loop
-        importlib.import_module("daytona")
+        from daytona_lsp.core.daytona.sdk import load_sdk
+
+        load_sdk()
 
         from daytona_lsp.core.daytona import DaytonaResources
 

@@ -1,0 +1,113 @@
+"""The shell command one run sends to the sandbox's toolbox (no SDK here: pure string building).
+
+The code travels base64-encoded inside ``sh -c "printf %s <b64> | base64 -d | node -"`` (bash and TypeScript:
+``bash -c "source <(echo <b64> | base64 -d)"``): no quotes, ``$`` or escapes inside, so it works on daemons that
+run commands through a shell (current) and on those that split the command on spaces (older).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+import uuid
+from dataclasses import dataclass
+
+from daytona_lsp.core.environment import CodeLanguage, RunSpec
+
+MAX_INLINE_COMMAND = 120_000
+"""Longest command sent inline (a single exec argument is limited to 128 KiB on Linux); longer code is uploaded."""
+
+
+@dataclass(frozen=True)
+class Command:
+    command: str
+    source_path: str | None
+    line_offset: int = 0
+    upload: tuple[str, bytes] | None = None
+
+
+def build_command(spec: RunSpec, timeout: int) -> Command:
+    """The one shell command that runs ``spec``; see the module docstring for why it looks like this.
+
+    Inside ``bash -c "…"`` there are no quotes, ``$``, backslashes or backticks: a shell (current daemons) and a
+    plain split on spaces (older daemons) hand bash the same string. ``timeout`` (when the sandbox has it) ends the
+    code at the run's timeout so that the output printed so far comes back with exit 124; the daemon's own timeout,
+    a little later, is only a backstop (it answers 408 and drops the output). The program's stdin is the preset
+    ``spec.stdin`` or nothing (EOF at once), never the code.
+    """
+    b64 = _b64(spec.code)
+    limited = LIMITED.format(timeout=timeout)
+    if spec.language in ("python", "javascript") and is_plain(spec):
+        # code on stdin, as Daytona's own code-run does (tracebacks say <stdin> / [stdin] with the code's lines)
+        runner = "python3 -u -" if spec.language == "python" else "node -"
+        source_path = "<stdin>" if spec.language == "python" else "[stdin]"
+        command = (
+            f'sh -c "printf %s {b64} | base64 -d | {{ if command -v timeout >/dev/null; '
+            f'then exec timeout -k 2 {timeout} {runner}; else exec {runner}; fi; }}"'
+        )
+        script = f"printf %s {b64} | base64 -d | {{ {limited} {runner}; }}\n"
+        if len(command) <= MAX_INLINE_COMMAND:
+            return Command(command, source_path)
+    else:
+        # a file (code of any size) run with the spec's arguments, environment, directory and stdin; TypeScript goes
+        # through ts-node -T as Daytona's own code-run does; the file is removed when the run ends
+        suffix, runner = _FILE_RUNNERS[spec.language]
+        source_path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}{suffix}"
+        lines = [
+            f"__dlsp_f={source_path}",
+            "trap 'rm -f \"$__dlsp_f\"' EXIT",
+            f'printf %s {b64} | base64 -d > "$__dlsp_f"',
+        ]
+        lines += [f"export {name}={shlex.quote(value)}" for name, value in spec.env.items()]
+        if spec.cwd:
+            lines.append(f"cd -- {shlex.quote(spec.cwd)} || exit 2")
+        argv = "".join(" " + shlex.quote(arg) for arg in spec.args)
+        program = f'{limited} {runner} "$__dlsp_f"{argv}'
+        if spec.stdin is None:
+            lines.append(f"{program} </dev/null")
+        else:
+            lines.append(f"printf %s {_b64(spec.stdin)} | base64 -d | {program}")
+        script = "\n".join(lines) + "\n"
+        command = f'bash -c "source <(echo {_b64(script)} | base64 -d)"'
+        if len(command) <= MAX_INLINE_COMMAND:
+            return Command(command, source_path)
+    # Too long for one argument: upload the script (it deletes itself first), then run it.
+    path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}.sh"
+    script = f"rm -f {path}\n" + script
+    return Command(f"bash {path}", source_path, upload=(path, script.encode("utf-8")))
+
+
+def is_plain(spec: RunSpec) -> bool:
+    """A snippet with no arguments, stdin, directory or environment of its own (the daemon's code-run can run it)."""
+    return not (spec.args or spec.stdin is not None or spec.cwd or spec.env)
+
+
+def spec_problem(spec: RunSpec) -> str | None:
+    """Why the sandbox cannot run ``spec`` as given (``None`` when it can)."""
+    bad = [name for name in spec.env if not _ENV_NAME.fullmatch(name)]
+    if bad:
+        return f"Invalid environment variable name(s) for the run: {', '.join(map(repr, bad))}"
+    texts = [("an argument", arg) for arg in spec.args] + [("an environment value", v) for v in spec.env.values()]
+    texts += [("the working directory", spec.cwd or "")]
+    for what, text in texts:
+        if "\0" in text:
+            return f"{what[0].upper()}{what[1:]} contains a NUL character, which a program cannot receive."
+    return None
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
+
+
+_FILE_RUNNERS: dict[CodeLanguage, tuple[str, str]] = {
+    "python": (".py", "python3 -u"),
+    "javascript": (".js", "node"),
+    "bash": (".sh", "bash"),
+    "typescript": (".ts", "npx ts-node -T"),
+}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+LIMITED = "$(command -v timeout >/dev/null && echo timeout -k 2 {timeout})"
+"""Expands to a ``timeout`` prefix when the sandbox has the tool, to nothing otherwise."""

@@ -1,0 +1,315 @@
+"""``DaytonaCodeEnvironment``: run code in a Daytona cloud sandbox through the Daytona SDK.
+
+The SDK (slow to import) is imported inside the functions that need it, never at module import time.
+
+One run is one toolbox request in every language. Python without an output callback uses the daemon's own
+``code-run`` (code on stdin of ``python3 -u -``, exactly the cost of a bare SDK ``code_run``); the other languages
+use ``process.exec`` with the command of :mod:`.commands`. With an ``on_output`` callback the same command runs as a
+session command whose logs stream (:mod:`.runner`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from daytona_lsp.core.daytona.commands import build_command, is_plain, spec_problem
+from daytona_lsp.core.daytona.errors import RunFailed, error_result, never_reached
+from daytona_lsp.core.daytona.runner import Runner, uncancel
+from daytona_lsp.core.daytona.sandboxes import SandboxPool, Slot
+from daytona_lsp.core.daytona.sdk import ensure_sdk
+from daytona_lsp.core.daytona.spec import (
+    BACKEND,
+    CREATED_BY_LABEL,
+    CREATED_BY_VALUE,
+    DEFAULT_API_URL,
+    DEFAULT_AUTO_DELETE_MINUTES,
+    DEFAULT_AUTO_STOP_MINUTES,
+    DEFAULT_CREATE_TIMEOUT,
+    DaytonaResources,
+    Spec,
+    api_key_from,
+)
+from daytona_lsp.core.environment import (
+    LANGUAGES,
+    TIMEOUT_EXIT_CODE,
+    CodeEnvironment,
+    CodeLanguage,
+    CodeRunResult,
+    OutputCallback,
+    OutputStream,
+    RunContext,
+    RunSpec,
+    SandboxInfo,
+    Variable,
+    elapsed_ms,
+    emit,
+    not_enabled_result,
+    resolve_variable,
+)
+from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
+
+if TYPE_CHECKING:
+    from daytona import AsyncSandbox
+
+
+class DaytonaCodeEnvironment(CodeEnvironment):
+    """Runs code in Daytona sandboxes, created lazily on the first run and reused.
+
+    Every sandbox-shaping parameter may be a :class:`Variable`, resolved from ``context.variables`` on every run;
+    runs whose resolved parameters differ get different sandboxes. ``api_key``, ``api_url`` and ``target`` fall back
+    to ``DAYTONA_API_KEY``, ``DAYTONA_API_URL`` and ``DAYTONA_TARGET``.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | Variable | None = None,
+        api_url: str | Variable | None = None,
+        target: str | Variable | None = None,
+        snapshot: str | Variable | None = None,
+        image: str | Variable | None = None,
+        env_vars: Mapping[str, str] | Variable | None = None,
+        resources: DaytonaResources | Variable | None = None,
+        timeout: int = 60,
+        languages: Sequence[CodeLanguage] = LANGUAGES,
+        labels: Mapping[str, str] | Variable | None = None,
+        auto_stop_interval: int | Variable = DEFAULT_AUTO_STOP_MINUTES,
+        auto_delete_interval: int | Variable = DEFAULT_AUTO_DELETE_MINUTES,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        create_timeout: float = DEFAULT_CREATE_TIMEOUT,
+        create_retries: int = 3,
+        retry_backoff: float = 1.0,
+    ) -> None:
+        if snapshot and image and not isinstance(snapshot, Variable) and not isinstance(image, Variable):
+            raise ValueError("Specify either `snapshot` or `image`, not both.")
+        if resources is not None and not isinstance(resources, Variable) and image is None:
+            raise ValueError("`resources` can only be set together with `image`.")
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise ValueError("`timeout` must be an integer number of seconds >= 1.")
+        unknown = [lang for lang in languages if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"Unknown language(s) {unknown}; supported: {list(LANGUAGES)}")
+        if max_output_bytes < 2:
+            raise ValueError("`max_output_bytes` must be >= 2.")
+        if create_timeout <= 0 or create_retries < 0 or retry_backoff < 0:
+            raise ValueError("`create_timeout` must be > 0, `create_retries` and `retry_backoff` >= 0.")
+        self._api_key = api_key
+        self._api_url = api_url
+        self._target = target
+        self._snapshot = snapshot
+        self._image = image
+        self._env_vars = env_vars
+        self._resources = resources
+        self._timeout = timeout
+        self._languages: tuple[CodeLanguage, ...] = tuple(dict.fromkeys(languages))
+        self._labels = labels
+        self._auto_stop_interval = auto_stop_interval
+        self._auto_delete_interval = auto_delete_interval
+        self._pool = SandboxPool(
+            create_timeout=create_timeout, create_retries=create_retries, retry_backoff=retry_backoff
+        )
+        self._runner = Runner(timeout=timeout, max_output_bytes=max_output_bytes)
+        self._last_slot: Slot | None = None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def supported_languages(self) -> tuple[CodeLanguage, ...]:
+        return self._languages
+
+    @property
+    def timeout(self) -> int:
+        return self._timeout
+
+    @property
+    def sandbox_id(self) -> str | None:
+        """The id of the sandbox the last run used (``None`` before the first run or after a reset)."""
+        slot = self._last_slot
+        return slot.sandbox.id if slot is not None and slot.sandbox is not None else None
+
+    def info(self) -> SandboxInfo:
+        """``{"backend", "sandboxId"?, "state"}`` for the editor's sandbox-info command."""
+        slot = self._last_slot
+        if self._pool.closed:
+            return {"backend": BACKEND, "state": "closed"}
+        if slot is None or slot.sandbox is None:
+            return {"backend": BACKEND, "state": "none"}
+        state = slot.sandbox.state
+        return {"backend": BACKEND, "sandboxId": slot.sandbox.id, "state": str(getattr(state, "value", state))}
+
+    async def execute(
+        self, spec: RunSpec, on_output: OutputCallback | None = None, *, context: RunContext | None = None
+    ) -> CodeRunResult:
+        """Run ``spec`` (its arguments, stdin, directory and environment included). What reaches ``on_output``
+        adds up to the result's output: the program's output as it comes, then daytona-lsp's own notes and errors
+        (timeout, cancellation, a sandbox that could not be created…) on ``stderr``."""
+        started = time.monotonic()
+        streamed = 0
+
+        async def counted(stream: OutputStream, text: str) -> None:
+            nonlocal streamed
+            streamed += len(text)
+            await emit(on_output, stream, text)
+
+        result = await self._execute(spec, counted if on_output is not None else None, context)
+        result.duration_ms = elapsed_ms(started)
+        result.backend = BACKEND
+        await emit(on_output, "stderr", result.output[streamed:])
+        return result
+
+    async def _execute(
+        self, spec: RunSpec, on_output: OutputCallback | None, context: RunContext | None
+    ) -> CodeRunResult:
+        if spec.language not in self._languages:
+            return _ending_a_line(not_enabled_result(spec.language, self._languages))
+        api_key: str | None = None
+        try:
+            if not isinstance(spec.code, str):
+                raise ValueError("code must be a string")
+            problem = spec_problem(spec)
+            if problem is not None:
+                return _ending_a_line(CodeRunResult(problem, 2))
+            if self._pool.closed:
+                raise ValueError("this Daytona environment is closed")
+            await ensure_sdk()
+            sandbox_spec = self._resolve(context)
+            api_key = sandbox_spec.api_key
+            return await self._run_in_slot(self._slot_for(sandbox_spec), spec, on_output)
+        except asyncio.CancelledError:
+            uncancel()
+            return _ending_a_line(CodeRunResult("Run cancelled before the code started.", TIMEOUT_EXIT_CODE))
+        except RunFailed as failed:
+            return _ending_a_line(failed.result)
+        except Exception as exc:  # noqa: BLE001 - nothing escapes run: every problem is a result
+            return _ending_a_line(error_result(exc, api_key=api_key))
+
+    async def prewarm(self, *, context: RunContext | None = None) -> None:
+        """Create the sandbox a run with ``context`` would use, without running anything (no toolbox request).
+
+        Raises ``RuntimeError`` with a readable message (never containing the API key) when that fails."""
+        if self._pool.closed:
+            return
+        api_key: str | None = None
+        try:
+            await ensure_sdk()
+            spec = self._resolve(context)
+            api_key = spec.api_key
+            await self._pool.ensure(self._slot_for(spec))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise RuntimeError(error_result(exc, api_key=api_key).output) from None
+
+    async def reset(self) -> None:
+        """Delete every sandbox of this environment; the next run creates a fresh one."""
+        for slot in list(self._pool.slots.values()):
+            self._pool.bind(slot)
+            async with slot.lock:
+                await self._pool.discard(slot, delete=True)
+
+    async def aclose(self) -> None:
+        """Delete the sandboxes and close the clients. Idempotent; waits for a creation in progress and deletes
+        what it produces."""
+        self._pool.closed = True
+        slots = list(self._pool.slots.values())
+        self._pool.slots.clear()
+        for slot in slots:
+            self._pool.bind(slot)
+            async with slot.lock:
+                await self._pool.discard(slot, delete=True)
+        await self._pool.close_abandoned()
+
+    # ------------------------------------------------------------------ resolution
+    def _resolve(self, context: RunContext | None) -> Spec:
+        def get(value: Any) -> Any:
+            return resolve_variable(value, context)
+
+        api_key = api_key_from(get(self._api_key))
+        api_url = get(self._api_url) or os.environ.get("DAYTONA_API_URL") or DEFAULT_API_URL
+        target = get(self._target) or os.environ.get("DAYTONA_TARGET") or None
+        snapshot, image = get(self._snapshot), get(self._image)
+        if snapshot and image:
+            raise ValueError("Specify either `snapshot` or `image`, not both.")
+        resources = get(self._resources)
+        if resources is not None and not image:
+            raise ValueError("`resources` can only be set together with `image`.")
+        if resources is not None and not isinstance(resources, DaytonaResources):
+            raise ValueError("`resources` must be a DaytonaResources")
+        env_vars = dict(get(self._env_vars) or {})
+        labels = {str(k): str(v) for k, v in dict(get(self._labels) or {}).items()}
+        labels[CREATED_BY_LABEL] = CREATED_BY_VALUE
+        auto_stop, auto_delete = get(self._auto_stop_interval), get(self._auto_delete_interval)
+        for name, value in (("auto_stop_interval", auto_stop), ("auto_delete_interval", auto_delete)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"`{name}` must be an integer number of minutes")
+        return Spec(
+            api_key=str(api_key),
+            api_url=str(api_url).rstrip("/"),
+            target=str(target) if target else None,
+            snapshot=str(snapshot) if snapshot else None,
+            image=str(image) if image else None,
+            env_vars=tuple(sorted((str(k), str(v)) for k, v in env_vars.items())),
+            resources=resources,
+            labels=tuple(sorted(labels.items())),
+            auto_stop_interval=auto_stop,
+            auto_delete_interval=auto_delete,
+        )
+
+    def _slot_for(self, spec: Spec) -> Slot:
+        slot = self._last_slot = self._pool.slot_for(spec)
+        return slot
+
+    # ------------------------------------------------------------------ sandbox lifecycle
+    # ------------------------------------------------------------------ running
+    async def _run_in_slot(self, slot: Slot, spec: RunSpec, on_output: OutputCallback | None) -> CodeRunResult:
+        command = build_command(spec, self._timeout)
+        recovered = False
+        while True:
+            sandbox, generation = await self._wait_for_sandbox(slot)
+            try:
+                if on_output is None and spec.language == "python" and is_plain(spec):
+                    result = await self._runner.code_run(sandbox, spec.code, slot.spec.api_key)
+                elif on_output is None:
+                    result = await self._runner.exec(sandbox, command, slot.spec.api_key)
+                else:
+                    result = await self._runner.stream(slot, sandbox, generation, command, on_output, slot.spec.api_key)
+            except RunFailed as failed:
+                cause = failed.__cause__
+                if recovered or cause is None or not never_reached(cause):
+                    raise
+                recovered = True
+                if not await self._pool.recover(slot, generation):
+                    raise
+                continue
+            result.source_path = command.source_path
+            result.line_offset = command.line_offset
+            return result
+
+    async def _wait_for_sandbox(self, slot: Slot) -> tuple[AsyncSandbox, int]:
+        """The slot's sandbox, waiting at most the run's timeout for it to be created (the creation itself goes on,
+        up to ``create_timeout``, and the next run gets the sandbox)."""
+        waiting = asyncio.ensure_future(self._pool.ensure(slot))
+        try:
+            done, _ = await asyncio.wait({waiting}, timeout=self._timeout)
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+        if not done:
+            raise RunFailed(
+                CodeRunResult(
+                    f"Daytona sandbox creation did not finish within {self._timeout} s (the run's timeout); "
+                    "it goes on in the background, and the next run uses the sandbox once it is ready.",
+                    TIMEOUT_EXIT_CODE,
+                )
+            )
+        return waiting.result()
+
+
+def _ending_a_line(result: CodeRunResult) -> CodeRunResult:
+    """A result daytona-lsp made (an error, a note) ends its line, so that what follows starts on a new one."""
+    if result.output and not result.output.endswith("\n"):
+        result.output += "\n"
+    return result

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .environment import CodeLanguage
+from . import languages
+from .languages import CodeLanguage
 
 __all__ = ["Frame", "RunError", "find_errors", "MAX_ERRORS"]
 
@@ -821,6 +822,25 @@ def _find_bash(lines: list[str], loc: _Locator) -> list[RunError]:
     return errors
 
 
+def _find_typescript(lines: list[str], loc: _Locator) -> list[RunError]:
+    compile_errors, elsewhere = _find_ts_compile(lines, loc)
+    runtime = _find_js_runtime(lines, loc)
+    # an unlocated runtime error next to compile errors is ts-node's "TSError: ⨯ Unable to compile": drop it
+    errors = compile_errors + [e for e in runtime if e.line is not None or not compile_errors]
+    if elsewhere and not any(e.line is not None for e in errors):
+        errors = [RunError(message=elsewhere[0], line=None, column=None, end_column=None)]
+    return errors
+
+
+_PARSERS: dict[str, Callable[[list[str], _Locator], list[RunError]]] = {
+    "python": _find_python,
+    "javascript": _find_js_runtime,
+    "typescript": _find_typescript,
+    "bash": _find_bash,
+}
+"""The parsers a :class:`~daytona_lsp.core.languages.Language` entry names in ``error_parser``."""
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # entry point
 
@@ -868,20 +888,8 @@ def _find_errors(
     loc = _Locator(source_path if isinstance(source_path, str) else None, line_offset, line_count, code_lines)
     lines = _split_lines(_strip_ansi(output))
 
-    errors: list[RunError] = []
-    if language == "python":
-        errors = _find_python(lines, loc)
-    elif language == "javascript":
-        errors = _find_js_runtime(lines, loc)
-    elif language == "typescript":
-        compile_errors, elsewhere = _find_ts_compile(lines, loc)
-        runtime = _find_js_runtime(lines, loc)
-        # an unlocated runtime error next to compile errors is ts-node's "TSError: ⨯ Unable to compile": drop it
-        errors = compile_errors + [e for e in runtime if e.line is not None or not compile_errors]
-        if elsewhere and not any(e.line is not None for e in errors):
-            errors = [RunError(message=elsewhere[0], line=None, column=None, end_column=None)]
-    elif language == "bash":
-        errors = _find_bash(lines, loc)
+    entry = languages.by_name(language) if isinstance(language, str) else None
+    errors = _PARSERS[entry.error_parser](lines, loc) if entry is not None else []
 
     if any(e.line is not None for e in errors):
         return _finish(errors)

@@ -11,10 +11,10 @@ import inspect
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import PurePath
 from typing import Any, Literal, get_args
 
 from daytona_lsp.core.environment import LANGUAGES, CodeEnvironment, CodeLanguage
+from daytona_lsp.core.languages import language_for_path as language_for_path  # re-exported (older callers)
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
 
 Backend = Literal["auto", "daytona", "local"]
@@ -22,25 +22,6 @@ BACKENDS: tuple[Backend, ...] = get_args(Backend)
 ResolvedBackend = Literal["daytona", "local"]
 
 API_KEY_ENV = "DAYTONA_API_KEY"
-
-_EXTENSIONS: dict[str, CodeLanguage] = {
-    ".py": "python",
-    ".pyw": "python",
-    ".sh": "bash",
-    ".bash": "bash",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-}
-
-
-def language_for_path(path: str | os.PathLike[str]) -> CodeLanguage | None:
-    """The language of a file from its extension (``.py``, ``.sh``/``.bash``, ``.js``/``.mjs``/``.cjs``,
-    ``.ts``/``.mts``/``.cts``), or ``None``."""
-    return _EXTENSIONS.get(PurePath(os.fspath(path)).suffix.lower())
 
 
 def _key_from_env() -> str | None:

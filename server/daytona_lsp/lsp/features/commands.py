@@ -65,11 +65,14 @@ def _uri(command: str, params: Mapping[str, Any], *, required: bool) -> str | No
 async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) -> dict[str, Any]:
     uri = _uri(RUN, params, required=True)
     assert uri is not None
+    wait = params.get("wait", True)
+    if not isinstance(wait, bool):
+        raise _invalid(f"{RUN}: 'wait' must be true or false")
     doc = server.workspace.text_documents.get(uri)
     if doc is None:
         raise _invalid(f"{RUN}: unknown document {uri}: open it in the editor first")
     try:
-        language = documents.choose_language(doc.language_id, params.get("language"))
+        language = documents.choose_language(doc.language_id, params.get("language"), uri)
         settings = await server.current_settings(uri)
         if language not in settings.languages:
             raise BadRequest(f"{language} is not enabled (setting daytona.languages: {', '.join(settings.languages)})")
@@ -106,21 +109,39 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         column_offsets=snip.column_offsets,
         range=documents.range_wire(*documents.parse_range(raw_range)) if raw_range is not None else None,
         line_count=snip.line_count,
-        request_id=server.protocol.msg_id,
+        request_id=server.protocol.msg_id if wait else None,
     )
     try:
         run = server.runs.start(request)
     except RunError as exc:
         raise _failed(f"{RUN}: {exc}") from None
+    if not wait:
+        return {"runId": run.id, "backend": run.backend}
     assert run.task is not None
     outcome = await run.task
     return outcome.wire()
 
 
+def run_arguments(server: DaytonaLanguageServer, uri: str, rng: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``daytona.run`` argument a code action or lens carries.
+
+    Clients that opted in to ``daytona/*`` notifications (the VS Code and Neovim plugins) wait for the result on
+    purpose. For the others the run is started with ``wait: false``: the request returns ``{runId}`` at once (eglot and
+    lsp-mode give up on a request after 10 s, lsp-mode by cancelling it) and the result arrives as log lines, a
+    ``window/showMessage`` summary and diagnostics.
+    """
+    args: dict[str, Any] = {"uri": uri}
+    if rng is not None:
+        args["range"] = rng
+    if not server.output_notifications:
+        args["wait"] = False
+    return args
+
+
 def register(server: DaytonaLanguageServer) -> None:
     @server.command(RUN)
     async def daytona_run(*args: Any) -> dict[str, Any]:
-        params = one_object(RUN, args, required=True, usage="{uri, range?, language?}")
+        params = one_object(RUN, args, required=True, usage="{uri, range?, language?, wait?}")
         return await run_command(server, params)
 
     @server.command(CANCEL)

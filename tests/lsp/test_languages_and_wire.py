@@ -114,7 +114,7 @@ async def test_code_actions_of_plain_clients_start_the_run_and_answer_at_once(ca
         (action,) = await s.code_actions(uri, rng(0, 0, 0, 0))
         assert isinstance(action, types.CodeAction) and action.command is not None
         (arg,) = action.command.arguments or []
-        assert arg == {"uri": uri, "wait": False}
+        assert arg == {"uri": uri, "detach": True}
         answer = await s.command(action.command.command, arg)
         assert set(answer) == {"runId", "backend"}
         await s.wait_until(lambda: any("exit 0 in" in m.message for m in s.client.messages))
@@ -134,11 +134,12 @@ async def test_code_actions_of_notification_clients_wait_for_the_result() -> Non
         assert result["exitCode"] == 0 and result["output"] == "42\n"
 
 
-async def test_wait_must_be_a_boolean() -> None:
+async def test_detach_must_be_a_boolean() -> None:
     async with start_session(init_options={**NOTIFY, **LOCAL}) as s:
         uri = s.open("w.py", "print(1)\n")
-        with pytest.raises(JsonRpcException, match="'wait' must be true or false"):
-            await s.run(uri, wait="no")
+        with pytest.raises(JsonRpcException, match="'detach' must be true or false"):
+            await s.run(uri, detach="no")
+        assert (await s.run(uri, detach=None))["exitCode"] == 0  # null: as if absent (the full result)
 
 
 async def test_requests_after_shutdown_get_invalid_request() -> None:

@@ -65,9 +65,10 @@ def _uri(command: str, params: Mapping[str, Any], *, required: bool) -> str | No
 async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) -> dict[str, Any]:
     uri = _uri(RUN, params, required=True)
     assert uri is not None
-    wait = params.get("wait", True)
-    if not isinstance(wait, bool):
-        raise _invalid(f"{RUN}: 'wait' must be true or false")
+    detach = params.get("detach")
+    if detach is not None and not isinstance(detach, bool):
+        raise _invalid(f"{RUN}: 'detach' must be true or false")
+    wait = not detach
     doc = server.workspace.text_documents.get(uri)
     if doc is None:
         raise _invalid(f"{RUN}: unknown document {uri}: open it in the editor first")
@@ -126,22 +127,23 @@ def run_arguments(server: DaytonaLanguageServer, uri: str, rng: Mapping[str, Any
     """The ``daytona.run`` argument a code action or lens carries.
 
     Clients that opted in to ``daytona/*`` notifications (the VS Code and Neovim plugins) wait for the result on
-    purpose. For the others the run is started with ``wait: false``: the request returns ``{runId}`` at once (eglot and
-    lsp-mode give up on a request after 10 s, lsp-mode by cancelling it) and the result arrives as log lines, a
-    ``window/showMessage`` summary and diagnostics.
+    purpose. For the others the run is started with ``detach: true``: the request returns ``{runId}`` at once (eglot
+    and lsp-mode give up on a request after 10 s, lsp-mode by cancelling it) and the result arrives as log lines, a
+    ``window/showMessage`` summary and diagnostics. (``true``, not ``wait: false``: lsp-mode sends a ``false`` it
+    received back as ``null``.)
     """
     args: dict[str, Any] = {"uri": uri}
     if rng is not None:
         args["range"] = rng
     if not server.output_notifications:
-        args["wait"] = False
+        args["detach"] = True
     return args
 
 
 def register(server: DaytonaLanguageServer) -> None:
     @server.command(RUN)
     async def daytona_run(*args: Any) -> dict[str, Any]:
-        params = one_object(RUN, args, required=True, usage="{uri, range?, language?, wait?}")
+        params = one_object(RUN, args, required=True, usage="{uri, range?, language?, detach?}")
         return await run_command(server, params)
 
     @server.command(CANCEL)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from . import languages
 from .languages import CodeLanguage
+from .lines import LineIndex
 
 __all__ = ["Frame", "RunError", "find_errors", "MAX_ERRORS"]
 
@@ -135,7 +136,7 @@ class _Locator:
     """Decides which reported paths are the user's code and maps reported (1-based) lines to code lines."""
 
     def __init__(
-        self, source_path: str | None, line_offset: int, line_count: int | None, code_lines: list[str] | None
+        self, source_path: str | None, line_offset: int, line_count: int | None, code_lines: LineIndex | None
     ) -> None:
         self.source = _normalize_path(source_path) if source_path else None
         self.line_offset = max(0, int(line_offset))
@@ -180,9 +181,7 @@ class _Locator:
         return line
 
     def text(self, line: int) -> str | None:
-        if self.code_lines is None or line >= len(self.code_lines):
-            return None
-        return self.code_lines[line]
+        return None if self.code_lines is None else self.code_lines.get(line)
 
     def statement_span(self, line: int) -> tuple[int | None, int | None]:
         """Columns of a code line's content without its indentation (when the code is known)."""
@@ -882,9 +881,9 @@ def _find_errors(
 ) -> list[RunError]:
     if not isinstance(output, str) or not output:
         return []
-    code_lines = _split_lines(code) if isinstance(code, str) else None
+    code_lines = LineIndex(code) if isinstance(code, str) else None  # lines looked up only where errors point
     if line_count is None and code_lines is not None:
-        line_count = len(code_lines) - (1 if code_lines and code_lines[-1] == "" and len(code_lines) > 1 else 0)
+        line_count = max(len(code_lines), 1)
     loc = _Locator(source_path if isinstance(source_path, str) else None, line_offset, line_count, code_lines)
     lines = _split_lines(_strip_ansi(output))
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from daytona_lsp.core import languages
 from daytona_lsp.core.languages import LANGUAGES, CodeLanguage
+from daytona_lsp.core.lines import LineIndex
 
 
 class BadRequest(ValueError):
@@ -61,17 +62,21 @@ def parse_range(value: Any) -> tuple[int, int, int, int]:
     return nums
 
 
-def snippet(lines: list[str], rng: tuple[int, int, int, int] | None) -> Snippet:
+def snippet(lines: Sequence[str], rng: tuple[int, int, int, int] | None) -> Snippet:
     """The code of the whole document (``rng`` None) or of a range (already in code points), dedented.
 
-    ``lines`` are the document's lines without line endings. Columns reported for the code map back by adding
-    ``column_offsets[line]``; lines by adding ``first_line``.
+    ``lines`` are the document's lines without line endings (a :class:`LineIndex` reads only the range's lines).
+    Columns reported for the code map back by adding ``column_offsets[line]`` (none: 0); lines by adding
+    ``first_line``.
     """
     if rng is None:
-        code = "\n".join(lines)
-        if lines and code and not code.endswith("\n"):
+        if isinstance(lines, LineIndex):  # the text as it is: no split and join of a large document
+            code = lines.text
+        else:
+            code = "\n".join(lines)
+        if code and not code.endswith("\n"):
             code += "\n"
-        return Snippet(code, 0, tuple(0 for _ in lines), len(lines))
+        return Snippet(code, 0, (), len(lines))
     sl, sc, el, ec = rng
     n = len(lines)
     # a range may end at (n, 0): just past the last line

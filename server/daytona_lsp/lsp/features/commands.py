@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
+from daytona_lsp.core.lines import LineIndex
 from daytona_lsp.lsp import documents
 from daytona_lsp.lsp.documents import BadRequest
 from daytona_lsp.lsp.runs import RunError, RunRequest, api_key
@@ -79,17 +80,16 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
             raise BadRequest(f"{language} is not enabled (setting daytona.languages: {', '.join(settings.languages)})")
         raw_range = params.get("range")
         rng = None
+        lines = LineIndex(doc.source)  # only the lines a range covers are looked at
         if raw_range is not None:
             sl, sc, el, ec = documents.parse_range(raw_range)
-            lines = doc.source.splitlines()
             # client units (UTF-16 by default) → code points
             if sl < len(lines) and el < len(lines):
-                server_range = doc.range_from_client_units(types.Range(types.Position(sl, sc), types.Position(el, ec)))
+                client = types.Range(types.Position(sl, sc), types.Position(el, ec))
+                server_range = doc.position_codec.range_from_client_units(lines, client)
                 sl, sc = server_range.start.line, server_range.start.character
                 el, ec = server_range.end.line, server_range.end.character
             rng = (sl, sc, el, ec)
-        else:
-            lines = doc.source.splitlines()
         snip = documents.snippet(lines, rng)
     except BadRequest as exc:
         raise _invalid(f"{RUN}: {exc}") from None

@@ -397,10 +397,10 @@ class RunService:
                 text = redact(text)
                 buffer.write(text)
                 # stream everything up to the cap (the buffer keeps only its head and tail: the end sends the rest)
-                data = text.encode("utf-8", "surrogateescape")
-                streamed = utf8_head(data, buffer.max_bytes - run.streamed_bytes).decode("utf-8", "surrogateescape")
-                if streamed:
-                    run.streamed_bytes += len(streamed.encode("utf-8", "surrogateescape"))
+                part = utf8_head(text.encode("utf-8", "surrogateescape"), buffer.max_bytes - run.streamed_bytes)
+                if part:
+                    run.streamed_bytes += len(part)
+                    streamed = part.decode("utf-8", "surrogateescape")
                     try:
                         await self.observer.run_output(run, stream, streamed)
                     except Exception:

@@ -66,10 +66,9 @@ def _uri(command: str, params: Mapping[str, Any], *, required: bool) -> str | No
 async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) -> dict[str, Any]:
     uri = _uri(RUN, params, required=True)
     assert uri is not None
-    detach = params.get("detach")
+    detach = params.get("detach")  # true: answer {runId, backend} at once (see run_arguments); null: as if absent
     if detach is not None and not isinstance(detach, bool):
         raise _invalid(f"{RUN}: 'detach' must be true or false")
-    wait = not detach
     doc = server.workspace.text_documents.get(uri)
     if doc is None:
         raise _invalid(f"{RUN}: unknown document {uri}: open it in the editor first")
@@ -110,13 +109,13 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         column_offsets=snip.column_offsets,
         range=documents.range_wire(*documents.parse_range(raw_range)) if raw_range is not None else None,
         line_count=snip.line_count,
-        request_id=server.protocol.msg_id if wait else None,
+        request_id=None if detach else server.protocol.msg_id,
     )
     try:
         run = server.runs.start(request)
     except RunError as exc:
         raise _failed(f"{RUN}: {exc}") from None
-    if not wait:
+    if detach:
         return {"runId": run.id, "backend": run.backend}
     assert run.task is not None
     outcome = await run.task

@@ -159,7 +159,7 @@ def _serve(tcp: bool, host: str, port: int) -> int:
 
 
 def _read_code(file: str, language: str | None) -> tuple[str, str]:
-    from daytona_lsp.core.select import language_for_path
+    from daytona_lsp.core.languages import language_for_path
 
     if file == "-":
         if language is None:

@@ -62,6 +62,7 @@ class Session:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._versions: dict[str, int] = {}
+        self.init_result: types.InitializeResult | None = None
 
         for method, sink in (
             ("daytona/runStarted", self._on_started),
@@ -236,7 +237,7 @@ async def start_session(
         )
         clean = False
         try:
-            await asyncio.wait_for(client.initialize_session(params), WAIT)
+            session.init_result = await asyncio.wait_for(client.initialize_session(params), WAIT)
             yield session
             if shutdown:
                 await asyncio.wait_for(client.shutdown_session(), WAIT)

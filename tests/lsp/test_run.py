@@ -240,7 +240,11 @@ async def test_plain_client_gets_log_lines_and_a_summary(caps: str) -> None:
         assert s.started == {} and s.output == {}
         summary = next(m for m in s.client.messages if "exit 0 in" in m.message)
         assert summary.type == types.MessageType.Info
-        assert summary.message.endswith(f"exit 0 in {result['durationMs']} ms")
+        assert summary.message.splitlines() == [
+            f"plain.py: exit 0 in {result['durationMs']} ms",
+            "line one",
+            "line two",
+        ]
 
         bad = s.open("bad.py", "raise ValueError('boom')\n")
         await s.run(bad)
@@ -262,4 +266,5 @@ async def test_capped_output_streams_head_marker_and_tail(caps: str) -> None:
         streamed = s.output_text(result["runId"])
         assert streamed.startswith("line 0\n") and streamed.endswith("THE END\n")
         assert "truncated" in streamed
-        assert len(streamed.encode()) < 4096 + 200
+        assert streamed.startswith(result["output"][:4000])  # everything up to the cap, then the marker and tail
+        assert len(streamed.encode()) < 4096 * 3 // 2 + 200

@@ -128,7 +128,7 @@ def test_range_to_the_end_of_the_document_is_fine() -> None:
 
 
 def test_language_ids_and_cells() -> None:
-    assert [documents.language_of(x) for x in ("typescriptreact", "shellscript", "sh", "markdown")] == [
+    assert [documents.language_of(x, "untitled:1") for x in ("typescriptreact", "shellscript", "sh", "markdown")] == [
         "typescript",
         "bash",
         "bash",

@@ -36,6 +36,7 @@ import {
   RunResult,
   RunStarted,
   SandboxInfo,
+  useServerLanguages,
 } from "./logic/wire";
 import { RunOutputChannel } from "./output";
 import { ApiKeyStore } from "./secrets";
@@ -155,6 +156,7 @@ export class DaytonaClient implements vscode.Disposable {
       return;
     }
     this.crashes = [];
+    useServerLanguages(client.initializeResult?.capabilities.experimental);
     this.status.setState("ready");
     void this.refreshSandboxInfo();
   }

@@ -75,8 +75,8 @@ function M.check_version(v)
     )
 end
 
--- Neovim filetype → language name of the server
-local languages = {
+-- Neovim filetype → language name of the server, for a server that does not list its languages
+M.fallback_languages = {
   python = 'python',
   sh = 'bash',
   bash = 'bash',
@@ -86,10 +86,33 @@ local languages = {
   typescriptreact = 'typescript',
 }
 
+--- Filetype (LSP languageId) → server language, from the registry the server sends in its initialize result
+--- (`capabilities.experimental.daytona.languages`); the fallback table when the server lists none.
+---@param experimental any
+---@return table<string, string>
+function M.language_table(experimental)
+  local daytona = type(experimental) == 'table' and experimental.daytona or nil
+  local listed = type(daytona) == 'table' and daytona.languages or nil
+  if type(listed) ~= 'table' then
+    return M.fallback_languages
+  end
+  local table_ = {}
+  for _, entry in ipairs(listed) do
+    if type(entry) == 'table' and type(entry.id) == 'string' and type(entry.languageIds) == 'table' then
+      for _, id in ipairs(entry.languageIds) do
+        table_[id] = entry.id
+      end
+    end
+  end
+  return table_
+end
+
 ---@param bufnr integer
 ---@return string?
 function M.language(bufnr)
-  return languages[vim.bo[bufnr].filetype]
+  local client = M.client(bufnr)
+  local caps = client and client.server_capabilities or nil
+  return M.language_table(caps and caps.experimental)[vim.bo[bufnr].filetype]
 end
 
 --- The daytona_lsp client attached to a buffer (or any running one when the buffer has none).

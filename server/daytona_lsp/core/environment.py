@@ -7,10 +7,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypedDict, TypeVar, get_args, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, TypeVar, runtime_checkable
 
-CodeLanguage = Literal["python", "bash", "javascript", "typescript"]
-LANGUAGES: tuple[CodeLanguage, ...] = get_args(CodeLanguage)
+from daytona_lsp.core.languages import LANGUAGES as LANGUAGES  # declared in the one language registry
+from daytona_lsp.core.languages import CodeLanguage as CodeLanguage
 
 OutputStream = Literal["stdout", "stderr"]
 OutputCallback = Callable[[OutputStream, str], "Awaitable[None] | None"]

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .environment import CodeLanguage
+from . import languages
+from .languages import CodeLanguage
+from .lines import LineIndex
 
 __all__ = ["Frame", "RunError", "find_errors", "MAX_ERRORS"]
 
@@ -134,7 +136,7 @@ class _Locator:
     """Decides which reported paths are the user's code and maps reported (1-based) lines to code lines."""
 
     def __init__(
-        self, source_path: str | None, line_offset: int, line_count: int | None, code_lines: list[str] | None
+        self, source_path: str | None, line_offset: int, line_count: int | None, code_lines: LineIndex | None
     ) -> None:
         self.source = _normalize_path(source_path) if source_path else None
         self.line_offset = max(0, int(line_offset))
@@ -179,9 +181,7 @@ class _Locator:
         return line
 
     def text(self, line: int) -> str | None:
-        if self.code_lines is None or line >= len(self.code_lines):
-            return None
-        return self.code_lines[line]
+        return None if self.code_lines is None else self.code_lines.get(line)
 
     def statement_span(self, line: int) -> tuple[int | None, int | None]:
         """Columns of a code line's content without its indentation (when the code is known)."""
@@ -821,6 +821,25 @@ def _find_bash(lines: list[str], loc: _Locator) -> list[RunError]:
     return errors
 
 
+def _find_typescript(lines: list[str], loc: _Locator) -> list[RunError]:
+    compile_errors, elsewhere = _find_ts_compile(lines, loc)
+    runtime = _find_js_runtime(lines, loc)
+    # an unlocated runtime error next to compile errors is ts-node's "TSError: ⨯ Unable to compile": drop it
+    errors = compile_errors + [e for e in runtime if e.line is not None or not compile_errors]
+    if elsewhere and not any(e.line is not None for e in errors):
+        errors = [RunError(message=elsewhere[0], line=None, column=None, end_column=None)]
+    return errors
+
+
+_PARSERS: dict[str, Callable[[list[str], _Locator], list[RunError]]] = {
+    "python": _find_python,
+    "javascript": _find_js_runtime,
+    "typescript": _find_typescript,
+    "bash": _find_bash,
+}
+"""The parsers a :class:`~daytona_lsp.core.languages.Language` entry names in ``error_parser``."""
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # entry point
 
@@ -862,26 +881,14 @@ def _find_errors(
 ) -> list[RunError]:
     if not isinstance(output, str) or not output:
         return []
-    code_lines = _split_lines(code) if isinstance(code, str) else None
+    code_lines = LineIndex(code) if isinstance(code, str) else None  # lines looked up only where errors point
     if line_count is None and code_lines is not None:
-        line_count = len(code_lines) - (1 if code_lines and code_lines[-1] == "" and len(code_lines) > 1 else 0)
+        line_count = max(len(code_lines), 1)
     loc = _Locator(source_path if isinstance(source_path, str) else None, line_offset, line_count, code_lines)
     lines = _split_lines(_strip_ansi(output))
 
-    errors: list[RunError] = []
-    if language == "python":
-        errors = _find_python(lines, loc)
-    elif language == "javascript":
-        errors = _find_js_runtime(lines, loc)
-    elif language == "typescript":
-        compile_errors, elsewhere = _find_ts_compile(lines, loc)
-        runtime = _find_js_runtime(lines, loc)
-        # an unlocated runtime error next to compile errors is ts-node's "TSError: ⨯ Unable to compile": drop it
-        errors = compile_errors + [e for e in runtime if e.line is not None or not compile_errors]
-        if elsewhere and not any(e.line is not None for e in errors):
-            errors = [RunError(message=elsewhere[0], line=None, column=None, end_column=None)]
-    elif language == "bash":
-        errors = _find_bash(lines, loc)
+    entry = languages.by_name(language) if isinstance(language, str) else None
+    errors = _PARSERS[entry.error_parser](lines, loc) if entry is not None else []
 
     if any(e.line is not None for e in errors):
         return _finish(errors)

@@ -41,11 +41,7 @@ class OutputBuffer:
         room = self._head_limit - self._head_bytes
         streamed = ""
         if room > 0:
-            part = data[:room]
-            # never split a UTF-8 sequence: back off to a character boundary
-            if len(part) < len(data):
-                while part and (data[len(part)] & 0xC0) == 0x80:
-                    part = part[:-1]
+            part = utf8_head(data, room)
             streamed = part.decode("utf-8", "surrogateescape")
             self._head.append(streamed)
             self._head_bytes += len(part)
@@ -61,6 +57,23 @@ class OutputBuffer:
     def text(self) -> str:
         return "".join(self._head) + self.unstreamed_text()
 
+    def text_from(self, offset: int) -> str:
+        """What :meth:`text` holds from byte ``offset`` of the output on (a marker for what was dropped between).
+
+        A consumer that passed on the first ``offset`` bytes of the output itself sends this at the end."""
+        tail_start = self.total_bytes - len(self._tail)
+        if offset >= tail_start:
+            return bytes(self._tail[offset - tail_start :]).decode("utf-8", "replace")
+        head = "".join(self._head).encode("utf-8", "surrogateescape")[offset:].decode("utf-8", "surrogateescape")
+        dropped = tail_start - max(offset, self._head_bytes)
+        if dropped <= 0:
+            return head + bytes(self._tail).decode("utf-8", "replace")
+        tail = bytes(self._tail)
+        i = 0
+        while i < len(tail) and (tail[i] & 0xC0) == 0x80:  # drop a partial character at the start of the tail
+            i += 1
+        return head + truncation_marker(dropped) + tail[i:].decode("utf-8", "replace")
+
     def unstreamed_text(self) -> str:
         """The part of :meth:`text` after the head: what :meth:`write` did not return for streaming ('' if none).
 
@@ -75,6 +88,15 @@ class OutputBuffer:
         while i < len(tail) and (tail[i] & 0xC0) == 0x80:
             i += 1
         return truncation_marker(self._dropped) + tail[i:].decode("utf-8", "replace")
+
+
+def utf8_head(data: bytes, max_bytes: int) -> bytes:
+    """The first ``max_bytes`` (at most) of ``data``, never splitting a UTF-8 sequence."""
+    part = data[: max(0, max_bytes)]
+    if len(part) < len(data):
+        while part and (data[len(part)] & 0xC0) == 0x80:
+            part = part[:-1]
+    return part
 
 
 def cap_text(text: str, max_bytes: int = DEFAULT_MAX_OUTPUT_BYTES) -> tuple[str, bool]:

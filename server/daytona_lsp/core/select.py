@@ -11,35 +11,17 @@ import inspect
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import PurePath
 from typing import Any, Literal, get_args
 
 from daytona_lsp.core import secrets
 from daytona_lsp.core.environment import LANGUAGES, CodeEnvironment, CodeLanguage
+from daytona_lsp.core.languages import language_for_path as language_for_path  # re-exported (older callers)
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
 
 Backend = Literal["auto", "daytona", "local"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 ResolvedBackend = Literal["daytona", "local"]
 
-_EXTENSIONS: dict[str, CodeLanguage] = {
-    ".py": "python",
-    ".pyw": "python",
-    ".sh": "bash",
-    ".bash": "bash",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-}
-
-
-def language_for_path(path: str | os.PathLike[str]) -> CodeLanguage | None:
-    """The language of a file from its extension (``.py``, ``.sh``/``.bash``, ``.js``/``.mjs``/``.cjs``,
-    ``.ts``/``.mts``/``.cts``), or ``None``."""
-    return _EXTENSIONS.get(PurePath(os.fspath(path)).suffix.lower())
 
 
 def resolve_backend(backend: str, api_key: str | None = None) -> ResolvedBackend:

@@ -3,44 +3,38 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from daytona_lsp.core.environment import LANGUAGES, CodeLanguage
-
-LANGUAGE_IDS: dict[str, CodeLanguage] = {
-    "python": "python",
-    "javascript": "javascript",
-    "javascriptreact": "javascript",
-    "typescript": "typescript",
-    "typescriptreact": "typescript",
-    "shellscript": "bash",
-    "sh": "bash",
-    "bash": "bash",
-}
-
-CELL_MARKERS: dict[str, str] = {"python": "# %%", "bash": "# %%", "javascript": "// %%", "typescript": "// %%"}
+from daytona_lsp.core import languages
+from daytona_lsp.core.languages import LANGUAGES, CodeLanguage
+from daytona_lsp.core.lines import LineIndex
 
 
 class BadRequest(ValueError):
     """The client asked for something impossible; the message says what, for the user."""
 
 
-def language_of(language_id: str | None) -> CodeLanguage | None:
-    return LANGUAGE_IDS.get((language_id or "").lower())
+def language_of(language_id: str | None, uri: str) -> CodeLanguage | None:
+    """The language of a document: from its file extension when it names one, else from the client's languageId."""
+    lang = languages.for_document(language_id, uri)
+    return lang.id if lang else None
 
 
-def choose_language(language_id: str | None, override: Any) -> CodeLanguage:
+def choose_language(language_id: str | None, override: Any, uri: str) -> CodeLanguage:
+    supported = ", ".join(LANGUAGES)
     if override is not None:
-        if override not in LANGUAGES and language_of(str(override)) is None:
-            raise BadRequest(f"Unsupported language {override!r}; supported: {', '.join(LANGUAGES)}")
-        return language_of(str(override)) or override
-    language = language_of(language_id)
+        lang = languages.by_name(str(override))
+        if lang is None:
+            why = languages.refusal(str(override))
+            raise BadRequest(f"Unsupported language {override!r}{': ' + why if why else ''}; supported: {supported}")
+        return lang.id
+    language = language_of(language_id, uri)
     if language is None:
-        raise BadRequest(
-            f"Cannot run a {language_id or 'plain text'!r} document; supported: python, javascript, typescript, bash"
-        )
+        why = languages.refusal(language_id)
+        what = language_id or "plain text"
+        raise BadRequest(f"Cannot run a {what!r} document{': ' + why if why else ''}; supported: {supported}")
     return language
 
 
@@ -68,17 +62,21 @@ def parse_range(value: Any) -> tuple[int, int, int, int]:
     return nums
 
 
-def snippet(lines: list[str], rng: tuple[int, int, int, int] | None) -> Snippet:
+def snippet(lines: Sequence[str], rng: tuple[int, int, int, int] | None) -> Snippet:
     """The code of the whole document (``rng`` None) or of a range (already in code points), dedented.
 
-    ``lines`` are the document's lines without line endings. Columns reported for the code map back by adding
-    ``column_offsets[line]``; lines by adding ``first_line``.
+    ``lines`` are the document's lines without line endings (a :class:`LineIndex` reads only the range's lines).
+    Columns reported for the code map back by adding ``column_offsets[line]`` (none: 0); lines by adding
+    ``first_line``.
     """
     if rng is None:
-        code = "\n".join(lines)
-        if lines and code and not code.endswith("\n"):
+        if isinstance(lines, LineIndex):  # the text as it is: no split and join of a large document
+            code = lines.text
+        else:
+            code = "\n".join(lines)
+        if code and not code.endswith("\n"):
             code += "\n"
-        return Snippet(code, 0, tuple(0 for _ in lines), len(lines))
+        return Snippet(code, 0, (), len(lines))
     sl, sc, el, ec = rng
     n = len(lines)
     # a range may end at (n, 0): just past the last line
@@ -108,7 +106,7 @@ def snippet(lines: list[str], rng: tuple[int, int, int, int] | None) -> Snippet:
 
 def cells(lines: Iterable[str], language: CodeLanguage) -> list[tuple[int, int]]:
     """``(marker line, end line exclusive)`` for each cell marker (``# %%`` / ``// %%``)."""
-    marker = CELL_MARKERS[language]
+    marker = languages.get(language).cell_marker
     starts = [i for i, line in enumerate(lines) if line.lstrip().startswith(marker)]
     total = len(list(lines)) if not isinstance(lines, list) else len(lines)
     return [(s, starts[k + 1] if k + 1 < len(starts) else total) for k, s in enumerate(starts)]

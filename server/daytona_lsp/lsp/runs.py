@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from daytona_lsp.core.environment import CodeEnvironment, CodeLanguage, CodeRunResult, RunSpec
-from daytona_lsp.core.output import OutputBuffer
+from daytona_lsp.core.output import OutputBuffer, utf8_head
 from daytona_lsp.core.secrets import api_key, redact
 from daytona_lsp.lsp.settings import Settings
 
@@ -138,8 +138,8 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     task: asyncio.Task[RunOutcome] | None = None
     cancel_requested: bool = False
-    streamed_chars: int = 0
-    """How much of the output went to the observer while running (the capped output's head)."""
+    streamed_bytes: int = 0
+    """How much of the output (UTF-8 bytes, at most the cap) went to the observer while running."""
     data: dict[str, Any] = field(default_factory=dict)
     """Scratch space for observers (progress token…)."""
 
@@ -183,12 +183,15 @@ class EnvironmentSlot:
     closed: bool = False
     prewarming: bool = False
     error: str | None = None
+    """Why the environment could not be built."""
+    sandbox_error: str | None = None
+    """Why the last attempt to create its sandbox failed (a run or prewarm), until one succeeds."""
     close_task: asyncio.Task[None] | None = None
 
     def state(self) -> str:
         if self.closed:
             return "closed"
-        if self.error:
+        if self.error or (self.sandbox_error and not self.active):
             return "error"
         if not self.ready.done() or self.prewarming:
             return "creating"
@@ -289,8 +292,10 @@ class RunService:
         slot.prewarming = True
         try:
             await env.prewarm()
+            slot.sandbox_error = None
         except Exception as exc:
-            log.info("Prewarm failed: %s", redact(str(exc)))
+            slot.sandbox_error = _first_line(redact(str(exc)))
+            log.info("Prewarm failed: %s", slot.sandbox_error)
         finally:
             slot.prewarming = False
 
@@ -327,20 +332,14 @@ class RunService:
             return {"backend": resolve_backend(settings), "state": "none"}
         out: dict[str, Any] = {"backend": slot.backend, "state": slot.state()}
         if out["state"] == "ready":
-            env = slot.ready.result()
-            try:
-                reported = env.info()
-                if reported["state"] != "none":
-                    out["state"] = reported["state"]
-                    if "sandboxId" in reported:
-                        out["sandboxId"] = reported["sandboxId"]
-            except Exception as exc:
-                log.info("info() failed: %s", redact(str(exc)))
+            reported = _reported_info(slot.ready.result())
+            if reported is not None and reported.get("state") not in (None, "none"):
+                out.update({k: v for k, v in reported.items() if k in ("sandboxId", "state")})
         sandbox_id = out.get("sandboxId") or slot.sandbox_id()
         if sandbox_id:
             out["sandboxId"] = sandbox_id
-        if slot.error:
-            out["error"] = slot.error
+        if slot.error or slot.sandbox_error:
+            out["error"] = slot.error or slot.sandbox_error
         return out
 
     # ---- runs ---------------------------------------------------------------------------------------------------
@@ -358,6 +357,7 @@ class RunService:
         slot: EnvironmentSlot | None = None
         result: CodeRunResult
         cancelled = False
+        note = ""
         try:
             self.observer.run_started(run)
             slot, env = await self.environment(req.workspace, req.settings)
@@ -365,9 +365,13 @@ class RunService:
             run.backend = slot.backend
 
             async def on_output(stream: str, text: str) -> None:
-                streamed = buffer.write(redact(text))
-                if streamed:
-                    run.streamed_chars += len(streamed)
+                text = redact(text)
+                buffer.write(text)
+                # stream everything up to the cap (the buffer keeps only its head and tail: the end sends the rest)
+                part = utf8_head(text.encode("utf-8", "surrogateescape"), buffer.max_bytes - run.streamed_bytes)
+                if part:
+                    run.streamed_bytes += len(part)
+                    streamed = part.decode("utf-8", "surrogateescape")
                     try:
                         await self.observer.run_output(run, stream, streamed)
                     except Exception:
@@ -376,11 +380,14 @@ class RunService:
             result = await env.execute(RunSpec(code=req.code, language=req.language), on_output)
             if run.cancel_requested:
                 cancelled = True
+            else:
+                _note_sandbox(slot, env, result)
         except asyncio.CancelledError:
             cancelled = True
             text = buffer.text()
+            note = ("" if not text or text.endswith("\n") else "\n") + "[daytona-lsp: run cancelled]\n"
             result = CodeRunResult(
-                output=text + ("" if not text or text.endswith("\n") else "\n") + "[daytona-lsp: run cancelled]\n",
+                output=text + note,
                 exit_code=CANCELLED_EXIT_CODE,
                 truncated=buffer.truncated,
             )
@@ -405,12 +412,11 @@ class RunService:
             source_path=result.source_path,
             line_offset=result.line_offset,
         )
-        rest = ""
-        if run.streamed_chars == 0 and buffer.total_bytes == 0:
+        if buffer.total_bytes == 0:
             rest = outcome.output  # a backend that did not stream: the channel still gets the output
-        elif buffer.truncated or cancelled:
-            # streaming stops at the head of a capped output: the channel also gets the marker and the tail
-            rest = outcome.output[run.streamed_chars :] if cancelled else buffer.text()[run.streamed_chars :]
+        else:
+            # what streaming did not carry (past the cap: a marker and the tail), and the note of a cancelled run
+            rest = buffer.text_from(run.streamed_bytes) + note
         if rest:
             with contextlib.suppress(Exception):
                 await self.observer.run_output(run, "stdout", rest)
@@ -471,3 +477,28 @@ async def _close_env(env: CodeEnvironment) -> None:
         await env.aclose()
     except Exception as exc:
         log.warning("Closing an environment failed: %s", redact(str(exc)))
+
+
+def _reported_info(env: CodeEnvironment) -> dict[str, Any] | None:
+    """What the environment says about its sandbox (``{"state", "sandboxId"?}``), None when it cannot say."""
+    try:
+        reported = dict(env.info())
+    except Exception as exc:
+        log.info("info() failed: %s", redact(str(exc)))
+        return None
+    return reported if isinstance(reported, dict) else None
+
+
+def _note_sandbox(slot: EnvironmentSlot, env: CodeEnvironment, result: CodeRunResult) -> None:
+    """After a run: a failed run that left no sandbox behind could not create it (401, quota…); remember why."""
+    reported = _reported_info(env)
+    if reported is None:
+        return
+    if reported.get("state") not in (None, "none"):
+        slot.sandbox_error = None
+    elif result.exit_code != 0:
+        slot.sandbox_error = _first_line(redact(result.output)) or f"exit {result.exit_code}"
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip()[:300] for line in text.splitlines() if line.strip()), "")

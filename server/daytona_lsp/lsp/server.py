@@ -9,13 +9,18 @@ import signal
 import stat
 import sys
 import threading
+from collections.abc import Generator
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import RPCRequest
+from pygls.protocol.language_server import lsp_method
 
 from daytona_lsp import __version__ as VERSION
+from daytona_lsp.core import languages
 from daytona_lsp.lsp import documents
 from daytona_lsp.lsp.runs import EnvironmentFactory, RunService, resolve_backend
 from daytona_lsp.lsp.settings import Settings, parse_settings
@@ -36,6 +41,30 @@ class DaytonaProtocol(LanguageServerProtocol):
         runs = getattr(self._server, "runs", None)
         if runs is not None:
             runs.cancel_request(msg_id)
+
+    def handle_message(self, message: Any) -> None:
+        # after `shutdown` pygls drops requests without an answer (a client then waits forever): refuse them
+        if self._shutdown and isinstance(message, RPCRequest) and message.method != types.EXIT:
+            error = JsonRpcInvalidRequest(message=f"{message.method}: the server is shut down")
+            self._send_response(message.id, None, error.to_response_error())
+            return
+        super().handle_message(message)
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        result: types.InitializeResult = yield from super().lsp_initialize(params)
+        # the language registry, so that clients need no tables of their own
+        result.capabilities.experimental = {"daytona": {"languages": languages.wire()}}
+        return result
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
+        uri = params.text_document.uri
+        if uri not in self.workspace.text_documents:
+            log.info("didChange for %s, which was never opened: ignored", uri)
+            return None
+        yield from super().lsp_text_document__did_change(params)
+        return None
 
 
 class DaytonaLanguageServer(LanguageServer):

@@ -50,6 +50,7 @@ export interface SandboxInfo {
   backend: string;
   sandboxId?: string | null;
   state: string;
+  error?: string;
 }
 
 export const COMMAND_RUN = "daytona.run";
@@ -60,16 +61,44 @@ export const NOTIFY_RUN_STARTED = "daytona/runStarted";
 export const NOTIFY_OUTPUT = "daytona/output";
 export const NOTIFY_RUN_FINISHED = "daytona/runFinished";
 
-/** VS Code language ids → the server's language names; others are left for the server to decide (or refuse). */
-const LANGUAGE_IDS: Record<string, string> = {
+/** One entry of the server's language registry (`initialize` result `capabilities.experimental.daytona.languages`). */
+export interface ServerLanguage {
+  id: string;
+  languageIds: string[];
+  extensions?: string[];
+  cellMarker?: string;
+}
+
+/** For a server that does not list its languages: VS Code language ids → the server's language names. */
+export const FALLBACK_LANGUAGE_IDS: Readonly<Record<string, string>> = {
   python: "python",
   shellscript: "bash",
   javascript: "javascript",
   typescript: "typescript",
 };
 
+/** Language id → server language, from the server's `capabilities.experimental` (the fallback when it lists none). */
+export function languageTable(experimental: unknown): Record<string, string> {
+  const listed = (experimental as { daytona?: { languages?: unknown } } | null | undefined)?.daytona?.languages;
+  if (!Array.isArray(listed)) return { ...FALLBACK_LANGUAGE_IDS };
+  const table: Record<string, string> = {};
+  for (const entry of listed as ServerLanguage[]) {
+    if (typeof entry?.id !== "string" || !Array.isArray(entry.languageIds)) continue;
+    for (const languageId of entry.languageIds) table[languageId] = entry.id;
+  }
+  return table;
+}
+
+let languages: Record<string, string> = { ...FALLBACK_LANGUAGE_IDS };
+
+/** Use the languages the running server lists (call with its initialize result's `capabilities.experimental`). */
+export function useServerLanguages(experimental: unknown): void {
+  languages = languageTable(experimental);
+}
+
+/** The server's language for a VS Code language id; others are left for the server to decide (or refuse). */
 export function serverLanguage(languageId: string | undefined): string | undefined {
-  return languageId ? LANGUAGE_IDS[languageId] : undefined;
+  return languageId && Object.prototype.hasOwnProperty.call(languages, languageId) ? languages[languageId] : undefined;
 }
 
 function isEmpty(range: Range): boolean {

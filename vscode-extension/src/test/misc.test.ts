@@ -4,7 +4,7 @@ import { RunCorrelator, sameUri } from "../logic/correlate";
 import { redact } from "../logic/redact";
 import { serverSettings } from "../logic/settings";
 import { StatusModel } from "../logic/statusModel";
-import { runArguments, serverLanguage } from "../logic/wire";
+import { languageTable, runArguments, serverLanguage, useServerLanguages } from "../logic/wire";
 
 test("run arguments for a whole file carry no range", () => {
   assert.deepEqual(runArguments("file:///a.py", "python"), { uri: "file:///a.py", language: "python" });
@@ -28,6 +28,30 @@ test("VS Code language ids map to the server's names; unknown ones are left to t
   assert.equal(serverLanguage("typescript"), "typescript");
   assert.equal(serverLanguage("rust"), undefined);
   assert.equal(runArguments("file:///a.rs", "rust").language, undefined);
+});
+
+test("the server's language registry replaces the built-in table; an older server's absence keeps the fallback", () => {
+  // as the server sends it in capabilities.experimental (core/languages.py wire())
+  const experimental = {
+    daytona: {
+      languages: [
+        { id: "bash", languageIds: ["bash", "sh", "shell", "shellscript"], extensions: [".sh"], cellMarker: "# %%" },
+        { id: "javascript", languageIds: ["javascript", "js", "javascriptreact"], extensions: [".js"] },
+      ],
+    },
+  };
+  assert.deepEqual(languageTable(experimental).javascriptreact, "javascript");
+  assert.equal(languageTable(experimental).python, undefined);
+  assert.equal(languageTable(undefined).python, "python");
+  assert.equal(languageTable({ other: 1 }).shellscript, "bash");
+  try {
+    useServerLanguages(experimental);
+    assert.equal(serverLanguage("javascriptreact"), "javascript");
+    assert.equal(serverLanguage("toString"), undefined);
+  } finally {
+    useServerLanguages(undefined);
+  }
+  assert.equal(serverLanguage("javascriptreact"), undefined);
 });
 
 test("redaction hides every occurrence of a secret and leaves other text alone", () => {

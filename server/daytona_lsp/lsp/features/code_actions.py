@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from daytona_lsp.lsp import documents
-from daytona_lsp.lsp.features.commands import RUN
+from daytona_lsp.lsp.features.commands import RUN, run_arguments
 
 if TYPE_CHECKING:
     from daytona_lsp.lsp.server import DaytonaLanguageServer
@@ -28,7 +28,7 @@ def code_actions(server: DaytonaLanguageServer, params: types.CodeActionParams) 
     doc = server.workspace.text_documents.get(uri)
     if doc is None or not _wanted(params.context.only):
         return None
-    language = documents.language_of(doc.language_id)
+    language = documents.language_of(doc.language_id, uri)
     settings = server.settings_of_uri(uri)
     if language is None or language not in settings.languages or not doc.source.strip():
         return None
@@ -37,7 +37,7 @@ def code_actions(server: DaytonaLanguageServer, params: types.CodeActionParams) 
         types.CodeAction(
             title=f"Run file in {where}",
             kind=RUN_KIND,
-            command=types.Command(title=f"Run file in {where}", command=RUN, arguments=[{"uri": uri}]),
+            command=types.Command(title=f"Run file in {where}", command=RUN, arguments=[run_arguments(server, uri)]),
         )
     ]
     r = params.range
@@ -48,7 +48,7 @@ def code_actions(server: DaytonaLanguageServer, params: types.CodeActionParams) 
                 title=f"Run selection in {where}",
                 kind=RUN_KIND,
                 command=types.Command(
-                    title=f"Run selection in {where}", command=RUN, arguments=[{"uri": uri, "range": rng}]
+                    title=f"Run selection in {where}", command=RUN, arguments=[run_arguments(server, uri, rng)]
                 ),
             )
         )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
+from daytona_lsp.core.lines import LineIndex
 from daytona_lsp.lsp import documents
 from daytona_lsp.lsp.documents import BadRequest
 from daytona_lsp.lsp.runs import RunError, RunRequest, api_key
@@ -65,27 +66,29 @@ def _uri(command: str, params: Mapping[str, Any], *, required: bool) -> str | No
 async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) -> dict[str, Any]:
     uri = _uri(RUN, params, required=True)
     assert uri is not None
+    detach = params.get("detach")  # true: answer {runId, backend} at once (see run_arguments); null: as if absent
+    if detach is not None and not isinstance(detach, bool):
+        raise _invalid(f"{RUN}: 'detach' must be true or false")
     doc = server.workspace.text_documents.get(uri)
     if doc is None:
         raise _invalid(f"{RUN}: unknown document {uri}: open it in the editor first")
     try:
-        language = documents.choose_language(doc.language_id, params.get("language"))
+        language = documents.choose_language(doc.language_id, params.get("language"), uri)
         settings = await server.current_settings(uri)
         if language not in settings.languages:
             raise BadRequest(f"{language} is not enabled (setting daytona.languages: {', '.join(settings.languages)})")
         raw_range = params.get("range")
         rng = None
+        lines = LineIndex(doc.source)  # only the lines a range covers are looked at
         if raw_range is not None:
             sl, sc, el, ec = documents.parse_range(raw_range)
-            lines = doc.source.splitlines()
             # client units (UTF-16 by default) → code points
             if sl < len(lines) and el < len(lines):
-                server_range = doc.range_from_client_units(types.Range(types.Position(sl, sc), types.Position(el, ec)))
+                client = types.Range(types.Position(sl, sc), types.Position(el, ec))
+                server_range = doc.position_codec.range_from_client_units(lines, client)
                 sl, sc = server_range.start.line, server_range.start.character
                 el, ec = server_range.end.line, server_range.end.character
             rng = (sl, sc, el, ec)
-        else:
-            lines = doc.source.splitlines()
         snip = documents.snippet(lines, rng)
     except BadRequest as exc:
         raise _invalid(f"{RUN}: {exc}") from None
@@ -106,21 +109,40 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         column_offsets=snip.column_offsets,
         range=documents.range_wire(*documents.parse_range(raw_range)) if raw_range is not None else None,
         line_count=snip.line_count,
-        request_id=server.protocol.msg_id,
+        request_id=None if detach else server.protocol.msg_id,
     )
     try:
         run = server.runs.start(request)
     except RunError as exc:
         raise _failed(f"{RUN}: {exc}") from None
+    if detach:
+        return {"runId": run.id, "backend": run.backend}
     assert run.task is not None
     outcome = await run.task
     return outcome.wire()
 
 
+def run_arguments(server: DaytonaLanguageServer, uri: str, rng: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``daytona.run`` argument a code action or lens carries.
+
+    Clients that opted in to ``daytona/*`` notifications (the VS Code and Neovim plugins) wait for the result on
+    purpose. For the others the run is started with ``detach: true``: the request returns ``{runId}`` at once (eglot
+    and lsp-mode give up on a request after 10 s, lsp-mode by cancelling it) and the result arrives as log lines, a
+    ``window/showMessage`` summary and diagnostics. (``true``, not ``wait: false``: lsp-mode sends a ``false`` it
+    received back as ``null``.)
+    """
+    args: dict[str, Any] = {"uri": uri}
+    if rng is not None:
+        args["range"] = rng
+    if not server.output_notifications:
+        args["detach"] = True
+    return args
+
+
 def register(server: DaytonaLanguageServer) -> None:
     @server.command(RUN)
     async def daytona_run(*args: Any) -> dict[str, Any]:
-        params = one_object(RUN, args, required=True, usage="{uri, range?, language?}")
+        params = one_object(RUN, args, required=True, usage="{uri, range?, language?, detach?}")
         return await run_command(server, params)
 
     @server.command(CANCEL)

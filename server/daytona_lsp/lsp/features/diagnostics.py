@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from daytona_lsp.core.lines import LineIndex
 from daytona_lsp.lsp.runs import Run, RunOutcome
 
 if TYPE_CHECKING:
@@ -67,28 +68,31 @@ class DiagnosticsPublisher:
         self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=items))
 
     # ---- mapping ------------------------------------------------------------------------------------------------
-    def _doc_lines(self, uri: str) -> list[str] | None:
+    def _doc_lines(self, uri: str) -> LineIndex | None:
+        """The document's lines as they are now, read only where a diagnostic points (not split per run)."""
         try:
-            return self.server.workspace.get_text_document(uri).source.splitlines()
+            return LineIndex(self.server.workspace.get_text_document(uri).source)
         except Exception:
             return None
 
-    def _position(self, uri: str, lines: list[str] | None, line: int, column: int) -> types.Position:
+    def _position(self, uri: str, lines: LineIndex | None, line: int, column: int) -> types.Position:
         if lines is not None:
-            line = max(0, min(line, max(len(lines) - 1, 0)))
-            text = lines[line] if lines else ""
+            line = max(line, 0)
+            text = lines.get(line)
+            if text is None:  # the document got shorter since the run started: its last line
+                line = max(len(lines) - 1, 0)
+                text = lines.get(line) or ""
             column = max(0, min(column, len(text)))
             try:
                 doc = self.server.workspace.get_text_document(uri)
-                return doc.position_codec.position_to_client_units(doc.lines, types.Position(line, column))
+                return doc.position_codec.position_to_client_units(lines, types.Position(line, column))
             except Exception:
                 pass
         return types.Position(line=max(line, 0), character=max(column, 0))
 
-    def _line_end(self, lines: list[str] | None, line: int) -> int:
-        if lines is None or not (0 <= line < len(lines)):
-            return 0
-        return len(lines[line])
+    def _line_end(self, lines: LineIndex | None, line: int) -> int:
+        text = lines.get(line) if lines is not None else None
+        return len(text) if text is not None else 0
 
     def diagnostics_for(self, run: Run, outcome: RunOutcome) -> list[types.Diagnostic]:
         req = run.request
@@ -105,7 +109,8 @@ class DiagnosticsPublisher:
         def rng(code_line: int, col: int | None, end_col: int | None) -> types.Range:
             bl, bc = buffer_pos(code_line, col)
             if col is None:
-                start_c = len(lines[bl]) - len(lines[bl].lstrip()) if lines and 0 <= bl < len(lines) else 0
+                text = lines.get(bl) if lines is not None else None
+                start_c = len(text) - len(text.lstrip()) if text is not None else 0
                 end = self._line_end(lines, bl)
             else:
                 start_c = bc

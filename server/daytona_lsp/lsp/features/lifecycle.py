@@ -67,7 +67,7 @@ def register(server: DaytonaLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def on_did_open(params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
-        if documents.language_of(doc.language_id) is None:
+        if documents.language_of(doc.language_id, doc.uri) is None:
             return
         settings = await server.current_settings(doc.uri)
         maybe_prewarm(server, doc.uri, doc.language_id, settings)
@@ -88,7 +88,7 @@ def register(server: DaytonaLanguageServer) -> None:
 
 
 def maybe_prewarm(server: DaytonaLanguageServer, uri: str, language_id: str, settings: Any) -> None:
-    language = documents.language_of(language_id)
+    language = documents.language_of(language_id, uri)
     if not settings.prewarm or language is None or language not in settings.languages:
         return
     from daytona_lsp.lsp.runs import api_key

@@ -22,6 +22,8 @@ RUN_STARTED = "daytona/runStarted"
 OUTPUT = "daytona/output"
 RUN_FINISHED = "daytona/runFinished"
 PROGRESS_INTERVAL_S = 1.0
+SUMMARY_LINES = 5
+SUMMARY_WIDTH = 200
 
 
 def _name(uri: str) -> str:
@@ -38,6 +40,26 @@ def summary(run: Run, outcome: RunOutcome) -> tuple[types.MessageType, str]:
     line = diagnostics.last_error_line(outcome.output)
     text = f"{where}: exit {outcome.exit_code} in {outcome.duration_ms} ms"
     return types.MessageType.Error, f"{text}: {line}" if line else text
+
+
+def last_lines(output: str, count: int = SUMMARY_LINES, width: int = SUMMARY_WIDTH) -> list[str]:
+    """The last ``count`` non-empty lines of ``output`` (each cut to ``width`` characters), oldest first."""
+    found: list[str] = []
+    end = len(output)
+    while end > 0 and len(found) < count:
+        start = output.rfind("\n", 0, end) + 1
+        line = output[start:end].rstrip("\r")
+        if line.strip():
+            found.append(line if len(line) <= width else line[: width - 1] + "…")
+        end = start - 1
+    return found[::-1]
+
+
+def plain_summary(run: Run, outcome: RunOutcome) -> tuple[types.MessageType, str]:
+    """What a plain client shows (``window/showMessage``): the one-line result, then the output's last lines."""
+    kind, message = summary(run, outcome)
+    tail = last_lines(outcome.output)
+    return kind, "\n".join([message, *tail])
 
 
 class RunReporter:
@@ -104,13 +126,9 @@ class RunReporter:
             kind, message = summary(run, outcome)
             if self._channel(run):
                 self._log(f"■ run {run.id}: {message}")
+            kind, message = plain_summary(run, outcome)
             self.server.window_show_message(types.ShowMessageParams(type=kind, message=message))
-        task = run.data.get("progress")
-        if task is not None:
-            run.data["outcome"] = outcome
-            done = run.data.get("done")
-            if isinstance(done, asyncio.Event):
-                done.set()
+        self._end_progress(run, outcome)
 
     def _log(self, line: str) -> None:
         self.server.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=line))
@@ -123,9 +141,6 @@ class RunReporter:
             log.info("Progress for run %s failed: %s", run.id, exc)
 
     async def _progress(self, run: Run) -> None:
-        done = run.data["done"] = asyncio.Event()
-        if "outcome" in run.data:
-            done.set()
         token = f"daytona-run-{run.id}"
         progress = self.server.work_done_progress
         self.server.progress_tokens[token] = run.id  # before the client knows the token: a cancel always finds it
@@ -135,18 +150,29 @@ class RunReporter:
             log.info("No progress for run %s: %s", run.id, exc)
             self.server.progress_tokens.pop(token, None)
             return
+        if "ended" in run.data:  # finished before the client accepted the token: no progress to show
+            self.server.progress_tokens.pop(token, None)
+            progress.tokens.pop(token, None)
+            return
         title = f"Running {_name(run.request.uri)} in {run.backend} sandbox"
-        progress.begin(
-            token,
-            types.WorkDoneProgressBegin(title=title, cancellable=True, message="starting"),
-        )
-        while not done.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(done.wait(), PROGRESS_INTERVAL_S)
-            if not done.is_set():
-                progress.report(token, types.WorkDoneProgressReport(message=f"{run.elapsed_ms() / 1000:.0f} s"))
-        outcome: RunOutcome = run.data["outcome"]
+        progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True, message="starting"))
+        run.data["progress_token"] = token
+        while True:  # until _end_progress cancels this task
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            progress.report(token, types.WorkDoneProgressReport(message=f"{run.elapsed_ms() / 1000:.0f} s"))
+
+    def _end_progress(self, run: Run, outcome: RunOutcome) -> None:
+        """End the run's progress now: before the command's response (lsp-mode drops a later end)."""
+        run.data["ended"] = True
+        token = run.data.pop("progress_token", None)
+        if token is None:
+            return
+        progress = self.server.work_done_progress
         message = "cancelled" if outcome.cancelled else f"exit {outcome.exit_code} in {outcome.duration_ms} ms"
-        progress.end(token, types.WorkDoneProgressEnd(message=message))
+        with contextlib.suppress(Exception):
+            progress.end(token, types.WorkDoneProgressEnd(message=message))
         self.server.progress_tokens.pop(token, None)
         progress.tokens.pop(token, None)
+        task = run.data.pop("progress", None)
+        if isinstance(task, asyncio.Task):
+            task.cancel()  # its periodic report must not follow the end

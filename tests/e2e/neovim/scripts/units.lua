@@ -119,4 +119,19 @@ H.run('units', function()
   vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'a', 'é€x' })
   H.eq(3, dl.line_range(0, 1, 2, 'utf-16')['end'].character, 'utf-16 end column')
   H.eq(6, dl.line_range(0, 1, 2, 'utf-8')['end'].character, 'utf-8 end column')
+
+  -- languages: the server's registry (initialize result) replaces the built-in table; none listed: the fallback
+  local experimental = {
+    daytona = {
+      languages = {
+        { id = 'bash', languageIds = { 'bash', 'sh', 'shell' }, extensions = { '.sh' }, cellMarker = '# %%' },
+        { id = 'javascript', languageIds = { 'javascript', 'js', 'javascriptreact' } },
+      },
+    },
+  }
+  H.eq('bash', dl.language_table(experimental).sh, 'sh from the server registry')
+  H.eq('javascript', dl.language_table(experimental).js, 'js from the server registry')
+  H.eq(nil, dl.language_table(experimental).python, 'a language the server does not list')
+  H.eq('python', dl.language_table(nil).python, 'an older server: the fallback table')
+  H.eq('typescript', dl.language_table({ other = true }).typescriptreact, 'no daytona entry: the fallback table')
 end)

@@ -281,8 +281,10 @@ def _keep_sigint_ours() -> None:
     """The Daytona SDK's socket.io client (engineio) puts a SIGINT handler on the running loop when it connects,
     which cancels every task and stops the loop (a ``CancelledError`` traceback instead of "interrupted"). engineio
     installs it once per process: mark it installed so that Ctrl-C stays the CLI's."""
-    import engineio.async_client  # type: ignore[import-untyped]
-
+    try:
+        import engineio.async_client  # type: ignore[import-untyped]
+    except ImportError:  # an SDK without the socket.io client
+        return
     engineio.async_client.async_signal_handler_set = True
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from daytona_lsp.core import LANGUAGES, CodeEnvironment, CodeRunResult, SimpleContext, Variable
-from daytona_lsp.core.environment import emit, not_enabled_result, resolve_variable
+from daytona_lsp.core.environment import RunSpec, emit, not_enabled_result, resolve_variable
 
 
 def test_variable_resolves_from_context_variables():
@@ -95,3 +95,23 @@ async def test_a_failing_output_callback_does_not_break_the_caller(caplog):
     await emit(broken, "stdout", "x")
     await emit(broken_async, "stdout", "x")
     assert caplog.text.count("output callback failed") == 2
+
+
+async def test_run_is_a_thin_call_of_execute_with_a_snippet_spec():
+    seen: list[RunSpec] = []
+
+    class Recorder(CodeEnvironment):
+        @property
+        def supported_languages(self):
+            return LANGUAGES
+
+        async def execute(self, spec, on_output=None, *, context=None):
+            seen.append(spec)
+            await emit(on_output, "stdout", spec.code)
+            return CodeRunResult(output=spec.code, exit_code=0)
+
+    chunks: list[str] = []
+    result = await Recorder().run("x = 1", "python", on_output=lambda s, t: chunks.append(t))
+    assert (result.output, chunks) == ("x = 1", ["x = 1"])
+    assert seen == [RunSpec(code="x = 1", language="python")]
+    assert (seen[0].path, seen[0].args, seen[0].stdin, seen[0].session) == (None, (), None, None)

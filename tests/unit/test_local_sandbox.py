@@ -17,6 +17,7 @@ from daytona_lsp.core.local import (
     LocalCodeEnvironment,
     LocalSandboxError,
 )
+from daytona_lsp.core.local.runtimes import node_info
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
 
@@ -72,7 +73,7 @@ async def test_javascript_accepts_es_module_syntax(env):
 
 
 async def test_typescript_without_a_runner_says_what_to_install(env, monkeypatch):
-    node_version = await env._node_info(None)
+    node_version = await node_info(None)
     if isinstance(node_version, tuple) and node_version[1] >= (22, 6, 0):
         pytest.skip("this Node.js strips types itself")
     node = shutil.which("node")

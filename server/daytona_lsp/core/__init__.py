@@ -14,6 +14,8 @@ from daytona_lsp.core.environment import (
     CodeRunResult,
     OutputCallback,
     RunContext,
+    RunSpec,
+    SandboxInfo,
     SimpleContext,
     Variable,
 )
@@ -32,6 +34,8 @@ __all__ = [
     "LocalCodeEnvironment",
     "OutputCallback",
     "RunContext",
+    "RunSpec",
+    "SandboxInfo",
     "SimpleContext",
     "Variable",
 ]

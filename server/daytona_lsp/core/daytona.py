@@ -36,6 +36,8 @@ from daytona_lsp.core.environment import (
     OutputCallback,
     OutputStream,
     RunContext,
+    RunSpec,
+    SandboxInfo,
     Variable,
     elapsed_ms,
     emit,
@@ -68,9 +70,7 @@ class MissingCredentialsError(ValueError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
-            message
-            or "No Daytona API key: set DAYTONA_API_KEY (or pass api_key) "
-            "to use Daytona sandboxes."
+            message or "No Daytona API key: set DAYTONA_API_KEY (or pass api_key) to use Daytona sandboxes."
         )
 
 
@@ -405,7 +405,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         slot = self._last_slot
         return slot.sandbox.id if slot is not None and slot.sandbox is not None else None
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> SandboxInfo:
         """``{"backend", "sandboxId"?, "state"}`` for the editor's sandbox-info command."""
         slot = self._last_slot
         if self._closed:
@@ -446,6 +446,21 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         result.duration_ms = elapsed_ms(started)
         result.backend = BACKEND
         return result
+
+    async def execute(
+        self, spec: RunSpec, on_output: OutputCallback | None = None, *, context: RunContext | None = None
+    ) -> CodeRunResult:
+        """Run ``spec``. Arguments, preset stdin, a working directory and per-run variables are not supported yet."""
+        given = (("cwd", spec.cwd), ("args", spec.args), ("stdin", spec.stdin), ("env", spec.env))
+        unsupported = [name for name, value in given if value]
+        if unsupported:
+            result = CodeRunResult(
+                output=f"The Daytona backend does not support {', '.join(unsupported)} for a run yet.\n", exit_code=2
+            )
+            result.backend = BACKEND
+            await emit(on_output, "stdout", result.output)
+            return result
+        return await self.run(spec.code, spec.language, context=context, on_output=on_output)
 
     async def prewarm(self, *, context: RunContext | None = None) -> None:
         """Create the sandbox a run with ``context`` would use, without running anything (no toolbox request).

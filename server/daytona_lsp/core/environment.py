@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar, get_args, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, TypeVar, get_args, runtime_checkable
 
 CodeLanguage = Literal["python", "bash", "javascript", "typescript"]
 LANGUAGES: tuple[CodeLanguage, ...] = get_args(CodeLanguage)
@@ -115,17 +115,67 @@ def elapsed_ms(start: float) -> int:
     return int((time.monotonic() - start) * 1000)
 
 
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What one run is: the same for every backend.
+
+    ``path`` is the file's workspace-relative path (``None`` for a snippet or an untitled buffer), ``cwd`` the
+    workspace-relative directory to run in (``None``: the sandbox's work directory), ``args`` the program's arguments,
+    ``stdin`` preset input (``None``: no input, the program reads EOF at once), ``env`` extra environment variables for
+    this run only, ``session`` reserved for persistent interpreters (always ``None`` for now).
+    """
+
+    code: str
+    language: CodeLanguage
+    path: str | None = None
+    cwd: str | None = None
+    args: tuple[str, ...] = ()
+    stdin: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    session: None = None
+
+
+SandboxState = Literal["none", "creating", "ready", "running", "stopped", "closed", "error"]
+"""Where an environment's sandbox is: none yet, being created, idle, running code, stopped (Daytona), closed."""
+
+
+class _SandboxInfoBase(TypedDict):
+    backend: str
+    state: str
+
+
+class SandboxInfo(_SandboxInfoBase, total=False):
+    """What ``daytona.sandboxInfo`` reports of an environment's sandbox (``sandboxId`` once there is one)."""
+
+    sandboxId: str
+
+
 @runtime_checkable
 class CodeEnvironment(Protocol):
-    """Runs code in a sandbox.
+    """Runs code in a sandbox: the one interface the LSP layer (and any other caller) knows backends by.
 
-    ``run`` never raises for problems of the code or the sandbox: they come back as a result with a non-zero exit
-    code and a readable ``output``. Keyword arguments after ``*`` are the extension point (a future ``session``,
-    ``stdin``, ``argv`` arrive there without breaking callers).
+    ``execute`` (and the seed's ``run``, a thin call of it) never raise for problems of the code or the sandbox:
+    they come back as a result with a non-zero exit code and a readable ``output``. Cancelling the awaiting task ends
+    the run (exit 124, output so far).
     """
 
     @property
     def supported_languages(self) -> tuple[CodeLanguage, ...]: ...
+
+    @property
+    def sandbox_id(self) -> str | None:
+        """The id of the sandbox runs use now (``None`` while there is none)."""
+        ...
+
+    def info(self) -> SandboxInfo:
+        """Backend, state and sandbox id, for the editor's sandbox-info command (cheap, never blocks)."""
+        ...
+
+    async def execute(
+        self, spec: RunSpec, on_output: OutputCallback | None = None, *, context: RunContext | None = None
+    ) -> CodeRunResult:
+        """Run ``spec``, streaming output to ``on_output`` (what is streamed adds up to ``result.output``)."""
+        ...
 
     async def run(
         self,
@@ -134,9 +184,21 @@ class CodeEnvironment(Protocol):
         *,
         context: RunContext | None = None,
         on_output: OutputCallback | None = None,
-    ) -> CodeRunResult: ...
+    ) -> CodeRunResult:
+        """The seed's API: run a snippet (no file path, args or stdin)."""
+        return await self.execute(RunSpec(code=code, language=language), on_output, context=context)
 
-    async def aclose(self) -> None: ...
+    async def prewarm(self, *, context: RunContext | None = None) -> None:
+        """Create the sandbox a run would use now, so the first run starts sooner. Raises when it cannot."""
+        ...
+
+    async def reset(self) -> None:
+        """Tear the sandbox down (its processes and files); the next run gets a fresh one."""
+        ...
+
+    async def aclose(self) -> None:
+        """Tear everything down; idempotent. Runs after it get a clear result."""
+        ...
 
     async def __aenter__(self) -> CodeEnvironment:
         return self

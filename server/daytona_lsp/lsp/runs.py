@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daytona_lsp.core.environment import CodeEnvironment, CodeLanguage, CodeRunResult
+from daytona_lsp.core.environment import CodeEnvironment, CodeLanguage, CodeRunResult, RunSpec
 from daytona_lsp.core.output import OutputBuffer
 from daytona_lsp.lsp.settings import Settings
 
@@ -210,14 +210,7 @@ class EnvironmentSlot:
     def sandbox_id(self) -> str | None:
         if not self.ready.done() or self.ready.cancelled() or self.ready.exception() is not None:
             return None
-        env = self.ready.result()
-        for name in ("sandbox_id", "sandboxId"):
-            value = getattr(env, name, None)
-            if isinstance(value, str) and value:
-                return value
-        sandbox = getattr(env, "sandbox", None)
-        value = getattr(sandbox, "id", None)
-        return value if isinstance(value, str) else None
+        return self.ready.result().sandbox_id
 
 
 class RunService:
@@ -304,20 +297,11 @@ class RunService:
         except RunError as exc:
             log.info("Prewarm failed: %s", exc)
             return
-        warm = getattr(env, "prewarm", None) or getattr(env, "prepare", None)
         if slot.prewarming:
             return
         slot.prewarming = True
         try:
-            if warm is not None:
-                result = warm()
-                if asyncio.iscoroutine(result):
-                    await result
-            else:
-                # no explicit hook: a no-op run creates the sandbox (backends create it lazily on the first run)
-                language: CodeLanguage = "bash" if "bash" in env.supported_languages else env.supported_languages[0]
-                noop = {"bash": ":", "python": "pass", "javascript": "", "typescript": ""}[language]
-                await env.run(noop, language)
+            await env.prewarm()
         except Exception as exc:
             log.info("Prewarm failed: %s", redact(str(exc)))
         finally:
@@ -357,14 +341,14 @@ class RunService:
         out: dict[str, Any] = {"backend": slot.backend, "state": slot.state()}
         if out["state"] == "ready":
             env = slot.ready.result()
-            env_info = getattr(env, "info", None)
-            if callable(env_info):
-                try:
-                    reported = env_info()
-                    if isinstance(reported, dict) and reported.get("state") not in (None, "none"):
-                        out.update({k: v for k, v in reported.items() if k in ("sandboxId", "state")})
-                except Exception as exc:
-                    log.info("info() failed: %s", redact(str(exc)))
+            try:
+                reported = env.info()
+                if reported["state"] != "none":
+                    out["state"] = reported["state"]
+                    if "sandboxId" in reported:
+                        out["sandboxId"] = reported["sandboxId"]
+            except Exception as exc:
+                log.info("info() failed: %s", redact(str(exc)))
         sandbox_id = out.get("sandboxId") or slot.sandbox_id()
         if sandbox_id:
             out["sandboxId"] = sandbox_id
@@ -402,7 +386,7 @@ class RunService:
                     except Exception:
                         log.exception("Output observer failed")
 
-            result = await env.run(req.code, req.language, on_output=on_output)
+            result = await env.execute(RunSpec(code=req.code, language=req.language), on_output)
             if run.cancel_requested:
                 cancelled = True
         except asyncio.CancelledError:

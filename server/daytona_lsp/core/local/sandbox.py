@@ -1,0 +1,200 @@
+"""The host side of one environment's sandbox: its private directory (work directory, ``/etc`` files, container
+logs), the pids cgroup and spawner thread when running as root, and its containers (one per network setting and set
+of runtimes; usually exactly one). Nothing here knows about runs."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import threading
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+
+from daytona_lsp.core.local import launch, limits
+from daytona_lsp.core.local.container import Container
+from daytona_lsp.core.local.limits import PidsCgroup
+
+log = logging.getLogger(__name__)
+
+ContainerKey = tuple[bool, tuple[str, ...]]
+"""What makes containers differ: (network, the host directories bound into it)."""
+CLOSED_MESSAGE = "This local sandbox environment is closed."
+_swept = False
+
+
+class Sandbox:
+    def __init__(self, owner: object, *, bwrap: str | None, given_work_dir: Path | None) -> None:
+        """``bwrap`` None: unisolated (``isolation="none"``). Nothing is left behind once ``owner`` is gone."""
+        self._owner = weakref.ref(owner)
+        self.bwrap = bwrap
+        self.given_work_dir = given_work_dir
+        self.root: Path | None = None
+        self.cgroup: PidsCgroup | None = None
+        self.closed = False
+        self.last: Container | None = None
+        self._lock = asyncio.Lock()
+        self._containers: dict[ContainerKey, Container] = {}
+        self._starting: dict[ContainerKey, asyncio.Future[Container]] = {}
+        self._live: list[Container] = []  # what the finalizer kills (shared with it)
+        self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
+        self._spawner_in_cgroup = False
+        self._finalizer: weakref.finalize | None = None
+        self._logs = 0
+
+    @property
+    def isolated(self) -> bool:
+        return self.bwrap is not None
+
+    @property
+    def work_dir(self) -> Path | None:
+        """The host directory mounted at ``/workspace`` (``None`` before the first use)."""
+        if self.given_work_dir is not None:
+            return self.given_work_dir
+        return self.root / "work" if self.root is not None else None
+
+    @property
+    def starting(self) -> bool:
+        return bool(self._starting)
+
+    async def ensure_root(self) -> Path:
+        if self.root is not None:
+            return self.root
+        async with self._lock:
+            if self.root is None:
+                global _swept
+                if not _swept:  # once per process: what a server that died (SIGKILL) left
+                    _swept = True
+                    removed = await asyncio.to_thread(launch.sweep_stale_roots)
+                    if removed:
+                        log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
+                root = await asyncio.to_thread(launch.make_root, self.given_work_dir)
+                if self.isolated and os.geteuid() == 0:
+                    # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace
+                    self.cgroup = await asyncio.to_thread(PidsCgroup.create)
+                executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
+                self._spawner = executor
+                if self.cgroup is not None:
+                    self._spawner_in_cgroup = await asyncio.get_running_loop().run_in_executor(
+                        executor, self.cgroup.enter_thread
+                    )
+                owner = self._owner()
+                if owner is not None:  # an environment never closed still leaves nothing behind (gc, exit)
+                    self._finalizer = weakref.finalize(
+                        owner, _remove_leftovers, root, self._live, self.cgroup, executor
+                    )
+                self.root = root
+        return self.root
+
+    async def container(self, key: ContainerKey) -> tuple[Container, bool]:
+        """The live container for ``key``, started if there is none (one start at a time); whether it replaces one
+        that had ended on its own (killed from outside)."""
+        await self.ensure_root()
+        container = self._containers.get(key)
+        if container is not None and container.alive:
+            return container, False
+        if container is not None:
+            log.warning("daytona-lsp: the local sandbox container %s had stopped; starting a new one", container.id)
+            del self._containers[key]
+            with contextlib.suppress(ValueError):
+                self._live.remove(container)
+            await container.close()
+        starting = self._starting.get(key)
+        if starting is None:
+            starting = asyncio.ensure_future(self._start(key))
+            self._starting[key] = starting
+            starting.add_done_callback(lambda _: self._starting.pop(key, None))
+        return await asyncio.shield(starting), container is not None
+
+    async def _start(self, key: ContainerKey) -> Container:
+        root = await self.ensure_root()
+        network, binds = key
+        work_dir = self.work_dir
+        assert work_dir is not None
+        self._logs += 1
+        bwrap = self.bwrap
+
+        def argv(control_fd: int, info_fd: int, block_fd: int) -> list[str]:
+            agent = launch.agent_argv(sys.executable, control_fd, isolated=bwrap is not None)
+            if bwrap is None:
+                return agent
+            head = launch.container_argv(
+                bwrap, root, work_dir, binds, network=network, info_fd=info_fd, block_fd=block_fd
+            )
+            return [*head, *agent]
+
+        cgroup, born_inside = self.cgroup, self._spawner_in_cgroup
+        container = await Container.start(
+            argv,
+            isolated=self.isolated,
+            log_path=root / f"container-{self._logs}.log",
+            confine=lambda pid: limits.confine_container(pid, cgroup, born_inside=born_inside),
+            confine_blocks=cgroup is not None and not born_inside,
+            spawner=self._spawner if born_inside else None,
+            cwd=None if self.isolated else str(work_dir),
+        )
+        if self.closed:
+            await container.close()
+            raise OSError(CLOSED_MESSAGE)
+        self._containers[key] = container
+        self._live.append(container)
+        self.last = container
+        return container
+
+    async def close_containers(self) -> None:
+        containers = list(self._containers.values())
+        self._containers.clear()
+        for future in list(self._starting.values()):
+            with contextlib.suppress(BaseException):
+                containers.append(await asyncio.shield(future))
+        self._containers.clear()
+        await asyncio.gather(*(c.close() for c in containers), return_exceptions=True)
+        for c in containers:
+            with contextlib.suppress(ValueError):
+                self._live.remove(c)
+
+    def start_problem(self, exc: OSError) -> str:
+        """What to tell the user when a container did not start."""
+        if str(exc) == CLOSED_MESSAGE:
+            return CLOSED_MESSAGE
+        if self.bwrap is None:
+            return f"Could not start the local runner: {exc}"
+        return launch.start_problem(self.bwrap, str(exc) or type(exc).__name__)
+
+    async def empty_work_dir(self) -> None:
+        work_dir = self.work_dir
+        if self.given_work_dir is None and work_dir is not None and work_dir.exists():
+            await asyncio.to_thread(shutil.rmtree, work_dir, True)
+            work_dir.mkdir()
+
+    async def aclose(self) -> None:
+        """Tear the containers down, remove the private directory and the cgroup. Idempotent."""
+        self.closed = True
+        await self.close_containers()
+        self._spawner = None
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            await asyncio.to_thread(finalizer)
+        self.root = None
+        self.cgroup = None
+
+
+def _remove_leftovers(
+    root: Path, live: Sequence[Container], cgroup: PidsCgroup | None, executor: concurrent.futures.ThreadPoolExecutor
+) -> None:
+    for container in live:
+        container.kill()
+    shutil.rmtree(root, ignore_errors=True)
+    # the spawner thread leaves the cgroup by ending (it cannot end itself: then the sweep removes the cgroup later)
+    own = threading.current_thread().name.startswith("daytona-lsp-spawn")
+    if cgroup is not None and not own:
+        with contextlib.suppress(Exception):
+            executor.submit(cgroup.leave_thread).result(timeout=10)
+    executor.shutdown(wait=not own)
+    if cgroup is not None and not own:
+        cgroup.remove()

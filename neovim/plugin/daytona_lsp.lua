@@ -4,18 +4,9 @@ if vim.g.loaded_daytona_lsp then
 end
 vim.g.loaded_daytona_lsp = true
 
-if vim.fn.has('nvim-0.11') == 0 then
-  local v = vim.version and vim.version() or { major = 0, minor = 0, patch = 0 }
-  vim.api.nvim_echo({
-    {
-      ('daytona_lsp needs Neovim >= 0.11 (vim.lsp.config / vim.lsp.enable); this is %d.%d.%d. The plugin is disabled.'):format(
-        v.major,
-        v.minor,
-        v.patch
-      ),
-      'ErrorMsg',
-    },
-  }, true, {})
+local ok, message = require('daytona_lsp.version').check()
+if not ok then
+  vim.api.nvim_echo({ { message .. ' The plugin is disabled.', 'ErrorMsg' } }, true, {})
   return
 end
 

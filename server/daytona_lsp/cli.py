@@ -16,8 +16,8 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import IO, Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TextIO
 
 from daytona_lsp import __version__
 
@@ -53,6 +53,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+_BYTE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _byte_count(text: str) -> int:
+    number, scale = text.strip(), 1
+    if number[-1:].upper() in _BYTE_UNITS:
+        number, scale = number[:-1], _BYTE_UNITS[number[-1].upper()]
+    try:
+        value = int(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r} (e.g. 4194304 or 4M)") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 bytes, not {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -65,6 +81,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from daytona_lsp.core.environment import LANGUAGES
+    from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
 
     parser = _Parser(
         prog=PROG,
@@ -82,14 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="run a file (or - for stdin) in a sandbox",
-        description="Run FILE (or stdin with -) in a sandbox: output is streamed to stdout as produced and the exit "
-        "status is the code's (124 on timeout). The backend is Daytona when DAYTONA_API_KEY is set, else the isolated "
-        "local sandbox (bubblewrap).",
+        description="Run FILE (or stdin with -) in a sandbox: the program's stdout is streamed to stdout and its "
+        "stderr to stderr as produced; this tool's own notes and errors go to stderr. The exit status is the code's "
+        "(124 on timeout, 130 when interrupted). The backend is Daytona when DAYTONA_API_KEY is set, else the "
+        "isolated local sandbox (bubblewrap).",
     )
     run.add_argument("file", metavar="FILE", help="the file to run, or - to read the code from stdin")
     run.add_argument("--language", "-l", choices=LANGUAGES, help="the language (default: from the file extension)")
     run.add_argument("--backend", "-b", choices=("auto", "daytona", "local"), default="auto", help="default: auto")
-    run.add_argument("--timeout", "-t", type=_positive_float, default=60.0, help="seconds (default 60)")
+    run.add_argument(
+        "--timeout",
+        "-t",
+        type=_positive_float,
+        default=60.0,
+        help="seconds (default 60); creating a Daytona sandbox gets the same time",
+    )
+    run.add_argument(
+        "--max-output-bytes",
+        type=_byte_count,
+        default=DEFAULT_MAX_OUTPUT_BYTES,
+        metavar="N",
+        help=f"keep at most N bytes of output, head and tail (K/M/G suffixes; default {DEFAULT_MAX_OUTPUT_BYTES // 1024**2}M)",
+    )
     _daytona_flags(run)
     run.add_argument(
         "--isolation",
@@ -193,74 +224,120 @@ def _read_code(file: str, language: str | None) -> tuple[str, str]:
     return code, language
 
 
-class _StdoutWriter:
-    """Writes chunks to stdout as they come; a closed stdout (``| head``) silently ends the writing."""
+PIPE_CLOSED = 128 + signal.SIGPIPE
+"""Exit status when stdout was closed under the run (``| head``), as a program killed by SIGPIPE reports."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
-        self.stream = stream
-        self.broken = False
 
-    def __call__(self, _stream: str, text: str) -> None:
-        if self.broken:
-            return
-        try:
-            self.stream.write(text.encode("utf-8", "replace"))
-            self.stream.flush()
-        except BrokenPipeError:
-            self.broken = True
-            # keep the interpreter from failing again when it flushes stdout at exit
-            try:
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-                os.close(devnull)
-            except (OSError, ValueError):
-                pass
+class _Output:
+    """A run's output where a terminal user expects it: the program's stdout on stdout, its stderr on stderr.
+
+    Remembers what it was given, so that what the result reports beyond it (a note or error the backend never
+    streamed) can still be told. A closed stdout (``| head``) calls ``on_closed`` once, to stop the run.
+    """
+
+    def __init__(self, on_closed: Callable[[], None]) -> None:
+        self.streamed: list[str] = []
+        self.closed = False
+        self._on_closed = on_closed
+
+    def __call__(self, stream: str, text: str) -> None:
+        self.streamed.append(text)
+        if stream == "stderr":
+            _write(sys.stderr, text)
+        elif not self.closed and not _write(sys.stdout, text):
+            self.closed = True
+            _silence_stdout()
+            self._on_closed()
+
+    def unstreamed(self, output: str) -> str:
+        """What ``output`` (the result's) holds after what was streamed."""
+        streamed = "".join(self.streamed)
+        return output[len(streamed) :] if output.startswith(streamed) else ""
+
+
+def _write(stream: TextIO, text: str) -> bool:
+    """Write and flush at once (no buffering: output shows as produced); False when the reader went away."""
+    try:
+        stream.buffer.write(text.encode("utf-8", "replace"))
+        stream.flush()
+    except BrokenPipeError:
+        return False
+    except (OSError, ValueError):
+        pass  # a stderr that cannot be written must not end the run
+    return True
+
+
+def _silence_stdout() -> None:
+    """Keep the interpreter from failing again when it flushes the closed stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _keep_sigint_ours() -> None:
+    """The Daytona SDK's socket.io client (engineio) puts a SIGINT handler on the running loop when it connects,
+    which cancels every task and stops the loop (a ``CancelledError`` traceback instead of "interrupted"). engineio
+    installs it once per process: mark it installed so that Ctrl-C stays the CLI's."""
+    try:
+        import engineio.async_client  # type: ignore[import-untyped]
+    except ImportError:  # an SDK without the socket.io client
+        return
+    engineio.async_client.async_signal_handler_set = True
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    from daytona_lsp.core.select import resolve_backend
+
     code, language = _read_code(args.file, args.language)
-    return asyncio.run(_run_async(args, code, language))
-
-
-async def _run_async(args: argparse.Namespace, code: str, language: Any) -> int:
-    from daytona_lsp.core.select import create_environment, resolve_backend
-
     backend = resolve_backend(args.backend)
+    if backend == "daytona":
+        _keep_sigint_ours()
+    return asyncio.run(_run_async(args, backend, code, language))
+
+
+async def _run_async(args: argparse.Namespace, backend: str, code: str, language: Any) -> int:
+    from daytona_lsp.core.select import create_environment
+
+    common: dict[str, Any] = {"timeout": args.timeout, "max_output_bytes": args.max_output_bytes}
     try:
         if backend == "local":
             env: Any = create_environment(
-                "local",
-                timeout=args.timeout,
-                local={"isolation": args.isolation, "network": args.network},
+                "local", **common, local={"isolation": args.isolation, "network": args.network}
             )
         else:
             env = create_environment(
                 "daytona",
-                timeout=args.timeout,
-                daytona={"api_url": args.api_url, "target": args.target},
+                **common,
+                daytona={"api_url": args.api_url, "target": args.target, "create_timeout": args.timeout},
             )
     except ValueError as exc:  # includes MissingCredentialsError
         raise CliError(str(exc)) from None
     except RuntimeError as exc:  # LocalSandboxError: no bubblewrap
         raise CliError(str(exc), SANDBOX_ERROR) from None
 
-    interrupted = False
+    stopped_by: int | None = None  # INTERRUPTED or PIPE_CLOSED once the run is being stopped
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
 
-    def interrupt() -> None:
-        nonlocal interrupted
-        interrupted = True
-        if task is not None:
-            task.cancel()
+    def stop(status: int) -> None:
+        nonlocal stopped_by
+        if stopped_by is None:
+            stopped_by = status
+            if task is not None:
+                task.cancel()
 
     handled: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, interrupt)
+            loop.add_signal_handler(sig, stop, INTERRUPTED)
             handled.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
+    output = _Output(on_closed=lambda: stop(PIPE_CLOSED))
+    result = None
     try:
         if backend == "local":
             from daytona_lsp.core.local import LocalSandboxError
@@ -272,12 +349,10 @@ async def _run_async(args: argparse.Namespace, code: str, language: Any) -> int:
             problem = await env.language_problem(language)
             if problem is not None:
                 raise CliError(problem)
-        writer = _StdoutWriter(sys.stdout.buffer)
-        result = await env.run(code, language, on_output=writer)
+        result = await env.run(code, language, on_output=output)
     except asyncio.CancelledError:
-        if not interrupted:
+        if stopped_by is None:
             raise
-        result = None
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
@@ -285,12 +360,19 @@ async def _run_async(args: argparse.Namespace, code: str, language: Any) -> int:
             await env.aclose()
         except Exception as exc:
             _error(f"closing the sandbox failed: {exc}")
-    if interrupted:
+    if stopped_by == PIPE_CLOSED:
+        return PIPE_CLOSED  # quietly, as `yes | head -1`
+    if stopped_by is not None:
         _error("interrupted")
         return INTERRUPTED
     assert result is not None
-    if result.output and not result.output.endswith("\n") and not writer.broken and sys.stdout.isatty():
-        writer("stdout", "\n")
+    rest = output.unstreamed(result.output)
+    if result.truncated:
+        output("stdout", rest)  # the kept tail of the program's output, after the truncation marker
+    elif rest.strip():
+        _error(rest)  # a note or error the backend did not stream (timeout, API error, dropped connection…)
+    if result.output and not result.output.endswith("\n") and not output.closed and sys.stdout.isatty():
+        output("stdout", "\n")
     return result.exit_code if 0 <= result.exit_code <= 255 else 1
 
 

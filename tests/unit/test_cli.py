@@ -4,6 +4,7 @@ server)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,11 +31,13 @@ def run_cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None =
     )
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess[bytes], *needles: str, status: int = 2) -> str:
+def assert_one_line_error(
+    proc: subprocess.CompletedProcess[bytes], *needles: str, status: int = 2, prefix: str = "daytona-lsp: error: "
+) -> str:
     err = proc.stderr.decode()
     assert proc.returncode == status, err
     assert proc.stdout == b""
-    assert err.count("\n") == 1 and err.startswith("daytona-lsp: error: "), err
+    assert err.count("\n") == 1 and err.endswith("\n") and err.startswith(prefix), err
     for needle in needles:
         assert needle in err
     return err
@@ -89,12 +92,24 @@ def test_no_arguments_serves_lsp_on_stdio_and_exits_when_the_client_goes_away():
     assert proc.stdout == b"", "nothing but the protocol on stdout"
 
 
-def test_exit_status_is_the_codes_and_stderr_is_interleaved_on_stdout(tmp_path):
+def test_exit_status_is_the_codes(tmp_path):
     script = tmp_path / "fail.sh"
-    script.write_text("echo out\necho err >&2\nexit 3\n")
+    script.write_text("echo out\nexit 3\n")
     proc = run_cli("run", str(script))
-    assert proc.returncode == 3
-    assert proc.stdout == b"out\nerr\n"
+    assert (proc.returncode, proc.stdout) == (3, b"out\n")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the local backend merges the program's stderr into stdout (stderr=STDOUT) and emits its notes as "
+    "stdout: core/local must give on_output the stream (and its notes as 'stderr'); then drop this marker",
+)
+def test_local_program_stderr_and_notes_go_to_stderr():
+    proc = run_cli("run", "-", "-l", "bash", "--timeout", "2", stdin=b"echo out; echo err >&2; sleep 30\n")
+    assert proc.returncode == 124
+    assert proc.stdout == b"out\n"
+    err = proc.stderr.decode()
+    assert err.startswith("err\n") and "timed out" in err and err.count("\n") == 2, err
 
 
 def test_code_from_stdin_with_language():
@@ -111,7 +126,8 @@ def test_language_flag_overrides_the_extension(tmp_path):
 def test_timeout_ends_the_run_with_124():
     proc = run_cli("run", "-", "-l", "python", "--timeout", "1", stdin=b"print('go', flush=True)\nwhile True: pass\n")
     assert proc.returncode == 124
-    assert proc.stdout.decode().startswith("go\n") and "timed out" in proc.stdout.decode()
+    assert proc.stdout.decode().startswith("go\n")
+    assert "timed out" in (proc.stdout + proc.stderr).decode()
 
 
 def test_output_is_streamed_as_produced_and_sigterm_kills_the_sandbox():
@@ -138,8 +154,8 @@ def test_output_is_streamed_as_produced_and_sigterm_kills_the_sandbox():
         proc.wait()
 
 
-def test_closed_stdout_does_not_crash_the_cli():
-    code = b"for i in range(200000): print(i)\n"
+def test_closed_stdout_stops_the_run_quietly():
+    code = b"import itertools\nfor i in itertools.count(): print(i)\n"  # never ends by itself
     proc = subprocess.Popen(
         [*CLI, "run", "-", "-l", "python"],
         stdin=subprocess.PIPE,
@@ -153,8 +169,8 @@ def test_closed_stdout_does_not_crash_the_cli():
     proc.stdin.close()
     assert proc.stdout.readline() == b"0\n"
     proc.stdout.close()
-    assert proc.wait(timeout=60) == 0
-    assert b"Traceback" not in proc.stderr.read()
+    assert proc.wait(timeout=60) == 128 + signal.SIGPIPE  # as `yes | head -1`
+    assert proc.stderr.read() == b""
 
 
 @pytest.mark.parametrize(
@@ -316,3 +332,119 @@ def test_typescript_example_runs_with_tsx_on_path():
     proc = run_cli("run", "examples/hello.ts", env=cli_env(PATH=f"{tsx_dir}:{node_dir}:/usr/bin:/bin"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"Hello from sandbox, speaking 4 languages\n"
+
+
+def daytona_env(server, **extra: str) -> dict[str, str]:
+    return cli_env(DAYTONA_API_KEY=server.api_key, DAYTONA_API_URL=server.api_url, **extra)
+
+
+def test_daytona_program_streams_stay_apart(daytona_server):
+    code = b"import sys\nprint('to stdout', flush=True)\nprint('to stderr', file=sys.stderr, flush=True)\nsys.exit(4)\n"
+    proc = run_cli("run", "-", "-l", "python", stdin=code, env=daytona_env(daytona_server))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (4, b"to stdout\n", b"to stderr\n")
+
+
+def _daytona_failure(server, arm: str) -> tuple[list[str], dict[str, str]]:
+    """The CLI arguments and environment of one Daytona failure, armed on the test server."""
+    env = daytona_env(server)
+    args = ["run", "-", "-l", "python"]
+    if arm == "401":
+        env["DAYTONA_API_KEY"] = "dtn_wrong_key_0123456789"
+    elif arm in ("429", "500"):
+        server.fail_create(int(arm), times=4, message=f"injected {arm}")  # the first try and its 3 retries
+    elif arm == "unreachable":
+        env["DAYTONA_API_URL"] = "http://127.0.0.1:9/api"
+    elif arm == "dropped":
+        server.drop_toolbox()
+    elif arm == "stalled-create":
+        server.hold_create()
+        args += ["--timeout", "2"]
+    return args, env
+
+
+@pytest.mark.parametrize(
+    ("arm", "status", "needles"),
+    [
+        ("401", 1, ("Daytona error", "Invalid credentials")),
+        ("429", 1, ("rate limit", "injected 429")),
+        ("500", 1, ("Daytona error", "injected 500")),
+        ("unreachable", 1, ("Daytona error", "127.0.0.1:9")),
+        ("dropped", 1, ("Daytona error",)),
+        ("stalled-create", 124, ("timed out",)),
+    ],
+)
+def test_daytona_failure_is_one_line_on_stderr(daytona_server, arm, status, needles):
+    args, env = _daytona_failure(daytona_server, arm)
+    proc = run_cli(*args, stdin=b"print('never shown')", env=env, timeout=120)
+    daytona_server.release()
+    # one line, whether the CLI tells the result or the backend streams its error on stderr
+    assert_one_line_error(proc, *needles, status=status, prefix="")
+    assert env["DAYTONA_API_KEY"].encode() not in proc.stderr
+
+
+def test_daytona_timeout_note_is_one_line_on_stderr(daytona_server):
+    code = b"import time\nprint('started', flush=True)\ntime.sleep(60)\n"
+    proc = run_cli("run", "-", "-l", "python", "--timeout", "1", stdin=code, env=daytona_env(daytona_server))
+    assert proc.returncode == 124, proc.stderr
+    assert proc.stdout == b"started\n"
+    err = proc.stderr.decode()
+    assert err.count("\n") == 1 and err.endswith("\n") and "timed out" in err, err
+
+
+def test_ctrl_c_on_daytona_is_interrupted_and_deletes_the_sandbox(daytona_server):
+    code = b"import time\nprint('first', flush=True)\ntime.sleep(60)\n"
+    proc = subprocess.Popen(
+        [*CLI, "run", "-", "-l", "python"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=daytona_env(daytona_server),
+        cwd=ROOT,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(code)
+    proc.stdin.close()
+    try:
+        assert proc.stdout.readline() == b"first\n"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        assert proc.stderr.read() == b"daytona-lsp: error: interrupted\n"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert daytona_server.count("DELETE /sandbox/{id}") == 1
+
+
+def test_max_output_bytes_raises_the_cap():
+    code = b"print('x' * 3_000_000)\n"  # 3 MB: over the 1 MiB default
+    capped = run_cli("run", "-", "-l", "python", stdin=code)
+    assert capped.returncode == 0 and b"bytes of output truncated" in capped.stdout
+    assert len(capped.stdout) < 1_100_000
+    raised = run_cli("run", "-", "-l", "python", "--max-output-bytes", "4M", stdin=code)
+    assert (raised.returncode, raised.stdout) == (0, b"x" * 3_000_000 + b"\n")
+
+
+@pytest.mark.parametrize("value", ["0", "1", "lots", "4X", ""])
+def test_bad_max_output_bytes_is_one_line(value):
+    assert_one_line_error(run_cli("run", "examples/hello.py", "--max-output-bytes", value), "--max-output-bytes")
+
+
+def _long_options(parser) -> set[str]:
+    return {o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+
+
+def test_readme_cli_synopsis_lists_every_option():
+    import argparse
+
+    from daytona_lsp.cli import build_parser
+
+    block = (ROOT / "README.md").read_text().split("## CLI", 1)[1].split("```", 2)[1]
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, sub in commands.items():
+        # the command's line and its indented continuation lines
+        match = re.search(rf"^daytona-lsp \[?{name}\b.*(\n {{2,}}.*)*", block, flags=re.M)
+        assert match is not None, f"the README's CLI synopsis has no line for `{name}`"
+        line = match.group(0)
+        actions = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        expected = _long_options(sub) | {o for a in actions for p in a.choices.values() for o in _long_options(p)}
+        assert set(re.findall(r"--[a-z][a-z-]*", line)) == expected, name

@@ -10,7 +10,6 @@ local M = {}
 local api = vim.api
 
 M.name = 'daytona_lsp'
-M.min_version = { 0, 11, 0 }
 
 local output = require('daytona_lsp.output')
 local cells = require('daytona_lsp.cells')
@@ -55,25 +54,7 @@ local function notify(msg, level)
   vim.notify('daytona_lsp: ' .. msg, level or vim.log.levels.INFO)
 end
 
---- Whether a Neovim version is recent enough. Returns ok and, when not, the message to show.
----@param v? table vim.version() result (default: this Neovim)
----@return boolean ok, string? message
-function M.check_version(v)
-  v = v or vim.version()
-  local min = M.min_version
-  local ok = vim.version.cmp({ v.major or v[1], v.minor or v[2], v.patch or v[3] }, min) >= 0
-  if ok then
-    return true
-  end
-  return false,
-    ('daytona_lsp needs Neovim >= %d.%d (vim.lsp.config / vim.lsp.enable); this is %d.%d.%d. Upgrade Neovim, or start the server yourself with vim.lsp.start().'):format(
-      min[1],
-      min[2],
-      v.major or v[1] or 0,
-      v.minor or v[2] or 0,
-      v.patch or v[3] or 0
-    )
-end
+M.check_version = require('daytona_lsp.version').check
 
 -- Neovim filetype → language name of the server, for a server that does not list its languages
 M.fallback_languages = {
@@ -659,7 +640,8 @@ function M.lsp_config()
     filetypes = o.filetypes,
     root_markers = o.root_markers,
     init_options = init_options,
-    settings = { daytona = vim.deepcopy(o.settings) },
+    -- an empty Lua table would go out as a JSON list: the server expects an object
+    settings = { daytona = next(o.settings) and vim.deepcopy(o.settings) or vim.empty_dict() },
     handlers = M.handlers,
   }
 end

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 

@@ -136,3 +136,12 @@ def plain_snippet() -> str:
     assert "docs/neovim.md" in found, "docs/neovim.md has no lua block with vim.lsp.config('daytona_lsp', …)"
     assert len(set(found.values())) == 1, f"the plain Neovim snippets differ between files: {found}"
     return found["docs/neovim.md"]
+
+
+@pytest.fixture
+def legacy_snippet() -> str:
+    """The Neovim 0.8–0.10 ``vim.lsp.start`` snippet of docs/neovim.md."""
+    text = (REPO / "docs" / "neovim.md").read_text(encoding="utf-8")
+    blocks = [b for b in lua_blocks(text) if "vim.lsp.start(" in b and "FileType" in b]
+    assert len(blocks) == 1, "docs/neovim.md should have one lua block starting the server with vim.lsp.start"
+    return blocks[0]

@@ -33,3 +33,7 @@ def test_checkhealth_reports_key_presence_never_its_value(run_lua):
 
 def test_filetypes_map_to_languages_and_concurrent_runs_keep_their_output_apart(run_lua):
     assert "PASS" in run_lua("plugin_languages.lua").stdout
+
+
+def test_setup_without_settings_warns_nothing_and_old_neovim_gets_a_message(run_lua):
+    assert "PASS" in run_lua("plugin_setup.lua").stdout

@@ -308,9 +308,13 @@ export class VSCode {
     await page.locator(".quick-input-widget .monaco-list-row", { hasText: name }).first().waitFor({ state: "visible" });
     await input.press("Enter");
     await page.locator(`.tabs-container .tab.active[aria-label^="${name}"]`).waitFor({ state: "visible" });
-    await page.locator(".editor-instance .monaco-editor .view-lines").first().waitFor({ state: "visible" });
-    // Focus the text so that keyboard selection works.
-    await page.locator(".editor-instance .monaco-editor .view-lines").first().click();
+    // Focus the text so that keyboard selection works: click the first line. (Not the middle of `.view-lines`: that
+    // element is taller than the editor (the space scrolled beyond the last line, more while a newly opened file is laid
+    // out), so its middle can be below the visible part; Playwright then scrolls Monaco's DOM natively to reach it, the
+    // view shows the last line at the top, and the lines above it, with their squiggles, are not rendered at all.)
+    const firstLine = page.locator(".editor-instance .monaco-editor .view-lines .view-line").first();
+    await firstLine.waitFor({ state: "visible" });
+    await firstLine.click();
   }
 
   /** Select whole lines (1-based) in the active editor by clicking the line numbers (shift-click extends). */

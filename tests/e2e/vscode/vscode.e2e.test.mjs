@@ -48,6 +48,14 @@ test("the extension starts the server and the status bar shows the local backend
   await vscode.screenshot("status-ready");
 });
 
+test("a file opened with Quick Open shows its first lines (where the diagnostics of later tests are)", async () => {
+  // The harness once focused the editor by clicking the middle of `.view-lines`, which can lie below the visible part:
+  // the view then scrolled to the last line and the squiggles above it were never rendered (the Problems test's flake).
+  await vscode.openFile("error.py");
+  const shown = await vscode.textOf(".editor-instance .monaco-editor .view-lines");
+  assert.match(shown, /^x = 1\ny = 2\nraise ValueError/);
+});
+
 test("Run File from the command palette streams the output into the Daytona channel", async () => {
   await vscode.openFile("hello.py");
   await vscode.command("Daytona: Run File in Sandbox");
@@ -80,7 +88,7 @@ test("a runtime error shows in Problems on the line that raised it", async () =>
   assert.match(problems, /daytona/);
   assert.doesNotMatch(problems, /\[Ln [124], /, "the error is on line 3 only");
   // ...and as a squiggle in the editor.
-  await vscode.page.locator(".editor-instance .monaco-editor .squiggly-error").first().waitFor({ state: "attached" });
+  await vscode.page.locator(".editor-instance .monaco-editor .squiggly-error").first().waitFor({ state: "visible" });
   await vscode.screenshot("error-in-problems");
 });
 

@@ -62,7 +62,7 @@ H.run('units', function()
   H.eq('split', dl.options.output.mode, 'the default replaced the bad value')
   H.check(vim.lsp.config.daytona_lsp.init_options.outputNotifications == true, 'setup asks for output notifications')
 
-  -- version check message for old Neovims
+  -- version check message for old Neovims (the same check plugin/ runs at startup)
   local ok, message = dl.check_version({ major = 0, minor = 10, patch = 4 })
   H.check(not ok, '0.10.4 is refused')
   H.check(H.contains(message, '>= 0.11') and H.contains(message, '0.10.4'), 'message names both versions: ' .. message)

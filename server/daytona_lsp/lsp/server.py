@@ -18,7 +18,7 @@ from pygls.protocol import LanguageServerProtocol
 from daytona_lsp import __version__ as VERSION
 from daytona_lsp.lsp import documents
 from daytona_lsp.lsp.runs import EnvironmentFactory, RunService, resolve_backend
-from daytona_lsp.lsp.settings import Settings, parse_settings
+from daytona_lsp.lsp.settings import Settings, parse_settings, risk_warnings
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class DaytonaLanguageServer(LanguageServer):
         self.folder_settings: dict[str, Settings] = {}
         self.settings_ready = asyncio.Event()
         self._warned: set[str] = set()
+        self._warned_once: set[str] = set()
         self.progress_tokens: dict[str, str] = {}
         """work-done progress token → run id"""
 
@@ -67,6 +68,12 @@ class DaytonaLanguageServer(LanguageServer):
         self._warned.add(message)
         log.warning("%s", message)
         self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+
+    def warn_once(self, message: str) -> None:
+        """A ``window/showMessage`` warning shown once per server."""
+        if message not in self._warned_once:
+            self._warned_once.add(message)
+            self.warn(message)
 
     def folders(self) -> list[str]:
         try:
@@ -128,12 +135,16 @@ class DaytonaLanguageServer(LanguageServer):
                 if scope is None:
                     new[""] = base = parse_settings(data, self.warn, base)
                 else:
-                    new[scope.rstrip("/")] = parse_settings(data, self.warn, base)
+                    new[scope.rstrip("/")] = parse_settings(data, self.warn, base, folder=scope)
         else:
             for folder in folders:
                 new[folder.rstrip("/")] = base
         before = {k: self.settings_for(k).languages for k in new}
         self.folder_settings = new
+        for settings in new.values():
+            if resolve_backend(settings) == "local":
+                for message in risk_warnings(settings):
+                    self.warn_once(message)
         if before != {k: v.languages for k, v in new.items()} and self._supports_lens_refresh():
             self.workspace_code_lens_refresh(None)  # lenses and actions depend on daytona.languages
         closing = [self.runs.settings_changed(key, self.settings_for(key)) for key in list(self.runs.slots)]

@@ -15,7 +15,7 @@ under the server's own cgroup; :func:`create` first removes the groups of server
 is left in them).
 
 Where no cgroup is writable (not root, no delegation), :func:`create` returns ``None`` and :func:`fallback_reason`
-says what then bounds memory: the per-process limits (``RLIMIT_AS`` / ``RLIMIT_DATA``) and the ``size=`` of the
+says what then bounds memory: the per-process ``RLIMIT_DATA`` (which shared mappings escape) and the ``size=`` of the
 sandbox's tmpfs mounts, which do not bound the total over many processes.
 """
 
@@ -331,8 +331,8 @@ def create(*, memory_bytes: int | None, max_pids: int | None) -> SandboxCgroup |
 
 
 FALLBACK = (
-    "Without one, memory is bounded per process (RLIMIT_AS/RLIMIT_DATA) and by the size= of the sandbox's tmpfs "
-    "mounts, but not in total over many processes; the process count is bounded by RLIMIT_NPROC (not for root)."
+    "Without one, memory is bounded per process only (RLIMIT_DATA, which MAP_SHARED mappings escape) and by the size= "
+    "of the sandbox's tmpfs mounts, not in total; the process count by RLIMIT_NPROC (which root is exempt from)."
 )
 
 

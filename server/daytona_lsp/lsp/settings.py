@@ -443,11 +443,6 @@ def _wire_value(value: Any) -> Any:
     return value
 
 
-def wire_keys() -> dict[str, str]:
-    """camelCase wire key → dotted field path (``local.network`` → ``local.network``; ``apiUrl`` → ``api_url``)."""
-    return {d.key: ".".join(d.path) for d in SETTINGS}
-
-
 def to_wire(settings: Settings) -> dict[str, Any]:
     """The settings as flat camelCase wire keys (``local.*`` dotted)."""
     return {d.key: _wire_value(_get(settings, d.path)) for d in SETTINGS}

@@ -174,3 +174,14 @@ def test_the_program_is_generated_by_libseccomp_for_this_machine(deny_list: secc
     assert {"io_uring_setup", "keyctl", "ptrace", "bpf", "userfaultfd"} <= set(deny_list.denied)
     assert seccomp.build() is deny_list  # compiled once per process
     assert seccomp.unavailable_reason() is None
+
+
+def test_without_the_binding_there_is_no_filter_and_the_reason_says_why() -> None:
+    # a Python where pyseccomp cannot be imported (as on a machine without the package)
+    code = (
+        "import sys; sys.modules['pyseccomp'] = None\n"
+        "from daytona_lsp.core import seccomp\n"
+        "print(seccomp.build() is None, seccomp.unavailable_reason())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("True the pyseccomp package is not installed"), done

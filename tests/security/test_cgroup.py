@@ -97,6 +97,24 @@ def test_the_process_limit_refuses_forks_beyond_it() -> None:
         assert group.remove()  # also kills the sleeping children
 
 
+def test_a_thread_in_the_group_starts_processes_inside_and_killing_them_spares_the_server() -> None:
+    group = _live()
+    if group.version != 1:
+        pytest.skip("threads enter a cgroup only on v1")
+    try:
+        assert group.enter_thread()
+        try:
+            child = subprocess.Popen(["sleep", "60"])  # born inside the pids group
+            group.add_pid(child.pid)  # and moved into the memory group
+            assert group.pids() == [child.pid]  # this process (its thread is inside too) is never listed...
+            group.kill_all()  # ...nor killed
+        finally:
+            group.leave_thread()
+        assert child.wait(timeout=30) == -9
+    finally:
+        assert group.remove()
+
+
 def test_groups_of_servers_that_no_longer_exist_are_swept() -> None:
     probe = subprocess.Popen(["true"])
     probe.wait()  # a pid that no longer exists: the "server" that left the stale groups
@@ -179,7 +197,10 @@ def test_v1_file_operations(tmp_path: Path) -> None:
     assert (mem / "cgroup.procs").read_text() == "777" and (pids / "cgroup.procs").read_text() == "777"
     assert group.pids() == [777]
     assert group.enter_thread()
-    assert (mem / "tasks").read_text() == str(threading.get_native_id())
+    assert (pids / "tasks").read_text() == str(threading.get_native_id())
+    assert not (mem / "tasks").exists()  # never the memory group: the OOM killer would count the server in it
+    group.set_max_pids(99)
+    assert (pids / "pids.max").read_text() == "99"
 
 
 def test_a_failed_limit_leaves_no_group_behind(tmp_path: Path) -> None:

@@ -166,7 +166,7 @@ class SandboxCgroup:
 
     def _set_limits(self, memory_bytes: int | None, max_pids: int | None) -> None:
         if max_pids is not None:
-            _write(self._dir("pids") / "pids.max", str(max_pids))
+            self.set_max_pids(max_pids)
         if memory_bytes is None:
             return
         mem = self._dir("memory")
@@ -188,31 +188,36 @@ class SandboxCgroup:
             _write(path / "cgroup.procs", str(pid))
 
     def enter_thread(self) -> bool:
-        """cgroup v1: move the calling thread in, so the processes it starts are born inside; whether it worked
-        (v2 cannot: it needs a threaded cgroup)."""
+        """cgroup v1: move the calling thread into the *pids* group, so the processes it starts are born inside it
+        (bounded from their first fork); whether it worked. Never the memory group: the OOM killer would then count
+        the server among the group's processes. Processes it starts still need :meth:`add_pid` for the memory limit
+        (start them blocked, e.g. bubblewrap's ``--block-fd``). v2 cannot do this (it needs a threaded cgroup)."""
         if self.version == 2:
             return False
         try:
-            for path in self.dirs.values():
-                _write(path / "tasks", str(threading.get_native_id()))
+            _write(self.dirs["pids"] / "tasks", str(threading.get_native_id()))
             return True
         except CgroupError:
-            self.leave_thread()
             return False
 
     def leave_thread(self) -> None:
-        """Move the calling thread back to the hierarchy's base group."""
-        for path in self.dirs.values():
-            with contextlib.suppress(CgroupError):
-                _write(path.parent / "tasks", str(threading.get_native_id()))
+        """Move the calling thread back to the pids hierarchy's base group."""
+        if self.version == 1:
+            with contextlib.suppress(CgroupError, KeyError):
+                _write(self.dirs["pids"].parent / "tasks", str(threading.get_native_id()))
 
     def pids(self) -> list[int]:
+        """The processes in the group — never this one (a thread of it may be in the pids group)."""
         seen: dict[int, None] = {}
         for path in self.dirs.values():
             for line in _read(path / "cgroup.procs").split():
-                if line.isdigit():
+                if line.isdigit() and int(line) != os.getpid():
                     seen[int(line)] = None
         return list(seen)
+
+    def set_max_pids(self, processes: int) -> None:
+        """Change the process limit (raises :class:`CgroupError`)."""
+        _write(self._dir("pids") / "pids.max", str(processes))
 
     # ---- memory -------------------------------------------------------------------------------------------------
     def oom_kills(self) -> int:
@@ -245,7 +250,7 @@ class SandboxCgroup:
     # ---- teardown -----------------------------------------------------------------------------------------------
     def kill_all(self) -> None:
         """SIGKILL every process in the group (v2: ``cgroup.kill`` where the kernel has it)."""
-        if self.version == 2 and (self.dirs["unified"] / "cgroup.kill").exists():
+        if self.version == 2 and (self.dirs["unified"] / "cgroup.kill").exists():  # v2: the server is never inside
             with contextlib.suppress(CgroupError):
                 _write(self.dirs["unified"] / "cgroup.kill", "1")
                 return

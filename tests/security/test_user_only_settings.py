@@ -93,3 +93,13 @@ async def test_an_unisolated_run_does_not_inherit_the_servers_environment() -> N
         code = "import os\nprint(sorted(k for k, v in os.environ.items() if 's3cr3t' in v or k == 'SERVER_ONLY_SECRET'))\n"
         result = await s.run(s.open("env.py", code))
         assert result["exitCode"] == 0 and result["output"] == "[]\n"
+
+
+async def test_size_and_time_settings_beyond_their_bounds_are_clamped_with_a_warning() -> None:
+    init = {**NOTIFY, "backend": "local", "prewarm": False, "maxOutputBytes": 10**30, "timeout": 10**12}
+    async with start_session(init_options=init, configuration={"maxOutputBytes": 10}) as s:
+        await s.wait_until(lambda: any("maxOutputBytes=10 " in w for w in _warnings(s)))
+        assert any("maxOutputBytes=1000000000000000000000000000000 is out of bounds" in w for w in _warnings(s))
+        assert any("timeout=1000000000000 is out of bounds" in w and "using 86400.0" in w for w in _warnings(s))
+        result = await s.run(s.open("big.py", "print('x' * 5000)\n"))
+        assert result["truncated"] is True and len(result["output"].encode()) <= 1024 + 200  # clamped to 1024

@@ -167,6 +167,10 @@ def test_ordinary_python_node_and_bash_programs_still_work(deny_list: seccomp.Fi
         assert node.returncode == 0 and json.loads(node.stdout) == [42, "sub", "ok"], node.stderr
     bash = _bwrap(["bash", "-c", BASH], deny_list)
     assert bash.returncode == 0 and bash.stdout == "a b 3\n", bash.stderr
+    tsx = os.environ.get("DAYTONA_LSP_TSX")  # scripts/setup-tsx: TypeScript through tsx (Node.js + esbuild, a Go binary)
+    if tsx:
+        ts = _bwrap(["bash", "-c", 'printf "const n: number = 6 * 7; console.log(n)" > /tmp/t.ts && "$0" /tmp/t.ts', tsx], deny_list)
+        assert ts.returncode == 0 and ts.stdout == "42\n", ts.stderr
 
 
 def test_the_program_is_generated_by_libseccomp_for_this_machine(deny_list: seccomp.Filter) -> None:

@@ -1,7 +1,8 @@
 """The ``daytona-lsp`` command.
 
 ``daytona-lsp``                      serve the language server on stdio (same as ``daytona-lsp serve``)
-``daytona-lsp serve --tcp``          serve it on TCP (``--host``, ``--port``)
+``daytona-lsp serve --tcp``          serve it on loopback TCP, for a client with the token (``--host``, ``--port``,
+                                     ``--token-file``; see :mod:`daytona_lsp.lsp.tcp`)
 ``daytona-lsp run FILE|-``           run a file (or stdin) in a sandbox; output streamed; exit status = the code's
 ``daytona-lsp sandboxes list|clean`` the Daytona sandboxes this tool created
 
@@ -92,9 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="serve the language server (stdio unless --tcp)")
-    serve.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
+    serve.add_argument(
+        "--tcp",
+        action="store_true",
+        help="listen on loopback TCP instead of stdio; the client's initialize must carry the token in "
+        "initializationOptions.token",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="TCP host, a loopback address (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=2087, help="TCP port (default 2087)")
+    serve.add_argument(
+        "--token-file", metavar="FILE", help="TCP: read the token from FILE (default: a new one, printed to stderr)"
+    )
 
     run = sub.add_parser(
         "run",
@@ -152,7 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(args_list)
         if args.command in (None, "serve"):
-            return _serve(getattr(args, "tcp", False), getattr(args, "host", "127.0.0.1"), getattr(args, "port", 2087))
+            return _serve(
+                getattr(args, "tcp", False),
+                getattr(args, "host", "127.0.0.1"),
+                getattr(args, "port", 2087),
+                getattr(args, "token_file", None),
+            )
         if args.command == "run":
             return _run_command(args)
         return _sandboxes_command(args)
@@ -179,10 +193,14 @@ def _error(message: str) -> None:
 # -- serve ----------------------------------------------------------------------------------------------------------
 
 
-def _serve(tcp: bool, host: str, port: int) -> int:
+def _serve(tcp: bool, host: str, port: int, token_file: str | None) -> int:
     from daytona_lsp.lsp.server import serve
+    from daytona_lsp.lsp.tcp import TcpError
 
-    status = serve(tcp=tcp, host=host, port=port)
+    try:
+        status = serve(tcp=tcp, host=host, port=port, token_file=token_file)
+    except TcpError as exc:
+        raise CliError(str(exc)) from None
     return status if isinstance(status, int) else 0
 
 

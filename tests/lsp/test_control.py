@@ -337,11 +337,15 @@ async def test_tcp_mode_serves_one_client_and_cleans_up(tmp_path: Path) -> None:
     try:
         assert process.stderr is not None
         line = (await asyncio.wait_for(process.stderr.readline(), WAIT)).decode()
-        port = int(re.search(r"'127\.0\.0\.1', (\d+)", line).group(1))  # type: ignore[union-attr]
+        found = re.search(r"listening on 127\.0\.0\.1:(\d+);.*token: (\S+)", line)
+        assert found, line
+        port, token = int(found.group(1)), found.group(2)
         client = LanguageClient("tcp-test", "0")
         await client.start_tcp("127.0.0.1", port)
         await client.initialize_async(
-            types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=LOCAL)
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(), initialization_options={**LOCAL, "token": token}
+            )
         )
         client.initialized(types.InitializedParams())
         uri = (tmp_path / "t.py").as_uri()

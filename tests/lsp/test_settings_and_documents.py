@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from daytona_lsp.lsp import documents
-from daytona_lsp.lsp.settings import Settings, default_settings_wire, parse_settings, settings_docs
+from daytona_lsp.lsp.settings import (
+    SETTINGS,
+    Settings,
+    default_settings_wire,
+    parse_settings,
+    settings_docs,
+    user_only_keys,
+)
 
 
 def test_default_settings_wire_lists_every_setting_in_camel_case() -> None:
@@ -62,7 +69,6 @@ def test_valid_settings_parse_nested_or_dotted() -> None:
     ("data", "field", "fragment"),
     [
         ({"backend": "cloud"}, "backend", "backend='cloud'"),
-        ({"timeout": 0}, "timeout", "timeout=0"),
         ({"timeout": True}, "timeout", "timeout=True"),
         ({"languages": ["cobol"]}, "languages", "languages=['cobol']"),
         ({"languages": []}, "languages", "languages=[]"),
@@ -70,7 +76,8 @@ def test_valid_settings_parse_nested_or_dotted() -> None:
         ({"envVars": {"A": 1}}, "env_vars", "envVars={'A': 1}"),
         ({"apiUrl": "ftp://x"}, "api_url", "apiUrl='ftp://x'"),
         ({"prewarm": "yes"}, "prewarm", "prewarm='yes'"),
-        ({"autoStopInterval": -1}, "auto_stop_interval", "autoStopInterval=-1"),
+        ({"apiUrl": "http://example.test"}, "api_url", "apiUrl='http://example.test'"),
+        ({"apiUrl": "http://localhost.example.test"}, "api_url", "apiUrl='http://localhost.example.test'"),
     ],
 )
 def test_invalid_setting_warns_and_keeps_the_default(data: dict, field: str, fragment: str) -> None:
@@ -78,6 +85,54 @@ def test_invalid_setting_warns_and_keeps_the_default(data: dict, field: str, fra
     s = parse_settings(data, warnings.append)
     assert getattr(s, field) == getattr(Settings(), field)
     assert len(warnings) == 1 and fragment in warnings[0] and "using" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "clamped"),
+    [
+        ({"maxOutputBytes": 10**30}, "max_output_bytes", 16 * 1024 * 1024),
+        ({"maxOutputBytes": 10}, "max_output_bytes", 1024),
+        ({"timeout": 0}, "timeout", 1.0),
+        ({"timeout": 10**9}, "timeout", 86400.0),
+        ({"autoStopInterval": -1}, "auto_stop_interval", 0),
+        ({"autoDeleteInterval": 10**12}, "auto_delete_interval", 43200),
+        ({"image": "img", "resources": {"cpu": 10**6}}, "resources", {"cpu": 1024}),
+    ],
+)
+def test_size_and_time_settings_out_of_bounds_warn_and_are_clamped(data: dict, field: str, clamped: object) -> None:
+    warnings: list[str] = []
+    s = parse_settings(data, warnings.append)
+    assert getattr(s, field) == clamped
+    assert len(warnings) == 1 and "out of bounds" in warnings[0] and f"using {clamped!r}" in warnings[0]
+
+
+def test_every_number_setting_has_an_upper_bound() -> None:
+    for d in SETTINGS:
+        if d.kind in ("integer", "number") or d.key == "resources":
+            assert d.spec.maximum is not None, d.key
+
+
+def test_http_api_url_is_accepted_for_loopback_hosts_only() -> None:
+    for url in ("http://127.0.0.1:3000/api", "http://localhost:8080", "http://[::1]:9/api", "https://app.daytona.io/api"):
+        warnings: list[str] = []
+        assert parse_settings({"apiUrl": url}, warnings.append).api_url == url
+        assert warnings == []
+
+
+@pytest.mark.parametrize("key", ["apiUrl", "target", "local.isolation", "local.network"])
+def test_user_only_settings_from_a_folder_are_refused_with_a_warning(key: str) -> None:
+    value = {"apiUrl": "https://elsewhere.test", "target": "eu", "local.isolation": "none", "local.network": True}[key]
+    user = parse_settings({"timeout": 5})
+    warnings: list[str] = []
+    s = parse_settings({key: value, "timeout": 7}, warnings.append, user, folder="file:///w")
+    assert s == parse_settings({"timeout": 7}, base=user)  # the rest of the folder's settings apply
+    assert len(warnings) == 1 and f"Ignored daytona.{key}" in warnings[0] and "file:///w" in warnings[0]
+    # the same value from a user-level source is honoured, and a folder repeating the user's value is no warning
+    from_user = parse_settings({key: value})
+    assert from_user != Settings()
+    assert parse_settings({key: value}, warnings.append, from_user, folder="file:///w") == from_user
+    assert len(warnings) == 1
+    assert key in user_only_keys()
 
 
 def test_snapshot_and_image_are_exclusive_and_resources_need_an_image() -> None:

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from daytona_lsp.lsp.settings import default_settings_wire
+from daytona_lsp.lsp.settings import default_settings_wire, markdown_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -27,3 +27,7 @@ def test_readme_documents_both_commands_and_ci_runs_the_test_command():
     assert "bash scripts/test\n" in text
     ci = (README.parent / ".ci" / "run").read_text()
     assert "scripts/test" in ci
+
+
+def test_readme_settings_table_is_the_one_generated_from_the_declarations():
+    assert markdown_table() in README.read_text(), "regenerate it with daytona_lsp.lsp.settings.markdown_table()"

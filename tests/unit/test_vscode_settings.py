@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from daytona_lsp.lsp.settings import default_settings_wire, parse_settings, settings_docs
+from daytona_lsp.lsp.settings import (
+    default_settings_wire,
+    package_json_properties,
+    parse_settings,
+    settings_docs,
+    user_only_keys,
+)
 
 PACKAGE_JSON = Path(__file__).resolve().parents[2] / "vscode-extension" / "package.json"
 EXTENSION_ONLY = ("daytona.server.", "daytona.trace.")
@@ -103,3 +109,17 @@ def test_extension_only_settings_do_not_clash_with_server_settings() -> None:
 
 def test_api_key_is_not_a_setting() -> None:
     assert not [name for name in _properties() if "key" in name.lower() or "token" in name.lower()]
+
+
+@pytest.mark.parametrize("name", sorted(package_json_properties()))
+def test_package_json_setting_is_the_declared_one(name: str) -> None:
+    # type, default, doc line, enum, bounds and scope ("machine" for user-only settings) come from one declaration
+    declared = package_json_properties()[name]
+    actual = _properties()[name]
+    assert {k: actual.get(k) for k in declared} == declared
+
+
+def test_user_only_settings_are_restricted_in_untrusted_workspaces() -> None:
+    package = json.loads(PACKAGE_JSON.read_text(encoding="utf-8"))
+    restricted = package["capabilities"]["untrustedWorkspaces"]["restrictedConfigurations"]
+    assert user_only_keys() and all(f"daytona.{key}" in restricted for key in user_only_keys())

@@ -23,7 +23,7 @@ from daytona_lsp import __version__ as VERSION
 from daytona_lsp.core import languages
 from daytona_lsp.lsp import documents
 from daytona_lsp.lsp.runs import EnvironmentFactory, RunService, resolve_backend
-from daytona_lsp.lsp.settings import Settings, parse_settings
+from daytona_lsp.lsp.settings import Settings, parse_settings, risk_warnings
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class DaytonaLanguageServer(LanguageServer):
         self.folder_settings: dict[str, Settings] = {}
         self.settings_ready = asyncio.Event()
         self._warned: set[str] = set()
+        self._warned_once: set[str] = set()
         self.progress_tokens: dict[str, str] = {}
         """work-done progress token → run id"""
 
@@ -96,6 +97,12 @@ class DaytonaLanguageServer(LanguageServer):
         self._warned.add(message)
         log.warning("%s", message)
         self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+
+    def warn_once(self, message: str) -> None:
+        """A ``window/showMessage`` warning shown once per server."""
+        if message not in self._warned_once:
+            self._warned_once.add(message)
+            self.warn(message)
 
     def folders(self) -> list[str]:
         try:
@@ -157,12 +164,16 @@ class DaytonaLanguageServer(LanguageServer):
                 if scope is None:
                     new[""] = base = parse_settings(data, self.warn, base)
                 else:
-                    new[scope.rstrip("/")] = parse_settings(data, self.warn, base)
+                    new[scope.rstrip("/")] = parse_settings(data, self.warn, base, folder=scope)
         else:
             for folder in folders:
                 new[folder.rstrip("/")] = base
         before = {k: self.settings_for(k).languages for k in new}
         self.folder_settings = new
+        for settings in new.values():
+            if resolve_backend(settings) == "local":
+                for message in risk_warnings(settings):
+                    self.warn_once(message)
         if before != {k: v.languages for k, v in new.items()} and self._supports_lens_refresh():
             self.workspace_code_lens_refresh(None)  # lenses and actions depend on daytona.languages
         closing = [self.runs.settings_changed(key, self.settings_for(key)) for key in list(self.runs.slots)]
@@ -201,53 +212,17 @@ def _configure_logging() -> None:
     )
 
 
-def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087) -> int:
-    """Serve LSP on stdio (or TCP). Every environment is closed when the client goes away, with or without shutdown."""
+def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087, token_file: str | None = None) -> int:
+    """Serve LSP on stdio (or loopback TCP with a token: :mod:`daytona_lsp.lsp.tcp`). Every environment is closed when
+    the client goes away, with or without shutdown. Raises :class:`~daytona_lsp.lsp.tcp.TcpError` for a bad TCP setup."""
     _configure_logging()
-    server = create_server()
     if tcp:
-        return _serve_tcp(server, host, port)
-    return _serve_stdio(server)
+        from daytona_lsp.lsp import tcp as tcp_mode
 
-
-def _serve_tcp(server: DaytonaLanguageServer, host: str, port: int) -> int:
-    """One client over TCP (for debugging); when it disconnects, every environment is closed and the server exits."""
-    from pygls.io_ import run_async
-
-    async def main() -> None:
-        done = asyncio.Event()
-        stop_event = threading.Event()
-
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if done.is_set():
-                writer.close()
-                return
-            server.protocol.set_writer(writer)  # type: ignore[arg-type]
-            try:
-                await run_async(
-                    stop_event=stop_event,
-                    reader=reader,
-                    protocol=server.protocol,
-                    logger=log,
-                    error_handler=server.report_server_error,
-                )
-            finally:
-                await server.runs.aclose()
-                done.set()
-
-        tcp = await asyncio.start_server(connection, host, port)
-        addresses = ", ".join(str(sock.getsockname()) for sock in tcp.sockets)
-        print(f"daytona-lsp listening on {addresses}", file=sys.stderr, flush=True)
-        async with tcp:
-            await done.wait()
-
-    try:
-        asyncio.run(main())
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
-    except KeyboardInterrupt:
-        pass
-    return 0
+        tcp_mode.check_loopback(host)
+        token = tcp_mode.load_token(token_file)
+        return tcp_mode.serve_tcp(create_server(), host, port, token, show_token=token_file is None)
+    return _serve_stdio(create_server())
 
 
 def _serve_stdio(server: DaytonaLanguageServer) -> int:

@@ -12,6 +12,7 @@ from lsprotocol import types
 
 from daytona_lsp.lsp.features import diagnostics
 from daytona_lsp.lsp.runs import Run, RunOutcome
+from daytona_lsp.lsp.settings import run_flags
 
 if TYPE_CHECKING:
     from daytona_lsp.lsp.server import DaytonaLanguageServer
@@ -77,6 +78,7 @@ class RunReporter:
     def run_started(self, run: Run) -> None:
         req = run.request
         self.diagnostics.run_started(run)
+        flags = run_flags(req.settings) if run.backend == "local" else []
         if self.server.output_notifications:
             self.server.protocol.notify(
                 RUN_STARTED,
@@ -88,9 +90,13 @@ class RunReporter:
                     "backend": run.backend,
                 },
             )
+            if flags and self._channel(run):  # editors print the header themselves: the warning is the run's first line
+                text = f"⚠ {' · '.join(flags)}: this run is not fully isolated (daytona.local settings)\n"
+                self.server.protocol.notify(OUTPUT, {"runId": run.id, "stream": "stderr", "text": text})
         elif self._channel(run):
             what = "selection" if req.range is not None else "file"
-            self._log(f"▶ run {run.id}: {_name(req.uri)} ({what}, {req.language}, {run.backend} sandbox)")
+            where = ", ".join([f"{run.backend} sandbox", *flags])
+            self._log(f"▶ run {run.id}: {_name(req.uri)} ({what}, {req.language}, {where})")
         if self.server.supports_progress():
             run.data["progress"] = asyncio.ensure_future(self._progress_quietly(run))
 

@@ -15,11 +15,12 @@ import {
 import { RunCorrelator } from "./logic/correlate";
 import { redact } from "./logic/redact";
 import { RestartQueue } from "./logic/restartQueue";
+import { findInterpreters, findProgram } from "./discovery";
 import {
+  Bundle,
+  describeSource,
   describeStartFailure,
   errorText,
-  findOnPath,
-  formatCommandLine,
   resolveServerCommand,
   ServerCommand,
 } from "./logic/serverCommand";
@@ -81,6 +82,7 @@ export class DaytonaClient implements vscode.Disposable {
     private readonly log: vscode.OutputChannel,
     private readonly status: StatusBar,
     private readonly keys: ApiKeyStore,
+    private readonly bundle: Bundle | undefined,
   ) {}
 
   get running(): boolean {
@@ -97,6 +99,7 @@ export class DaytonaClient implements vscode.Disposable {
   }
 
   private async restartNow(): Promise<void> {
+    const requested = Date.now();
     await this.stopNow();
     if (this.disposed) return;
     if (!vscode.workspace.isTrusted) {
@@ -104,8 +107,9 @@ export class DaytonaClient implements vscode.Disposable {
       this.log.appendLine("Workspace not trusted: the language server is not started until you trust it.");
       return;
     }
+    this.status.setState("starting");
     const settings = vscode.workspace.getConfiguration("daytona");
-    const command = resolveServerCommand(
+    const resolved = await resolveServerCommand(
       {
         command: settings.get<string[]>("server.command", []) ?? [],
         pythonPath: settings.get<string>("server.pythonPath", "") ?? "",
@@ -114,17 +118,25 @@ export class DaytonaClient implements vscode.Disposable {
         trusted: vscode.workspace.isTrusted,
         workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
         platform: process.platform,
-        findOnPath: (name) => findOnPath(name, process.env.PATH, isExecutable),
+        findOnPath: (name) => findProgram(name, isExecutable),
         isExecutable,
+        bundle: this.bundle,
+        interpreters: () => findInterpreters(isExecutable),
       },
     );
+    if (this.disposed) return;
+    if ("missing" in resolved) {
+      this.command = undefined;
+      this.fail(resolved.missing);
+      return;
+    }
+    const command = resolved;
     this.command = command;
-    this.status.setState("starting");
     const apiKey = await this.keys.get();
     const env: NodeJS.ProcessEnv = { ...process.env };
     if (apiKey) env.DAYTONA_API_KEY = apiKey;
     this.log.appendLine(
-      `Starting ${formatCommandLine(command)} (${command.source}); API key: ${
+      `${describeSource(command)}; API key: ${
         apiKey ? "from VS Code's secret storage" : env.DAYTONA_API_KEY ? "from the environment" : "none (local sandbox)"
       }`,
     );
@@ -158,6 +170,7 @@ export class DaytonaClient implements vscode.Disposable {
     this.crashes = [];
     useServerLanguages(client.initializeResult?.capabilities.experimental);
     this.status.setState("ready");
+    this.log.appendLine(`Server ready ${Date.now() - requested} ms after the (re)start was requested.`);
     void this.refreshSandboxInfo();
   }
 
@@ -173,13 +186,18 @@ export class DaytonaClient implements vscode.Disposable {
     this.status.setState("error", clean);
     this.log.appendLine(clean);
     if (this.quietStart) return; // the caller explains it in its own message
-    void vscode.window.showErrorMessage(clean, "Open Settings", "Show Log").then((choice) => {
+    void vscode.window.showErrorMessage(clean, "Show Output", "Open Settings").then((choice) => {
       if (choice === "Open Settings") {
         void vscode.commands.executeCommand("workbench.action.openSettings", "daytona.server");
-      } else if (choice === "Show Log") {
-        this.log.show(true);
+      } else if (choice === "Show Output") {
+        this.showLog();
       }
     });
+  }
+
+  /** The server's log (the Output channel that says which server was used and why it stopped). */
+  showLog(): void {
+    this.log.show(true);
   }
 
   private spawn(command: ServerCommand, env: NodeJS.ProcessEnv): Promise<cp.ChildProcess> {
@@ -346,8 +364,9 @@ export class DaytonaClient implements vscode.Disposable {
       }
       if (!this.client || !this.running) {
         const detail = (this.status.model.detail ?? "the language server is not running").replace(/^Daytona: /, "");
-        void vscode.window.showErrorMessage(`Daytona: cannot run: ${detail}`, "Restart Server").then((choice) => {
-          if (choice) void vscode.commands.executeCommand("daytona.restartServer");
+        void vscode.window.showErrorMessage(`Daytona: cannot run: ${detail}`, "Show Output", "Restart Server").then((choice) => {
+          if (choice === "Show Output") this.showLog();
+          else if (choice) void vscode.commands.executeCommand("daytona.restartServer");
         });
         return undefined;
       }

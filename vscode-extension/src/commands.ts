@@ -68,7 +68,9 @@ export function registerCommands(
         void vscode.window.showErrorMessage(`Daytona: could not reset the sandbox: ${errorText(error)}`);
       }
     }),
-    vscode.commands.registerCommand("daytona.showOutput", () => output.channel.show(false)),
+    vscode.commands.registerCommand("daytona.showOutput", (which?: string) =>
+      which === "server" ? client.showLog() : output.channel.show(false),
+    ),
     vscode.commands.registerCommand("daytona.setApiKey", async () => {
       const key = await vscode.window.showInputBox({
         title: "Daytona API Key",

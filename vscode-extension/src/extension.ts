@@ -1,6 +1,7 @@
 // Wires the parts together; no logic of its own.
 import * as vscode from "vscode";
 import { DaytonaClient } from "./client";
+import { findBundle } from "./discovery";
 import { registerCommands } from "./commands";
 import { createLogChannel, RunOutputChannel } from "./output";
 import { RESTART_SETTINGS } from "./logic/settings";
@@ -15,7 +16,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const output = new RunOutputChannel(secrets);
   const log = createLogChannel(secrets);
   const status = new StatusBar();
-  client = new DaytonaClient(output, log, status, keys);
+  client = new DaytonaClient(output, log, status, keys, findBundle(context));
   const c = client;
 
   context.subscriptions.push(

@@ -9,7 +9,6 @@ export class StatusBar implements vscode.Disposable {
   constructor() {
     this.item = vscode.window.createStatusBarItem("daytona.status", vscode.StatusBarAlignment.Left, 10);
     this.item.name = "Daytona";
-    this.item.command = "daytona.showOutput";
     this.render();
     this.item.show();
   }
@@ -41,6 +40,11 @@ export class StatusBar implements vscode.Disposable {
     const view = this.model.view();
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
+    // an error is explained in the server's log; otherwise the click shows the runs' output
+    this.item.command =
+      view.severity === "error"
+        ? { command: "daytona.showOutput", title: "Show Output", arguments: ["server"] }
+        : "daytona.showOutput";
     this.item.backgroundColor =
       view.severity === "error"
         ? new vscode.ThemeColor("statusBarItem.errorBackground")

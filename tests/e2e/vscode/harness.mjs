@@ -1,5 +1,6 @@
-// Drives a real VS Code: code-server 4.100.3 on 127.0.0.1 with the built .vsix installed, in headless Chromium through
-// playwright-core. Everything runs in one temporary directory; every process started is stopped by PID at the end.
+// Drives a real VS Code: code-server 4.100.3 on 127.0.0.1 with only the platform .vsix installed (the server it bundles,
+// no daytona-lsp on PATH, no daytona.server.* setting), in headless Chromium through playwright-core. Everything runs in
+// one temporary directory; every process started is stopped by PID at the end.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import * as fs from "node:fs";
@@ -105,8 +106,9 @@ function run(command, args, options) {
 
 export class VSCode {
   /**
-   * @param {{ name?: string, settings?: object, files?: Record<string,string>, trusted?: boolean }} options
-   * `trusted: false` opens the workspace in Restricted Mode (workspace trust on, no prompt).
+   * @param {{ name?: string, settings?: object, files?: Record<string,string>, trusted?: boolean, server?: string }}
+   * options `trusted: false` opens the workspace in Restricted Mode (workspace trust on, no prompt). `server: "installed"`
+   * sets `daytona.server.command` to the repository's installed daytona-lsp instead of using the bundled server.
    */
   static async start(options = {}) {
     const vscode = new VSCode();
@@ -121,7 +123,7 @@ export class VSCode {
 
   e2eDir = required("DAYTONA_VSCODE_E2E_DIR");
   vsix = required("DAYTONA_VSIX");
-  serverCommand = required("DAYTONA_LSP_SERVER");
+  installedServer = required("DAYTONA_LSP_INSTALLED");
   root = fs.mkdtempSync(path.join(os.tmpdir(), "daytona-vscode-e2e-"));
   workspace = path.join(this.root, "workspace");
   codeServer = null;
@@ -142,11 +144,17 @@ export class VSCode {
       TMPDIR: path.join(r, "tmp"),
     };
     delete env.DAYTONA_API_KEY; // the local sandbox, never a real account
+    // PATH without any daytona-lsp (an activated venv's bin): the extension must find its own server
+    env.PATH = (env.PATH ?? "")
+      .split(path.delimiter)
+      .filter((dir) => dir && !fs.existsSync(path.join(dir, "daytona-lsp")))
+      .join(path.delimiter);
+    delete env.VIRTUAL_ENV;
     delete env.VSCODE_IPC_HOOK_CLI;
     return env;
   }
 
-  async #start({ name = "vscode", settings = {}, files = {}, trusted = true }) {
+  async #start({ name = "vscode", settings = {}, files = {}, trusted = true, server = "bundled" }) {
     this.name = name;
     for (const dir of ["home/.config", "home/.local/share", "home/.cache", "run", "tmp", "data/User", "extensions", "workspace"]) {
       fs.mkdirSync(path.join(this.root, dir), { recursive: true, mode: 0o700 });
@@ -161,7 +169,7 @@ export class VSCode {
       this.userSettingsFile,
       JSON.stringify(
         {
-          "daytona.server.command": [this.serverCommand],
+          ...(server === "installed" ? { "daytona.server.command": [this.installedServer] } : {}),
           "daytona.backend": "local",
           "workbench.startupEditor": "none",
           "workbench.tips.enabled": false,
@@ -277,7 +285,8 @@ export class VSCode {
     for (const pid of descendants(this.codeServer.pid)) {
       try {
         const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        if (!cmdline.some((part) => part === this.serverCommand)) continue;
+        const server = (part) => part === this.installedServer || part.endsWith("/bundled/tool/launch.py");
+        if (!cmdline.some(server)) continue;
         const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
         const env = Object.fromEntries(environ.filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
         if (alive(pid)) out.push({ pid, env });

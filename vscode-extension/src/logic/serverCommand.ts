@@ -13,12 +13,35 @@ export interface Machine {
   trusted: boolean;
   workspaceFolders: readonly string[];
   platform: NodeJS.Platform;
-  /** Full path of an executable found on PATH, or undefined. */
+  /** Full path of an executable found on PATH (and the usual install directories), or undefined. */
   findOnPath(name: string): string | undefined;
   isExecutable(file: string): boolean;
+  /** The server bundled in this extension, if the package carries one. */
+  bundle?: Bundle;
+  /** Interpreters that could run the bundled server, best first (asked only when it comes to the bundle). */
+  interpreters(): Promise<Interpreter[]>;
 }
 
-export type CommandSource = "setting" | "pythonPath" | "path" | "workspace" | "python";
+export interface Bundle {
+  /** bundled/tool/launch.py */
+  launcher: string;
+  /** The CPython versions it has packages for ("3.10", ...), from the names of bundled/libs' directories. */
+  versions: readonly string[];
+  /** Where Python may write bytecode (the extension's global storage, per extension version). */
+  pycache: string;
+  /** The extension's version (= the bundled server's). */
+  version: string;
+}
+
+export interface Interpreter {
+  path: string;
+  /** "3.11"; undefined when it did not start. */
+  version: string | undefined;
+  /** Where it was found, for the log: "the Python extension's interpreter", "PATH". */
+  origin: string;
+}
+
+export type CommandSource = "setting" | "pythonPath" | "workspace" | "bundled" | "path";
 
 export interface ServerCommand {
   command: string;
@@ -26,8 +49,39 @@ export interface ServerCommand {
   source: CommandSource;
 }
 
+/** No server could be found: what to install or set. */
+export interface ServerMissing {
+  missing: string;
+}
+
 export const SERVER_EXECUTABLE = "daytona-lsp";
 export const SERVER_MODULE = "daytona_lsp";
+/** How to install the server without the extension, until it is published (one wording for every message). */
+export const INSTALL_HINT = "`pipx install dist/daytona_lsp-*.whl` after `bash scripts/package --wheel` in a clone";
+const SOURCES: Record<CommandSource, string> = {
+  setting: "the `daytona.server.command` setting",
+  pythonPath: "the `daytona.server.pythonPath` setting",
+  workspace: "the workspace's .venv",
+  bundled: "the server bundled with the extension",
+  path: "`daytona-lsp` on PATH",
+};
+
+/** What the Output channel's first line says about the server that was chosen. */
+export function describeSource(cmd: ServerCommand): string {
+  return `Server: ${SOURCES[cmd.source]} (${formatCommandLine(cmd)})`;
+}
+
+/** The CPython versions bundled/libs has packages for, from its directory names ("cp310+cp311", "cp312"). */
+export function bundleVersions(dirNames: readonly string[]): string[] {
+  const versions = new Set<string>();
+  for (const name of dirNames) {
+    for (const part of name.split("+")) {
+      const m = /^cp(\d)(\d+)$/.exec(part);
+      if (m) versions.add(`${m[1]}.${m[2]}`);
+    }
+  }
+  return [...versions].sort((a, b) => Number(a.split(".")[1]) - Number(b.split(".")[1]));
+}
 
 function venvExecutable(folder: string, platform: NodeJS.Platform, name: string): string {
   return platform === "win32"
@@ -36,11 +90,14 @@ function venvExecutable(folder: string, platform: NodeJS.Platform, name: string)
 }
 
 /**
- * The order: the `daytona.server.command` setting, then `daytona.server.pythonPath -m daytona_lsp`, then `daytona-lsp`
- * on PATH, then a trusted workspace's `.venv`, then `python3 -m daytona_lsp` (which fails with a clear message when the
- * package is missing).
+ * The order: the `daytona.server.command` setting, then `daytona.server.pythonPath -m daytona_lsp`, then a trusted
+ * workspace's `.venv`, then the bundled server with the first interpreter whose version it has packages for, then
+ * `daytona-lsp` on PATH. Nothing found: what to install.
  */
-export function resolveServerCommand(settings: ServerCommandSettings, machine: Machine): ServerCommand {
+export async function resolveServerCommand(
+  settings: ServerCommandSettings,
+  machine: Machine,
+): Promise<ServerCommand | ServerMissing> {
   const command = settings.command.map((part) => part.trim()).filter((part) => part.length > 0);
   if (command.length > 0) {
     return { command: command[0], args: command.slice(1), source: "setting" };
@@ -48,10 +105,6 @@ export function resolveServerCommand(settings: ServerCommandSettings, machine: M
   const python = settings.pythonPath.trim();
   if (python) {
     return { command: python, args: ["-m", SERVER_MODULE], source: "pythonPath" };
-  }
-  const onPath = machine.findOnPath(SERVER_EXECUTABLE);
-  if (onPath) {
-    return { command: onPath, args: [], source: "path" };
   }
   if (machine.trusted) {
     for (const folder of machine.workspaceFolders) {
@@ -61,9 +114,38 @@ export function resolveServerCommand(settings: ServerCommandSettings, machine: M
       }
     }
   }
-  const interpreter =
-    machine.findOnPath(machine.platform === "win32" ? "python" : "python3") ?? machine.findOnPath("python") ?? "python3";
-  return { command: interpreter, args: ["-m", SERVER_MODULE], source: "python" };
+  let tried: Interpreter[] = [];
+  const bundle = machine.bundle;
+  if (bundle && bundle.versions.length > 0) {
+    tried = await machine.interpreters();
+    const usable = tried.find((i) => i.version !== undefined && bundle.versions.includes(i.version));
+    if (usable) {
+      return { command: usable.path, args: ["-I", bundle.launcher, bundle.pycache], source: "bundled" };
+    }
+  }
+  const onPath = machine.findOnPath(SERVER_EXECUTABLE);
+  if (onPath) {
+    return { command: onPath, args: [], source: "path" };
+  }
+  return { missing: describeMissing(bundle, tried) };
+}
+
+function describeMissing(bundle: Bundle | undefined, tried: readonly Interpreter[]): string {
+  const settings = "or set `daytona.server.pythonPath` (a Python that has daytona-lsp) or `daytona.server.command`";
+  if (!bundle || bundle.versions.length === 0) {
+    return (
+      "Daytona: no language server found: this package of the extension does not carry one and `daytona-lsp` is not " +
+      `on PATH. Install the platform package (daytona-lsp-linux-x64.vsix), or the server (${INSTALL_HINT}), ${settings}.`
+    );
+  }
+  const range = `${bundle.versions[0]}–${bundle.versions[bundle.versions.length - 1]}`;
+  const seen = tried.length
+    ? ` (found ${tried.map((i) => `${i.path}${i.version ? ` ${i.version}` : " (does not start)"}`).join(", ")})`
+    : " (none found: neither the Python extension's interpreter nor python3/python on PATH)";
+  return (
+    `Daytona: the bundled language server needs Python ${range}${seen}. Install Python 3 (e.g. \`sudo apt install ` +
+    `python3\`) or select one with the Python extension, ${settings}.`
+  );
 }
 
 /** The command line as a user would type it (for messages and the log). */
@@ -103,12 +185,13 @@ export function describeStartFailure(cmd: ServerCommand, error: unknown): string
     fix = "Check the `daytona.server.command` setting.";
   } else if (cmd.source === "pythonPath") {
     fix = noModule || !notFound
-      ? "Install the server into that interpreter (`pip install daytona-lsp`) or change `daytona.server.pythonPath`."
+      ? "Install the server into that interpreter (`<python> -m pip install dist/daytona_lsp-*.whl`, see the README) " +
+        "or change `daytona.server.pythonPath`."
       : "Check the `daytona.server.pythonPath` setting.";
+  } else if (cmd.source === "bundled") {
+    fix = "Set `daytona.server.pythonPath` to another Python 3.10 or newer, or `daytona.server.command`.";
   } else {
-    fix =
-      "Install the server (`pip install daytona-lsp`, so that `daytona-lsp` is on PATH), " +
-      "or set `daytona.server.command` or `daytona.server.pythonPath`.";
+    fix = `Reinstall the server (${INSTALL_HINT}), or set \`daytona.server.command\` or \`daytona.server.pythonPath\`.`;
   }
   const what = notFound ? `\`${cmd.command}\` was not found` : noModule ? "the `daytona_lsp` package is not installed" : reason;
   return `Daytona: the language server could not start (${line}): ${what}. ${fix}`;

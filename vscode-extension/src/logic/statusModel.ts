@@ -52,7 +52,11 @@ export class StatusModel {
         return { text: `${icon} ${label}: ready`, tooltip: `Runs go to ${sandboxText(this.backend)}. ${click}`, severity: "normal" };
       }
       case "error":
-        return { text: `$(error) ${label}: error`, tooltip: `${this.detail ?? "The language server stopped."} ${click}`, severity: "error" };
+        return {
+          text: `$(error) ${label}: error`,
+          tooltip: `${this.detail ?? "The language server stopped."} Click to show the server's output.`,
+          severity: "error",
+        };
       case "untrusted":
         return {
           text: "$(shield) Daytona: untrusted",

@@ -370,7 +370,7 @@ def _daytona_failure(server, arm: str) -> tuple[list[str], dict[str, str]]:
         ("500", 1, ("Daytona error", "injected 500")),
         ("unreachable", 1, ("Daytona error", "127.0.0.1:9")),
         ("dropped", 1, ("Daytona error",)),
-        ("stalled-create", 124, ("timed out",)),
+        ("stalled-create", 124, ("sandbox creation did not finish within 2 s",)),
     ],
 )
 def test_daytona_failure_is_one_line_on_stderr(daytona_server, arm, status, needles):

@@ -188,3 +188,15 @@ async def test_the_runs_pid_1_survives_its_signals_and_programs_start_with_defau
         "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)", "python"
     )
     assert python.output == "True\n"
+
+
+async def test_a_runs_processes_have_no_capability_at_all_and_no_new_privs(env):
+    # the agent keeps CAP_SYS_ADMIN inside the container to make the run's namespaces; the run keeps nothing
+    fields = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
+    shell = await env.run("grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status", "bash")
+    python = await env.run(
+        f"print(''.join(l for l in open('/proc/self/status') if l.startswith({fields!r})))", "python"
+    )
+    for result in (shell, python):
+        values = dict(line.split(":\t") for line in result.output.strip().splitlines())
+        assert values == {**{f: "0000000000000000" for f in fields[:-1]}, "NoNewPrivs": "1"}, result.output

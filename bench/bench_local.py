@@ -226,6 +226,8 @@ def markdown(warm: dict[str, Any], first: dict[str, Any] | None, flood: dict[str
         f"(a) `print(1)`, {warm['runs']} runs each: `LocalCodeEnvironment.run` in the warm container (the agent forks,",
         "gives the run its own pid and mount namespaces, drops every capability, and runs Python code in a fork of its",
         "already started interpreter) against `subprocess.run` of a minimal bubblewrap sandbox + the same interpreter.",
+        "On an idle machine a warm run takes a few milliseconds; under load both sides grow and the ratio moves from",
+        "one run to the next (this machine is shared with other suites).",
         "",
         "| measure | value | goal |",
         "|---|---|---|",
@@ -238,7 +240,9 @@ def markdown(warm: dict[str, Any], first: dict[str, Any] | None, flood: dict[str
         lines += ["(b) not measured: no git checkout, so the previous design could not be loaded.", ""]
     else:
         lines += [
-            f"(b) The first run after start, container start included, {first['runs']} runs each:",
+            f"(b) The first run after start, container start included, {first['runs']} runs each. The container's",
+            "start is the previous design's whole run (bubblewrap + an interpreter start) plus the agent's few imports;",
+            "the first run then costs about as much as a warm run.",
             "",
             "| measure | value | goal |",
             "|---|---|---|",

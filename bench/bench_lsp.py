@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import datetime
 import logging
+import os
 import platform
 import statistics
 import sys
@@ -93,7 +94,7 @@ async def bench_initialize(n: int) -> dict[str, float]:
     return {"ours": statistics.median(ours), "bare": statistics.median(bare)}
 
 
-async def bench_run(n: int) -> dict[str, float]:
+async def bench_run(n: int) -> dict[str, Any]:
     from daytona_lsp.core.local import LocalCodeEnvironment
 
     client, _ = await start(SERVER, {"backend": "local", "prewarm": False, "outputNotifications": True})
@@ -110,19 +111,26 @@ async def bench_run(n: int) -> dict[str, float]:
     try:
         await run(client, uri)  # warm-up: environment built, sandbox probed
         await env.run("print(1)\n", "python")
-        for _ in range(n):
-            t0 = time.perf_counter()
-            result = await run(client, uri)
-            lsp.append(time.perf_counter() - t0)
-            assert result["exitCode"] == 0, result
-            t0 = time.perf_counter()
-            res = await env.run("print(1)\n", "python", on_output=collect)
-            core.append(time.perf_counter() - t0)
-            assert res.exit_code == 0, res
+        for i in range(n):
+            for side in ("lsp", "core") if i % 2 else ("core", "lsp"):  # alternate which goes first
+                t0 = time.perf_counter()
+                if side == "lsp":
+                    result = await run(client, uri)
+                    lsp.append(time.perf_counter() - t0)
+                    assert result["exitCode"] == 0, result
+                else:
+                    res = await env.run("print(1)\n", "python", on_output=collect)
+                    core.append(time.perf_counter() - t0)
+                    assert res.exit_code == 0, res
     finally:
         await env.aclose()
         await stop(client)
-    return {"lsp": statistics.median(lsp), "core": statistics.median(core)}
+    return {"lsp": statistics.median(lsp), "core": statistics.median(core), "lsp_iqr": iqr(lsp), "core_iqr": iqr(core)}
+
+
+def iqr(values: list[float]) -> str:
+    q = statistics.quantiles(values, n=4) if len(values) >= 4 else [min(values), 0.0, max(values)]
+    return f"IQR {q[0] * 1000:.1f}–{q[2] * 1000:.1f}"
 
 
 async def bench_code_action_latency(seconds: float) -> dict[str, float]:
@@ -186,18 +194,22 @@ async def main() -> int:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = f"""## Language server
 
-`bench/bench_lsp.py` (local backend), measured {now} on {platform.machine()}, Python {platform.python_version()}.
+`bench/bench_lsp.py` (local backend), measured {now} on {platform.machine()}, Python {platform.python_version()},
+load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.
 Spawn-to-`initialize` is dominated by importing pygls and lsprotocol, which both servers pay; daytona-lsp keeps the
 Daytona SDK off that path. A run through LSP adds JSON-RPC, the run bookkeeping, the `daytona/*` notifications and
-work-done progress to the core's own run.
+work-done progress to the core's own run: a constant few milliseconds, so the ratio depends on how long the core's run
+takes. With the local sandbox's warm container (a run is a fork inside it, not a new sandbox) that is now 5–20 ms
+instead of 40–90 ms, and the same LSP cost weighs more: the ≤ 1.10 goal needs a cheaper LSP path per run (fewer
+messages per run or cheaper serialisation), not a slower core.
 
 | measure | value | goal |
 |---|---|---|
 | spawn → `initialize` result, bare pygls server (median of {n_init}) | {ms(init["bare"])} | |
 | spawn → `initialize` result, daytona-lsp (median of {n_init}) | {ms(init["ours"])} | |
 | ratio daytona-lsp / bare | {init_ratio:.3f} | ≤ 1.2 ({verdict(init_ratio <= 1.2)}) |
-| `LocalCodeEnvironment.run("print(1)", on_output=…)` (median of {n_run}) | {ms(runs["core"])} | |
-| `daytona.run` of `print(1)` through LSP (median of {n_run}) | {ms(runs["lsp"])} | |
+| `LocalCodeEnvironment.run("print(1)", on_output=…)` (median of {n_run}) | {ms(runs["core"])} ({runs["core_iqr"]}) | |
+| `daytona.run` of `print(1)` through LSP (median of {n_run}) | {ms(runs["lsp"])} ({runs["lsp_iqr"]}) | |
 | ratio LSP / core | {run_ratio:.3f} | ≤ 1.10 ({verdict(run_ratio <= 1.10)}) |
 | `codeAction` latency while a {stream_s:.0f} s run streams ({actions["chunks"]} chunks), p95 of {actions["n"]} | {ms(actions["p95"])} | ≤ 50 ms ({verdict(actions["p95"] <= 0.05)}) |
 | same, median | {ms(actions["median"])} | |

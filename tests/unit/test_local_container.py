@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tests.processes import processes_with, wait_gone
 
 from daytona_lsp.core import RunSpec
 from daytona_lsp.core.local import LocalCodeEnvironment
@@ -25,43 +25,6 @@ async def env():
     environment = LocalCodeEnvironment(timeout=20)
     yield environment
     await environment.aclose()
-
-
-def processes_with(marker: str) -> list[int]:
-    """Host pids whose command line contains ``marker``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
-def wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
-    """Wait until every one of ``pids`` has exited (pidfds: no polling); the ones still there after ``timeout``."""
-    fds = {}
-    for pid in pids:
-        try:
-            fds[os.pidfd_open(pid)] = pid
-        except ProcessLookupError:
-            continue
-    try:
-        pending = dict(fds)
-        while pending:
-            ready, _, _ = select.select(list(pending), [], [], timeout)
-            if not ready:
-                break
-            for fd in ready:
-                pending.pop(fd)
-        return sorted(pending.values())
-    finally:
-        for fd in fds:
-            os.close(fd)
 
 
 async def test_a_runs_leftover_daemon_is_gone_when_the_run_ends_while_the_container_lives_on(env):
@@ -225,3 +188,15 @@ async def test_the_runs_pid_1_survives_its_signals_and_programs_start_with_defau
         "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)", "python"
     )
     assert python.output == "True\n"
+
+
+async def test_a_runs_processes_have_no_capability_at_all_and_no_new_privs(env):
+    # the agent keeps CAP_SYS_ADMIN inside the container to make the run's namespaces; the run keeps nothing
+    fields = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
+    shell = await env.run("grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status", "bash")
+    python = await env.run(
+        f"print(''.join(l for l in open('/proc/self/status') if l.startswith({fields!r})))", "python"
+    )
+    for result in (shell, python):
+        values = dict(line.split(":\t") for line in result.output.strip().splitlines())
+        assert values == {**{f: "0000000000000000" for f in fields[:-1]}, "NoNewPrivs": "1"}, result.output

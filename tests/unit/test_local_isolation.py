@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tests.processes import processes_with
 
 from daytona_lsp.core.environment import TIMEOUT_EXIT_CODE
 from daytona_lsp.core.local import LocalCodeEnvironment
@@ -29,21 +29,6 @@ async def env():
     environment = LocalCodeEnvironment(timeout=20)
     yield environment
     await environment.aclose()
-
-
-def processes_with(marker: str) -> list[int]:
-    """Host pids whose command line contains ``marker`` (zombies have none)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 # -- filesystem ---------------------------------------------------------------------------------------------------

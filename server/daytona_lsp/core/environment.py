@@ -135,17 +135,16 @@ class RunSpec:
     session: None = None
 
 
-SandboxState = Literal["none", "creating", "ready", "running", "stopped", "closed", "error"]
-"""Where an environment's sandbox is: none yet, being created, idle, running code, stopped (Daytona), closed."""
-
-
 class _SandboxInfoBase(TypedDict):
     backend: str
     state: str
 
 
 class SandboxInfo(_SandboxInfoBase, total=False):
-    """What ``daytona.sandboxInfo`` reports of an environment's sandbox (``sandboxId`` once there is one)."""
+    """What ``daytona.sandboxInfo`` reports of an environment's sandbox (``sandboxId`` once there is one).
+
+    ``state``: ``none`` (no sandbox yet), ``creating``, ``ready``, ``running``, ``closed``, or the backend's own word
+    (Daytona's sandbox states: ``started``, ``stopped``…)."""
 
     sandboxId: str
 

@@ -24,6 +24,7 @@ import _socket
 import atexit
 import builtins
 import ctypes
+import gc
 import io
 import marshal
 import os
@@ -395,6 +396,7 @@ def main() -> None:
     isolated = "--plain" not in sys.argv[2:]
     if isolated:
         _forbid_user_namespaces()
+    gc.freeze()  # forks of the agent (every run) then do not copy its objects' pages when they collect garbage
     Agent(sock, isolated).serve()
 
 

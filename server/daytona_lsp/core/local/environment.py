@@ -109,7 +109,8 @@ class LocalCodeEnvironment(CodeEnvironment):
     :param typescript_runner: ``tsx`` or ``ts-node`` (default: found on PATH; else Node's type stripping, Node ≥ 22.6).
     :param env_vars: extra environment variables inside the sandbox (the host environment is never passed in).
     :param memory_mb: writable memory (heap, stacks, mappings) per process, MiB (RLIMIT_DATA).
-    :param max_processes: processes and threads a run may have at once (bounds a fork bomb).
+    :param max_processes: processes and threads a run may have at once (bounds a fork bomb; runs at the same time
+        share the count, as they share the sandbox user).
     :param max_file_size_mb: largest file the code may write (MiB).
     :param cpu_seconds: CPU time limit per process (default: the timeout).
     :param work_dir: host directory to use as the work directory (kept by ``aclose``); default: a fresh private one.

@@ -73,10 +73,9 @@ class Sandbox:
                     removed = await asyncio.to_thread(launch.sweep_stale_roots)
                     if removed:
                         log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
-                root = await asyncio.to_thread(launch.make_root, self.given_work_dir)
-                if self.isolated and os.geteuid() == 0:
-                    # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace
-                    self.cgroup = await asyncio.to_thread(PidsCgroup.create)
+                # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace: a pids cgroup
+                with_cgroup = self.isolated and os.geteuid() == 0
+                root, self.cgroup = await asyncio.to_thread(_make_root, self.given_work_dir, with_cgroup)
                 executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
                 self._spawner = executor
                 if self.cgroup is not None:
@@ -182,6 +181,11 @@ class Sandbox:
             await asyncio.to_thread(finalizer)
         self.root = None
         self.cgroup = None
+
+
+def _make_root(given_work_dir: Path | None, with_cgroup: bool) -> tuple[Path, PidsCgroup | None]:
+    """The private directory and, if wanted, the pids cgroup (one trip to a worker thread for both)."""
+    return launch.make_root(given_work_dir), PidsCgroup.create() if with_cgroup else None
 
 
 def _remove_leftovers(

@@ -166,19 +166,21 @@ async def test_a_timeout_note_reaches_on_output(make_daytona_env: DaytonaEnvFact
 
 
 # ---------------------------------------------------------------- waiting for the sandbox
-async def test_a_run_waits_for_its_sandbox_at_most_its_timeout(
+async def test_a_run_waits_for_its_sandbox_at_most_the_creation_timeout_and_says_so(
     make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_daytona_env(timeout=1)
+    env = make_daytona_env(timeout=20, create_timeout=1)
     daytona_server.hold_create()
     result, chunks = await execute(env, RunSpec("print(1)", "python"))
     assert result.exit_code == 124
-    assert "Daytona sandbox creation did not finish within 1 s" in result.output
+    assert (
+        result.output == "Daytona sandbox creation did not finish within 1 s (create_timeout); the code did not run.\n"
+    )
     assert streamed(chunks) == result.output
+    assert result.duration_ms is not None and result.duration_ms < 15_000  # not the run's 20 s, nor forever
     daytona_server.release()
     second, _ = await execute(env, RunSpec("print(2)", "python"))
     assert (second.exit_code, second.output) == (0, "2\n")
-    assert daytona_server.count("POST /sandbox") == 1  # the first run's creation went on and served the second
 
 
 async def test_cancelled_run_without_streaming_is_a_result(

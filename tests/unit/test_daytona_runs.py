@@ -156,6 +156,23 @@ async def test_error_results_reach_on_output(
     assert daytona_server.api_key not in result.output
 
 
+async def test_info_tells_a_failed_creation_and_one_in_progress(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env(api_key="dtn_wrong-key-1234")
+    assert env.info()["state"] == "none"
+    await execute(env, RunSpec("print(1)", "python"))
+    assert env.info() == {"backend": "daytona", "state": "error"}
+    good = make_daytona_env()
+    daytona_server.hold_create()
+    prewarm = asyncio.create_task(good.prewarm())
+    await asyncio.to_thread(daytona_server.wait_held)
+    assert good.info()["state"] == "creating"
+    daytona_server.release()
+    await prewarm
+    assert good.info()["state"] == "started" and good.sandbox_id
+
+
 async def test_a_timeout_note_reaches_on_output(make_daytona_env: DaytonaEnvFactory) -> None:
     env = make_daytona_env(timeout=1)
     result, chunks = await execute(env, RunSpec("import time\nprint('tick', flush=True)\ntime.sleep(30)", "python"))

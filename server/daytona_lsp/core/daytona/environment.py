@@ -133,12 +133,15 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         return slot.sandbox.id if slot is not None and slot.sandbox is not None else None
 
     def info(self) -> SandboxInfo:
-        """``{"backend", "sandboxId"?, "state"}`` for the editor's sandbox-info command."""
+        """``{"backend", "sandboxId"?, "state"}`` for the editor's sandbox-info command: ``none``, ``creating``,
+        ``error`` (the last creation failed), or the sandbox's own Daytona state (``started``, ``stopped``…)."""
         slot = self._last_slot
         if self._pool.closed:
             return {"backend": BACKEND, "state": "closed"}
         if slot is None or slot.sandbox is None:
-            return {"backend": BACKEND, "state": "none"}
+            if slot is not None and slot.creating is not None and not slot.creating.done():
+                return {"backend": BACKEND, "state": "creating"}
+            return {"backend": BACKEND, "state": "error" if slot is not None and slot.failed else "none"}
         state = slot.sandbox.state
         return {"backend": BACKEND, "sandboxId": slot.sandbox.id, "state": str(getattr(state, "value", state))}
 

@@ -16,6 +16,7 @@ from tests.daytona_server.plugin import DaytonaEnvFactory
 from daytona_lsp.core import RunSpec
 from daytona_lsp.core.daytona import DaytonaCodeEnvironment
 from daytona_lsp.core.environment import CodeLanguage
+from daytona_lsp.core.errors import find_errors
 
 Chunks = list[tuple[str, str]]
 AWKWARD_ARGS = ("a b", "", 'it\'s "quoted"', "ünïcødé ✓", "$HOME `id` $(id)", "--flag=1", "new\nline", "\\", "*")
@@ -49,6 +50,22 @@ async def test_arguments_reach_the_program_exactly(
     result, _ = await execute(env, RunSpec(ARGV_PROGRAMS[language], language, args=AWKWARD_ARGS), stream=stream)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == list(AWKWARD_ARGS)
+
+
+@pytest.mark.parametrize(
+    ("language", "code", "line"),
+    [("python", "import sys\n\nprint(sys.argv[1])\n1 / 0\n", 3), ("javascript", "const a = 1;\n\nnull.boom;\n", 2)],
+)
+async def test_errors_of_a_run_with_arguments_map_to_the_codes_lines(
+    make_daytona_env: DaytonaEnvFactory, language: CodeLanguage, code: str, line: int
+) -> None:
+    env = make_daytona_env()
+    result, _ = await execute(env, RunSpec(code, language, args=("arg",)))
+    assert result.exit_code == 1 and result.source_path and result.source_path in result.output
+    errors = find_errors(
+        result.output, language, source_path=result.source_path, line_offset=result.line_offset, code=code
+    )
+    assert [e.line for e in errors] == [line]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from tests.daytona_server.plugin import DaytonaEnvFactory
 from daytona_lsp.core import RunSpec
 from daytona_lsp.core.daytona import DaytonaCodeEnvironment
 from daytona_lsp.core.environment import CodeLanguage
+from daytona_lsp.core.errors import find_errors
 
 Chunks = list[tuple[str, str]]
 AWKWARD_ARGS = ("a b", "", 'it\'s "quoted"', "ünïcødé ✓", "$HOME `id` $(id)", "--flag=1", "new\nline", "\\", "*")
@@ -49,6 +50,22 @@ async def test_arguments_reach_the_program_exactly(
     result, _ = await execute(env, RunSpec(ARGV_PROGRAMS[language], language, args=AWKWARD_ARGS), stream=stream)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == list(AWKWARD_ARGS)
+
+
+@pytest.mark.parametrize(
+    ("language", "code", "line"),
+    [("python", "import sys\n\nprint(sys.argv[1])\n1 / 0\n", 3), ("javascript", "const a = 1;\n\nnull.boom;\n", 2)],
+)
+async def test_errors_of_a_run_with_arguments_map_to_the_codes_lines(
+    make_daytona_env: DaytonaEnvFactory, language: CodeLanguage, code: str, line: int
+) -> None:
+    env = make_daytona_env()
+    result, _ = await execute(env, RunSpec(code, language, args=("arg",)))
+    assert result.exit_code == 1 and result.source_path and result.source_path in result.output
+    errors = find_errors(
+        result.output, language, source_path=result.source_path, line_offset=result.line_offset, code=code
+    )
+    assert [e.line for e in errors] == [line]
 
 
 @pytest.mark.parametrize(
@@ -156,6 +173,23 @@ async def test_error_results_reach_on_output(
     assert daytona_server.api_key not in result.output
 
 
+async def test_info_tells_a_failed_creation_and_one_in_progress(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
+) -> None:
+    env = make_daytona_env(api_key="dtn_wrong-key-1234")
+    assert env.info()["state"] == "none"
+    await execute(env, RunSpec("print(1)", "python"))
+    assert env.info() == {"backend": "daytona", "state": "error"}
+    good = make_daytona_env()
+    daytona_server.hold_create()
+    prewarm = asyncio.create_task(good.prewarm())
+    await asyncio.to_thread(daytona_server.wait_held)
+    assert good.info()["state"] == "creating"
+    daytona_server.release()
+    await prewarm
+    assert good.info()["state"] == "started" and good.sandbox_id
+
+
 async def test_a_timeout_note_reaches_on_output(make_daytona_env: DaytonaEnvFactory) -> None:
     env = make_daytona_env(timeout=1)
     result, chunks = await execute(env, RunSpec("import time\nprint('tick', flush=True)\ntime.sleep(30)", "python"))
@@ -166,19 +200,21 @@ async def test_a_timeout_note_reaches_on_output(make_daytona_env: DaytonaEnvFact
 
 
 # ---------------------------------------------------------------- waiting for the sandbox
-async def test_a_run_waits_for_its_sandbox_at_most_its_timeout(
+async def test_a_run_waits_for_its_sandbox_at_most_the_creation_timeout_and_says_so(
     make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer
 ) -> None:
-    env = make_daytona_env(timeout=1)
+    env = make_daytona_env(timeout=20, create_timeout=1)
     daytona_server.hold_create()
     result, chunks = await execute(env, RunSpec("print(1)", "python"))
     assert result.exit_code == 124
-    assert "Daytona sandbox creation did not finish within 1 s" in result.output
+    assert (
+        result.output == "Daytona sandbox creation did not finish within 1 s (create_timeout); the code did not run.\n"
+    )
     assert streamed(chunks) == result.output
+    assert result.duration_ms is not None and result.duration_ms < 15_000  # not the run's 20 s, nor forever
     daytona_server.release()
     second, _ = await execute(env, RunSpec("print(2)", "python"))
     assert (second.exit_code, second.output) == (0, "2\n")
-    assert daytona_server.count("POST /sandbox") == 1  # the first run's creation went on and served the second
 
 
 async def test_cancelled_run_without_streaming_is_a_result(

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from daytona_lsp.core.daytona.errors import sanitized
@@ -83,14 +84,25 @@ def _helper_client(api_key: str | None, api_url: str | None, target: str | None)
     return AsyncDaytona(DaytonaConfig(api_key=key, api_url=url, target=target or os.environ.get("DAYTONA_TARGET"))), key
 
 
-async def _ours(client: AsyncDaytona) -> list[AsyncSandbox]:
+@contextlib.asynccontextmanager
+async def _ours(
+    api_key: str | None, api_url: str | None, target: str | None
+) -> AsyncIterator[tuple[list[AsyncSandbox], str]]:
+    """The sandboxes labelled ``created-by: daytona-lsp`` and the key that listed them; the client closes after."""
     from daytona import ListSandboxesQuery
 
-    found = []
-    async for sandbox in client.list(ListSandboxesQuery(labels={CREATED_BY_LABEL: CREATED_BY_VALUE})):
-        if (sandbox.labels or {}).get(CREATED_BY_LABEL) == CREATED_BY_VALUE:
-            found.append(sandbox)
-    return found
+    client, key = _helper_client(api_key, api_url, target)
+    try:
+        found = []
+        try:
+            async for sandbox in client.list(ListSandboxesQuery(labels={CREATED_BY_LABEL: CREATED_BY_VALUE})):
+                if (sandbox.labels or {}).get(CREATED_BY_LABEL) == CREATED_BY_VALUE:
+                    found.append(sandbox)
+        except Exception as exc:
+            raise sanitized(exc, key) from None
+        yield found, key
+    finally:
+        await client.close()
 
 
 async def list_sandboxes(
@@ -100,12 +112,7 @@ async def list_sandboxes(
 
     Raises :class:`MissingCredentialsError` without an API key, ``daytona.DaytonaError`` when the API fails
     (its message never contains the key)."""
-    client, key = _helper_client(api_key, api_url, target)
-    try:
-        try:
-            sandboxes = await _ours(client)
-        except Exception as exc:
-            raise sanitized(exc, key) from None
+    async with _ours(api_key, api_url, target) as (sandboxes, _):
         return [
             {
                 "id": s.id,
@@ -116,8 +123,6 @@ async def list_sandboxes(
             }
             for s in sandboxes
         ]
-    finally:
-        await client.close()
 
 
 async def delete_sandboxes(
@@ -130,12 +135,7 @@ async def delete_sandboxes(
     """Delete the sandboxes daytona-lsp created (all of them, or those of ``ids``: ids or names); return the deleted
     ids. Sandboxes without the ``created-by: daytona-lsp`` label are never deleted: naming one (or an unknown id)
     raises ``ValueError`` before anything is deleted."""
-    client, key = _helper_client(api_key, api_url, target)
-    try:
-        try:
-            sandboxes = await _ours(client)
-        except Exception as exc:
-            raise sanitized(exc, key) from None
+    async with _ours(api_key, api_url, target) as (sandboxes, key):
         wanted = set(ids) if ids is not None else None
         if wanted:
             known = {s.id for s in sandboxes} | {s.name for s in sandboxes}
@@ -155,5 +155,3 @@ async def delete_sandboxes(
                 raise sanitized(exc, key) from None
             deleted.append(sandbox.id)
         return deleted
-    finally:
-        await client.close()

@@ -1,6 +1,7 @@
 """``DaytonaCodeEnvironment``: run code in a Daytona cloud sandbox through the Daytona SDK.
 
-The SDK (slow to import) is imported inside the functions that need it, never at module import time.
+The SDK (slow to import) is never imported at module import time: :func:`.sdk.ensure_sdk` loads all of it in a
+worker thread before a run or a prewarm first touches it.
 
 One run is one toolbox request in every language. Python without an output callback uses the daemon's own
 ``code-run`` (code on stdin of ``python3 -u -``, exactly the cost of a bare SDK ``code_run``); the other languages
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from daytona_lsp.core.daytona.commands import build_command, is_plain, spec_problem
-from daytona_lsp.core.daytona.errors import RunFailed, error_result, never_reached
+from daytona_lsp.core.daytona.errors import RunFailed, error_result, is_timeout, never_reached
 from daytona_lsp.core.daytona.runner import Runner, uncancel
 from daytona_lsp.core.daytona.sandboxes import SandboxPool, Slot
 from daytona_lsp.core.daytona.sdk import ensure_sdk
@@ -105,6 +106,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         self._env_vars = env_vars
         self._resources = resources
         self._timeout = timeout
+        self._create_timeout = create_timeout
         self._languages: tuple[CodeLanguage, ...] = tuple(dict.fromkeys(languages))
         self._labels = labels
         self._auto_stop_interval = auto_stop_interval
@@ -131,12 +133,15 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         return slot.sandbox.id if slot is not None and slot.sandbox is not None else None
 
     def info(self) -> SandboxInfo:
-        """``{"backend", "sandboxId"?, "state"}`` for the editor's sandbox-info command."""
+        """``{"backend", "sandboxId"?, "state"}`` for the editor's sandbox-info command: ``none``, ``creating``,
+        ``error`` (the last creation failed), or the sandbox's own Daytona state (``started``, ``stopped``…)."""
         slot = self._last_slot
         if self._pool.closed:
             return {"backend": BACKEND, "state": "closed"}
         if slot is None or slot.sandbox is None:
-            return {"backend": BACKEND, "state": "none"}
+            if slot is not None and slot.creating is not None and not slot.creating.done():
+                return {"backend": BACKEND, "state": "creating"}
+            return {"backend": BACKEND, "state": "error" if slot is not None and slot.failed else "none"}
         state = slot.sandbox.state
         return {"backend": BACKEND, "sandboxId": slot.sandbox.id, "state": str(getattr(state, "value", state))}
 
@@ -289,23 +294,23 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             return result
 
     async def _wait_for_sandbox(self, slot: Slot) -> tuple[AsyncSandbox, int]:
-        """The slot's sandbox, waiting at most the run's timeout for it to be created (the creation itself goes on,
-        up to ``create_timeout``, and the next run gets the sandbox)."""
+        """The slot's sandbox, waiting for its creation at most ``create_timeout`` in all (retries included); the run's
+        own timeout starts when its code does. A creation still going on then serves the next run."""
         waiting = asyncio.ensure_future(self._pool.ensure(slot))
         try:
-            done, _ = await asyncio.wait({waiting}, timeout=self._timeout)
+            done, _ = await asyncio.wait({waiting}, timeout=self._create_timeout)
         finally:
             if not waiting.done():
                 waiting.cancel()
-        if not done:
-            raise RunFailed(
-                CodeRunResult(
-                    f"Daytona sandbox creation did not finish within {self._timeout} s (the run's timeout); "
-                    "it goes on in the background, and the next run uses the sandbox once it is ready.",
-                    TIMEOUT_EXIT_CODE,
-                )
+        if done and not is_timeout(waiting.exception()):
+            return waiting.result()
+        raise RunFailed(
+            CodeRunResult(
+                f"Daytona sandbox creation did not finish within {self._create_timeout:g} s (create_timeout); "
+                "the code did not run.",
+                TIMEOUT_EXIT_CODE,
             )
-        return waiting.result()
+        )
 
 
 def _ending_a_line(result: CodeRunResult) -> CodeRunResult:

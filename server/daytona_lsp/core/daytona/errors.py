@@ -89,6 +89,15 @@ def never_reached(exc: BaseException) -> bool:
     return status in {400, 401, 403, 404, 409, 410, 502, 503}
 
 
+def is_timeout(exc: BaseException | None) -> bool:
+    """A timeout of the SDK's (a create that exceeded its timeout…) or of asyncio."""
+    from daytona import DaytonaConnectionError, DaytonaTimeoutError
+
+    if isinstance(exc, DaytonaConnectionError):
+        return False  # a connection that timed out is a connection problem, reported as such
+    return isinstance(exc, DaytonaTimeoutError | TimeoutError | asyncio.TimeoutError)
+
+
 def is_retryable_create(exc: BaseException) -> bool:
     from daytona import DaytonaConnectionError, DaytonaTimeoutError
 

@@ -42,6 +42,8 @@ class Slot:
     loop: asyncio.AbstractEventLoop | None = None
     adopt_id: str | None = None
     """A sandbox made under another event loop, to be picked up again by this loop's client."""
+    failed: bool = False
+    """The last attempt to create the sandbox failed (until one succeeds)."""
 
 
 class SandboxPool:
@@ -116,7 +118,12 @@ class SandboxPool:
             if slot.sandbox is None:
                 if self.closed:
                     raise ValueError("this Daytona environment is closed")
-                await self._create(slot)
+                try:
+                    await self._create(slot)
+                except Exception:
+                    slot.failed = True
+                    raise
+            slot.failed = False
             assert slot.sandbox is not None
             return slot.sandbox, slot.generation
 

@@ -12,7 +12,7 @@ CREATED_BY_VALUE = "daytona-lsp"
 DEFAULT_API_URL = "https://app.daytona.io/api"
 DEFAULT_AUTO_STOP_MINUTES = 15
 DEFAULT_AUTO_DELETE_MINUTES = 60
-DEFAULT_CREATE_TIMEOUT = 120.0
+DEFAULT_CREATE_TIMEOUT = 60.0
 MAX_INLINE_COMMAND = 120_000
 """Longest command sent inline (a single exec argument is limited to 128 KiB on Linux); longer code is uploaded."""
 GRACE_SECONDS = 5

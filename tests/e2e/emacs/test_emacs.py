@@ -50,6 +50,7 @@ def test_emacs_client_runs_files_shows_output_and_diagnostics_and_survives_a_lon
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         DAYTONA_TEST_DIR=str(project),
         DAYTONA_LSP_COMMAND=str(BIN / "daytona-lsp"),  # what a user puts in eglot-server-programs / lsp-mode
+        DAYTONA_LSP_LOG_LEVEL=os.environ.get("DAYTONA_LSP_LOG_LEVEL", "INFO"),  # the server's log, shown on failure
     )
     proc = subprocess.Popen(
         [emacs, "--batch", "-L", str(SCRIPTS), "-l", str(SCRIPTS / f"run-{client}.el")],

@@ -22,6 +22,10 @@
 (defun daytona-test-fail (fmt &rest args)
   (daytona-test-log "FAIL: %s" (apply #'format fmt args))
   (daytona-test-log "---- *Messages* ----\n%s\n--------------------" (daytona-test-messages))
+  (dolist (buffer (buffer-list))  ; the clients' logs: events, the server's stderr
+    (when (string-match-p "EGLOT\\|lsp-log\\|stderr" (buffer-name buffer))
+      (daytona-test-log "---- %s ----\n%s" (buffer-name buffer)
+                        (with-current-buffer buffer (buffer-substring-no-properties (point-min) (point-max))))))
   (kill-emacs 1))
 
 (defun daytona-test-check (ok fmt &rest args)
@@ -78,7 +82,8 @@ its checks from there)."
     (setq mark (length (daytona-test-messages)))
     (let ((held (daytona-test-timed run-action)))
       (daytona-test-check (null (cdr held)) "running fails.sh signals nothing (%S)" (cdr held)))
-    (daytona-test-wait "error diagnostic in fails.sh" 60 (lambda () (daytona-test-error-lines)))
+    (daytona-test-wait "error diagnostic and result of fails.sh" 60
+                       (lambda () (and (daytona-test-error-lines) (daytona-test-shown-since mark "fails\\.sh: exit"))))
     (daytona-test-check (equal (daytona-test-error-lines) '(3)) "the error diagnostic is on line 3 (got %S)"
                         (daytona-test-error-lines))
     (daytona-test-check (daytona-test-shown-since mark "fails\\.sh: exit 127")

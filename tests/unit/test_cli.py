@@ -3,6 +3,7 @@ server)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -26,9 +27,9 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60):
-    return subprocess.run(
-        [*CLI, *args], input=stdin, capture_output=True, env=env or cli_env(), cwd=ROOT, timeout=timeout
-    )
+    # without input: /dev/null, never the test runner's own stdin (which the CLI would hand to the program)
+    given = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+    return subprocess.run([*CLI, *args], **given, capture_output=True, env=env or cli_env(), cwd=ROOT, timeout=timeout)
 
 
 def assert_one_line_error(
@@ -413,6 +414,38 @@ def test_ctrl_c_on_daytona_is_interrupted_and_deletes_the_sandbox(daytona_server
         proc.kill()
         proc.wait()
     assert daytona_server.count("DELETE /sandbox/{id}") == 1
+
+
+ARGV_AND_STDIN = "import json, sys\nprint(json.dumps(sys.argv[1:]))\nprint(json.dumps(sys.stdin.read()))\n"
+
+
+def test_arguments_after_double_dash_reach_the_program_exactly(tmp_path):
+    script = tmp_path / "argv.py"
+    script.write_text(ARGV_AND_STDIN)
+    awkward = ["a", "b c", "", "é ☃", 'it\'s "quoted"', "--timeout", "-l", "$HOME", "*"]
+    proc = run_cli("run", str(script), "--timeout", "30", "--", *awkward)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().splitlines() == [json.dumps(awkward), '""']
+
+
+def test_a_piped_stdin_is_the_programs_and_a_terminal_or_dev_null_gives_eof(tmp_path):
+    script = tmp_path / "argv.py"
+    script.write_text(ARGV_AND_STDIN)
+    piped = run_cli("run", str(script), stdin="line one\nzwei ü\n".encode())
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.decode().splitlines() == ["[]", json.dumps("line one\nzwei ü\n")]
+    with open(script, "rb") as redirected:  # a file redirect: `< argv.py`
+        from_file = subprocess.run([*CLI, "run", str(script)], stdin=redirected, capture_output=True, env=cli_env())
+    assert from_file.stdout.decode().splitlines() == ["[]", json.dumps(ARGV_AND_STDIN)]
+    nothing = run_cli("run", str(script), timeout=20)  # /dev/null: EOF at once
+    assert (nothing.returncode, nothing.stdout) == (0, b'[]\n""\n')
+
+
+def test_program_arguments_without_double_dash_or_a_binary_stdin_are_one_line(tmp_path):
+    script = tmp_path / "argv.py"
+    script.write_text(ARGV_AND_STDIN)
+    assert_one_line_error(run_cli("run", str(script), "foo"), "'foo'", "after --")
+    assert_one_line_error(run_cli("run", str(script), stdin=b"\xff\xfe"), "stdin is not UTF-8")
 
 
 def test_max_output_bytes_raises_the_cap():

@@ -32,6 +32,22 @@ def run_cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None =
     return subprocess.run([*CLI, *args], **given, capture_output=True, env=env or cli_env(), cwd=ROOT, timeout=timeout)
 
 
+def start_python(code: bytes, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``daytona-lsp run - -l python`` as a running process, the code already on its (closed) stdin."""
+    proc = subprocess.Popen(
+        [*CLI, "run", "-", "-l", "python"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env or cli_env(),
+        cwd=ROOT,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(code)
+    proc.stdin.close()
+    return proc
+
+
 def assert_one_line_error(
     proc: subprocess.CompletedProcess[bytes], *needles: str, status: int = 2, prefix: str = "daytona-lsp: error: "
 ) -> str:
@@ -102,8 +118,8 @@ def test_exit_status_is_the_codes(tmp_path):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the local backend merges the program's stderr into stdout (stderr=STDOUT) and emits its notes as "
-    "stdout: core/local must give on_output the stream (and its notes as 'stderr'); then drop this marker",
+    reason="the local backend hands on_output the program's stderr, and its own notes, as 'stdout': "
+    "core/local must pass the stream (its notes as 'stderr'); then drop this marker",
 )
 def test_local_program_stderr_and_notes_go_to_stderr():
     proc = run_cli("run", "-", "-l", "bash", "--timeout", "2", stdin=b"echo out; echo err >&2; sleep 30\n")
@@ -133,17 +149,8 @@ def test_timeout_ends_the_run_with_124():
 
 def test_output_is_streamed_as_produced_and_sigterm_kills_the_sandbox():
     code = b"import time\nprint('first', flush=True)\ntime.sleep(30)\nprint('never')\n"
-    proc = subprocess.Popen(
-        [*CLI, "run", "-", "-l", "python"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli_env(),
-        cwd=ROOT,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(code)
-    proc.stdin.close()
+    proc = start_python(code)
+    assert proc.stdout is not None
     try:
         assert proc.stdout.readline() == b"first\n"
         assert proc.poll() is None, "the first line arrived while the code was still running"
@@ -157,17 +164,8 @@ def test_output_is_streamed_as_produced_and_sigterm_kills_the_sandbox():
 
 def test_closed_stdout_stops_the_run_quietly():
     code = b"import itertools\nfor i in itertools.count(): print(i)\n"  # never ends by itself
-    proc = subprocess.Popen(
-        [*CLI, "run", "-", "-l", "python"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli_env(),
-        cwd=ROOT,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    proc.stdin.write(code)
-    proc.stdin.close()
+    proc = start_python(code)
+    assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.readline() == b"0\n"
     proc.stdout.close()
     assert proc.wait(timeout=60) == 128 + signal.SIGPIPE  # as `yes | head -1`
@@ -394,17 +392,8 @@ def test_daytona_timeout_note_is_one_line_on_stderr(daytona_server):
 
 def test_ctrl_c_on_daytona_is_interrupted_and_deletes_the_sandbox(daytona_server):
     code = b"import time\nprint('first', flush=True)\ntime.sleep(60)\n"
-    proc = subprocess.Popen(
-        [*CLI, "run", "-", "-l", "python"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=daytona_env(daytona_server),
-        cwd=ROOT,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    proc.stdin.write(code)
-    proc.stdin.close()
+    proc = start_python(code, daytona_env(daytona_server))
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         assert proc.stdout.readline() == b"first\n"
         proc.send_signal(signal.SIGINT)

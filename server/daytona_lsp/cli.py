@@ -3,7 +3,7 @@
 ``daytona-lsp``                      serve the language server on stdio (same as ``daytona-lsp serve``)
 ``daytona-lsp serve --tcp``          serve it on loopback TCP, for a client with the token (``--host``, ``--port``,
                                      ``--token-file``; see :mod:`daytona_lsp.lsp.tcp`)
-``daytona-lsp run FILE|-``           run a file (or stdin) in a sandbox; output streamed; exit status = the code's
+``daytona-lsp run FILE|- [-- ARG…]`` run a file (or stdin) in a sandbox; output streamed; exit status = the code's
 ``daytona-lsp sandboxes list|clean`` the Daytona sandboxes this tool created
 
 Errors are one line on stderr and a non-zero exit status. Imports stay light: neither the Daytona SDK nor pygls is
@@ -16,11 +16,15 @@ import argparse
 import asyncio
 import os
 import signal
+import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from daytona_lsp import __version__
+
+if TYPE_CHECKING:
+    from daytona_lsp.core.environment import CodeLanguage, RunSpec
 
 PROG = "daytona-lsp"
 USAGE_ERROR = 2
@@ -110,10 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a file (or - for stdin) in a sandbox",
         description="Run FILE (or stdin with -) in a sandbox: the program's stdout is streamed to stdout and its "
         "stderr to stderr as produced; this tool's own notes and errors go to stderr. The exit status is the code's "
-        "(124 on timeout, 130 when interrupted). The backend is Daytona when DAYTONA_API_KEY is set, else the "
+        "(124 on timeout, 130 when interrupted). Arguments after -- go to the program; stdin, when it is a pipe or a "
+        "file, is read whole and given to the program. The backend is Daytona when DAYTONA_API_KEY is set, else the "
         "isolated local sandbox (bubblewrap).",
     )
     run.add_argument("file", metavar="FILE", help="the file to run, or - to read the code from stdin")
+    run.add_argument("args", nargs="*", metavar="ARG", help="the program's arguments, after -- (run x.py -- a 'b c')")
     run.add_argument("--language", "-l", choices=LANGUAGES, help="the language (default: from the file extension)")
     run.add_argument("--backend", "-b", choices=("auto", "daytona", "local"), default="auto", help="default: auto")
     run.add_argument(
@@ -159,6 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``daytona-lsp`` console script; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
+        # the program's arguments are everything after the first `--` of `run` (argparse would give them to FILE's
+        # chunk of positionals when options come between)
+        program_args: list[str] = []
+        if "run" in args_list and "--" in args_list[args_list.index("run") :]:
+            cut = args_list.index("--", args_list.index("run"))
+            args_list, program_args = args_list[:cut], args_list[cut + 1 :]
         args = build_parser().parse_args(args_list)
         if args.command in (None, "serve"):
             return _serve(
@@ -168,6 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 getattr(args, "token_file", None),
             )
         if args.command == "run":
+            if args.args:
+                raise CliError(
+                    f"unexpected argument {args.args[0]!r}: the program's arguments go after -- (FILE -- ARG...)"
+                )
+            args.args = program_args
             return _run_command(args)
         return _sandboxes_command(args)
     except CliError as exc:
@@ -207,7 +224,7 @@ def _serve(tcp: bool, host: str, port: int, token_file: str | None) -> int:
 # -- run --------------------------------------------------------------------------------------------------------------
 
 
-def _read_code(file: str, language: str | None) -> tuple[str, str]:
+def _read_code(file: str, language: str | None) -> tuple[str, CodeLanguage]:
     from daytona_lsp.core.languages import language_for_path
 
     if file == "-":
@@ -239,7 +256,32 @@ def _read_code(file: str, language: str | None) -> tuple[str, str]:
         raise CliError(f"{name}: not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
     if "\x00" in code:
         raise CliError(f"{name}: contains NUL bytes; is it a binary file?")
-    return code, language
+    return code, cast("CodeLanguage", language)  # argparse's choices or the registry checked it
+
+
+MAX_STDIN_BYTES = 16 * 1024 * 1024
+
+
+def _program_stdin(file: str) -> str | None:
+    """The CLI's stdin for the program when it is a pipe or a file; ``None`` (EOF at once) for a terminal, /dev/null,
+    a closed stdin, or when stdin held the code (``-``)."""
+    if file == "-":
+        return None
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
+        return None
+    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise CliError(
+            f"stdin is larger than {MAX_STDIN_BYTES // 1024**2} MiB: give the program a file to read instead"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"stdin is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
 
 
 PIPE_CLOSED = 128 + signal.SIGPIPE
@@ -307,16 +349,18 @@ def _keep_sigint_ours() -> None:
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    from daytona_lsp.core.environment import RunSpec
     from daytona_lsp.core.select import resolve_backend
 
     code, language = _read_code(args.file, args.language)
+    spec = RunSpec(code=code, language=language, args=tuple(args.args), stdin=_program_stdin(args.file))
     backend = resolve_backend(args.backend)
     if backend == "daytona":
         _keep_sigint_ours()
-    return asyncio.run(_run_async(args, backend, code, language))
+    return asyncio.run(_run_async(args, backend, spec))
 
 
-async def _run_async(args: argparse.Namespace, backend: str, code: str, language: Any) -> int:
+async def _run_async(args: argparse.Namespace, backend: str, spec: RunSpec) -> int:
     from daytona_lsp.core.select import create_environment
 
     common: dict[str, Any] = {"timeout": args.timeout, "max_output_bytes": args.max_output_bytes}
@@ -364,10 +408,10 @@ async def _run_async(args: argparse.Namespace, backend: str, code: str, language
                 await env.prepare()
             except LocalSandboxError as exc:
                 raise CliError(str(exc), SANDBOX_ERROR) from None
-            problem = await env.language_problem(language)
+            problem = await env.language_problem(spec.language)
             if problem is not None:
                 raise CliError(problem)
-        result = await env.run(code, language, on_output=output)
+        result = await env.execute(spec, output)
     except asyncio.CancelledError:
         if stopped_by is None:
             raise

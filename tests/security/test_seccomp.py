@@ -189,3 +189,22 @@ def test_without_the_binding_there_is_no_filter_and_the_reason_says_why() -> Non
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("True the pyseccomp package is not installed"), done
+
+
+I386_GETPID = r"""
+import ctypes, mmap
+code = bytes([0xB8, 0x14, 0, 0, 0, 0xCD, 0x80, 0xC3])  # mov eax, 20 (getpid of the i386 ABI); int 0x80; ret
+page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+page.write(code)
+print(ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(page)))())
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the i386 ABI exists on x86-64 only")
+def test_a_system_call_of_another_abi_kills_the_process(deny_list: seccomp.Filter) -> None:
+    control = _bwrap(["python3", "-c", I386_GETPID], None)
+    if control.returncode != 0:
+        pytest.skip(f"this kernel has no i386 emulation: {control.stderr[-200:]}")
+    assert control.stdout.strip().isdigit()  # int 0x80 reaches the kernel without the filter...
+    filtered = _bwrap(["python3", "-c", I386_GETPID], deny_list)
+    assert filtered.returncode == 128 + 31 and filtered.stdout == ""  # ...and with it the process dies of SIGSYS

@@ -164,6 +164,7 @@ def compile_filter(*, allow_new_pid_namespace: bool = True) -> Filter:
     sc = _binding()
     eperm = sc.ERRNO(errno.EPERM)
     f = sc.SyscallFilter(sc.ALLOW)
+    f.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)  # another ABI's system calls (int 0x80, x32) are not filtered
     arch = sc.system_arch()
     known = [name for name in DENIED if sc.resolve_syscall(arch, name) >= 0]
     for name in known:

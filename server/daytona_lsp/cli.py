@@ -298,10 +298,13 @@ class _Output:
     def __init__(self, on_closed: Callable[[], None]) -> None:
         self.streamed: list[str] = []
         self.closed = False
+        self.muted = False  # the run is being stopped (Ctrl-C): its last words (the backend's cancel note) are not told
         self._on_closed = on_closed
 
     def __call__(self, stream: str, text: str) -> None:
         self.streamed.append(text)
+        if self.muted:
+            return
         if stream == "stderr":
             _write(sys.stderr, text)
         elif not self.closed and not _write(sys.stdout, text):
@@ -388,6 +391,7 @@ async def _run_async(args: argparse.Namespace, backend: str, spec: RunSpec) -> i
         nonlocal stopped_by
         if stopped_by is None:
             stopped_by = status
+            output.muted = True
             if task is not None:
                 task.cancel()
 

@@ -270,15 +270,29 @@ class RunService:
         slot.closed = True
         self._retired.discard(slot)
 
-    async def environment(self, workspace: str, settings: Settings) -> tuple[EnvironmentSlot, CodeEnvironment]:
+    async def environment(
+        self, workspace: str, settings: Settings, *, hold: bool = False
+    ) -> tuple[EnvironmentSlot, CodeEnvironment]:
+        """The workspace's environment for ``settings`` (built when needed). ``hold``: count the caller as a run of
+        it from the start, so that a settings change while it is being built cannot close it under the caller (the
+        caller then lowers ``slot.active`` when done)."""
         slot = self._slot(workspace, settings)
+        if hold:
+            slot.active += 1
         try:
             env = await asyncio.shield(slot.ready)
-        except RunError:
-            raise
-        except Exception as exc:
+        except BaseException as exc:
+            if hold:
+                self._release(slot)
+            if isinstance(exc, RunError) or not isinstance(exc, Exception):
+                raise
             raise RunError(redact(str(exc))) from None
         return slot, env
+
+    def _release(self, slot: EnvironmentSlot) -> None:
+        slot.active -= 1
+        if slot.retired and slot.active == 0:
+            self._close_slot(slot)
 
     async def prewarm(self, workspace: str, settings: Settings) -> None:
         """Create the workspace's environment (and its sandbox) in the background; errors only go to the log."""
@@ -360,8 +374,7 @@ class RunService:
         note = ""
         try:
             self.observer.run_started(run)
-            slot, env = await self.environment(req.workspace, req.settings)
-            slot.active += 1
+            slot, env = await self.environment(req.workspace, req.settings, hold=True)
             run.backend = slot.backend
 
             async def on_output(stream: str, text: str) -> None:
@@ -398,9 +411,7 @@ class RunService:
             result = CodeRunResult(output=f"daytona-lsp: run failed: {redact(str(exc))}\n", exit_code=1)
         finally:
             if slot is not None:
-                slot.active -= 1
-                if slot.retired and slot.active == 0:
-                    self._close_slot(slot)
+                self._release(slot)
         outcome = RunOutcome(
             run_id=run.id,
             exit_code=result.exit_code,

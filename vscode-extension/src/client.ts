@@ -2,6 +2,7 @@
 // with a cancellable progress notification; the daytona/* notifications fanned out to the output channel and status bar.
 import * as cp from "node:child_process";
 import * as fs from "node:fs";
+import type { Readable } from "node:stream";
 import * as vscode from "vscode";
 import {
   CancellationToken,
@@ -69,6 +70,7 @@ export class DaytonaClient implements vscode.Disposable {
   private client: DaytonaLanguageClient | undefined;
   private process: cp.ChildProcess | undefined;
   private stderrTail = "";
+  private stderr: Readable | undefined;
   private readonly queue = new RestartQueue(() => this.restartNow());
   private readonly correlator = new RunCorrelator();
   private readonly disposables: vscode.Disposable[] = [];
@@ -158,11 +160,18 @@ export class DaytonaClient implements vscode.Disposable {
         else if (e.newState === State.Starting) this.status.setState("starting");
       }),
     );
+    let failure: unknown;
     try {
       await client.start();
+      // the library resolves start() even when the server died during initialize (e.g. "No module named daytona_lsp")
+      if (client.state !== State.Running) failure = new Error("the server exited during initialization");
     } catch (error) {
+      failure = error;
+    }
+    if (failure !== undefined) {
       if (this.client !== client) return;
-      const message = describeStartFailure(command, this.failureReason(error));
+      await this.stderrRead(); // its last lines say why
+      const message = describeStartFailure(command, this.failureReason(failure));
       await this.stopNow();
       this.fail(message);
       return;
@@ -200,6 +209,19 @@ export class DaytonaClient implements vscode.Disposable {
     this.log.show(true);
   }
 
+  /** Resolves when the server's stderr has been read to its end (or after 3 s, if the process lingers). */
+  private stderrRead(): Promise<void> {
+    const stderr = this.stderr;
+    if (!stderr || stderr.readableEnded || stderr.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 3000);
+      stderr.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   private spawn(command: ServerCommand, env: NodeJS.ProcessEnv): Promise<cp.ChildProcess> {
     this.stderrTail = "";
     const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -210,6 +232,7 @@ export class DaytonaClient implements vscode.Disposable {
         child.removeListener("error", reject);
         child.on("error", (error) => this.log.appendLine(`Server process error: ${errorText(error)}`));
         this.process = child;
+        this.stderr = child.stderr ?? undefined;
         child.stderr?.on("data", (data: Buffer) => {
           this.stderrTail = (this.stderrTail + data.toString("utf8")).slice(-2000);
         });

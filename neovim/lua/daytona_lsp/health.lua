@@ -49,13 +49,13 @@ function M.check()
           health.ok('server version: ' .. version)
         else
           health.warn(('%s --version failed: the installation may be broken'):format(exe), {
-            'Reinstall the server (pip install -e . in the repository)',
+            'Reinstall the server: in a clone, bash scripts/package --wheel && pipx install --force dist/daytona_lsp-*.whl',
           })
         end
       end
     else
       health.error(('server command %q not found'):format(cmd[1]), {
-        'Install the server: pip install daytona-lsp (or the repository with pip install -e .)',
+        'Install the server (not on PyPI yet): in a clone, bash scripts/package --wheel && pipx install dist/daytona_lsp-*.whl',
         "Or point setup({ cmd = { '/path/to/daytona-lsp' } }) at it",
       })
     end

@@ -67,7 +67,7 @@ function alive(pid) {
   }
 }
 
-async function waitFor(predicate, timeoutMs, what) {
+export async function waitFor(predicate, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -295,6 +295,15 @@ export class VSCode {
       }
     }
     return out;
+  }
+
+  /** The whole text of an output channel, from the log file VS Code keeps of it (the panel shows only what fits). */
+  outputChannelText(name) {
+    const logs = path.join(this.root, "data", "logs");
+    const file = fs.existsSync(logs)
+      ? fs.readdirSync(logs, { recursive: true }).find((p) => String(p).endsWith(`-${name}.log`))
+      : undefined;
+    return file ? fs.readFileSync(path.join(logs, file), "utf8") : "";
   }
 
   /** Show one output channel in the panel by picking it in "Output: Show Output Channels...". */

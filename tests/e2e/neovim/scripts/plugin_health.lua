@@ -22,4 +22,12 @@ H.run('plugin_health', function()
   vim.cmd('checkhealth daytona_lsp')
   report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
   H.check(H.contains(report, 'Daytona API key: not set'), 'missing key reported:\n' .. report)
+
+  -- a server that is not installed: the advice is what works (the wheel), not the unpublished `pip install daytona-lsp`
+  vim.lsp.config(require('daytona_lsp').name, { cmd = { 'daytona-lsp-not-installed' } })
+  vim.cmd('bwipeout')
+  vim.cmd('checkhealth daytona_lsp')
+  report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
+  H.check(H.contains(report, 'pipx install dist/daytona_lsp-*.whl'), 'install advice names the wheel:\n' .. report)
+  H.check(not H.contains(report, 'pip install daytona-lsp'), 'no advice that fails:\n' .. report)
 end)

@@ -1,0 +1,131 @@
+"""What the workspace view leaves out: ``.gitignore`` files (nested ones too), built-in names, the secrets deny-list.
+
+Precedence: an entry of ``include`` (a relative path or a bare file name, as ``daytona.sync.include`` lists them) wins
+over every rule; then the built-ins; then the secrets deny-list; then ``.gitignore`` files, the deepest one with a
+matching pattern deciding (as git does). A directory that is left out is not entered, so nothing under it can be
+included again except by an ``include`` entry under it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pathspec
+
+BUILTIN_IGNORED_DIRS = frozenset(
+    {".git", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache", "dist", "build"}
+)
+"""Directory names never part of the view (``.git`` also as a file: git worktrees and submodules)."""
+
+SECRET_PATTERNS = (".env*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", ".npmrc", ".pypirc", ".netrc", "*.p12", "credentials*")
+"""File (and directory) names never synced unless ``include`` names them; matched case-insensitively."""
+
+_SECRET = re.compile("|".join(fnmatch.translate(p) for p in SECRET_PATTERNS), re.IGNORECASE)
+
+Verdict = Literal["ignored", "secret"]
+
+
+def is_secret(name: str) -> bool:
+    """Whether a bare file name is on the secrets deny-list."""
+    return _SECRET.match(name) is not None
+
+
+@dataclass(slots=True)
+class GitIgnore:
+    """One ``.gitignore`` file: its patterns apply to paths relative to its directory ``base`` ("" for the root)."""
+
+    base: str
+    spec: pathspec.GitIgnoreSpec
+    decisions: dict[str, bool | None] = field(default_factory=dict)
+
+    def check(self, rel: str, is_dir: bool) -> bool | None:
+        """True: ignored, False: re-included by a ``!`` pattern, None: no pattern matches."""
+        key = rel[len(self.base) + 1 :] if self.base else rel
+        if is_dir:
+            key += "/"
+        try:
+            return self.decisions[key]
+        except KeyError:
+            verdict = self.decisions[key] = self.spec.check_file(key).include
+            return verdict
+
+
+class Rules:
+    """The view's rules for one workspace root. Compiled ``.gitignore`` files are cached by (size, mtime) and their
+    decisions per path, so a rescan with nothing changed costs a dictionary lookup per entry."""
+
+    def __init__(self, root: str | Path, include: Iterable[str] = ()) -> None:
+        self.root = os.fspath(root)
+        self.include = frozenset(p.strip().lstrip("/").removeprefix("./") for p in include if p.strip())
+        self._include_dirs = frozenset(
+            "/".join(parts[:i]) for p in self.include if len(parts := p.split("/")) > 1 for i in range(1, len(parts))
+        )
+        self._gitignores: dict[str, tuple[tuple[int, int], GitIgnore]] = {}
+
+    def included(self, rel: str, name: str, is_dir: bool) -> bool:
+        """Whether ``include`` names this entry (a directory: an entry lies under it)."""
+        if is_dir:
+            return rel in self._include_dirs
+        return rel in self.include or name in self.include
+
+    def verdict(self, rel: str, name: str, is_dir: bool, chain: list[GitIgnore]) -> Verdict | None:
+        """Why the entry ``rel`` (its last component ``name``) is left out, or None; ``chain``: the ``.gitignore``
+        files of its ancestors, outermost first."""
+        if self.included(rel, name, is_dir):
+            return None
+        if name == ".git" or (is_dir and name in BUILTIN_IGNORED_DIRS):
+            return "ignored"
+        if _SECRET.match(name):
+            return "secret"
+        for gitignore in reversed(chain):
+            ignored = gitignore.check(rel, is_dir)
+            if ignored is not None:
+                return "ignored" if ignored else None
+        return None
+
+    def gitignore(self, rel_dir: str) -> GitIgnore | None:
+        """The ``.gitignore`` of the directory ``rel_dir`` ("" for the root), or None. Raises OSError if unreadable."""
+        path = os.path.join(self.root, rel_dir, ".gitignore")
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_size, st.st_mtime_ns)
+        cached = self._gitignores.get(rel_dir)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        with open(path, encoding="utf-8", errors="replace") as f:
+            spec = pathspec.GitIgnoreSpec.from_lines(f.read().splitlines())
+        gitignore = GitIgnore(rel_dir, spec)
+        self._gitignores[rel_dir] = (stamp, gitignore)
+        return gitignore
+
+    def chain(self, rel_dir: str) -> list[GitIgnore] | None:
+        """The ``.gitignore`` chain for entries of ``rel_dir``, or None when ``rel_dir`` itself (or an ancestor) is
+        left out of the view."""
+        chain: list[GitIgnore] = []
+        parts = rel_dir.split("/") if rel_dir else []
+        for i in range(len(parts) + 1):
+            current = "/".join(parts[:i])
+            if i and self.verdict(current, parts[i - 1], True, chain) is not None:
+                return None
+            try:
+                gitignore = self.gitignore(current)
+            except OSError:
+                gitignore = None
+            if gitignore is not None:
+                chain.append(gitignore)
+        return chain
+
+    def excludes(self, rel: str, is_dir: bool = False) -> bool:
+        """Whether the path ``rel`` (relative, ``/``-separated) is outside the view: left out itself or under a
+        directory that is. Used for paths that did not come from a scan (open documents, files a run wrote)."""
+        parent, _, name = rel.rpartition("/")
+        chain = self.chain(parent)
+        return chain is None or self.verdict(rel, name, is_dir, chain) is not None

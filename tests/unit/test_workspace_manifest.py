@@ -142,7 +142,10 @@ def test_symlinks_out_of_the_workspace_are_not_followed(tmp_path):
     assert diff.read("alias.py") == b"u"
     assert sorted(diff.skipped.outside) == ["leak.txt", "leakdir", "lib/up"]
     line = ws.skipped_line(diff.skipped)
-    assert line == "workspace: skipped 3 symlinks pointing outside the workspace: leak.txt, leakdir, lib/up; 1 unreadable: dangling.py"
+    assert (
+        line
+        == "workspace: skipped 3 symlinks pointing outside the workspace: leak.txt, leakdir, lib/up; 1 unreadable: dangling.py"
+    )
 
 
 def test_names_that_are_not_utf8_are_reported_and_the_scan_goes_on(tmp_path):

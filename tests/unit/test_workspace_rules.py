@@ -42,7 +42,9 @@ def test_root_without_markers_is_the_files_directory_and_explicit_wins(tmp_path)
 
 def test_builtin_directories_are_left_out_but_files_of_those_names_stay(tmp_path):
     dirs = [".git", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache", "dist", "build"]
-    tree(tmp_path, {f"{d}/x.py": "" for d in dirs} | {"sub/node_modules/m/index.js": "", "build.sh": "", "pkg/build": ""})
+    tree(
+        tmp_path, {f"{d}/x.py": "" for d in dirs} | {"sub/node_modules/m/index.js": "", "build.sh": "", "pkg/build": ""}
+    )
     (tmp_path / "sub/.git").write_text("gitdir: /elsewhere")  # a worktree's .git file
     assert view(tmp_path) == ["build.sh", "pkg/build"]
 
@@ -97,7 +99,13 @@ def test_nested_gitignore_is_relative_to_its_directory_and_overrides_the_parent(
             "other/local.txt": "",
         },
     )  # fmt: skip
-    assert view(tmp_path) == [".gitignore", "data/.gitignore", "data/sub/local.txt", "data/wanted.csv", "other/local.txt"]
+    assert view(tmp_path) == [
+        ".gitignore",
+        "data/.gitignore",
+        "data/sub/local.txt",
+        "data/wanted.csv",
+        "other/local.txt",
+    ]
 
 
 def test_an_edited_gitignore_applies_to_the_next_scan(tmp_path):

@@ -23,7 +23,18 @@ BUILTIN_IGNORED_DIRS = frozenset(
 )
 """Directory names never part of the view (``.git`` also as a file: git worktrees and submodules)."""
 
-SECRET_PATTERNS = (".env*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", ".npmrc", ".pypirc", ".netrc", "*.p12", "credentials*")
+SECRET_PATTERNS = (
+    ".env*",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    "id_ed25519*",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+    "*.p12",
+    "credentials*",
+)
 """File (and directory) names never synced unless ``include`` names them; matched case-insensitively."""
 
 _SECRET = re.compile("|".join(fnmatch.translate(p) for p in SECRET_PATTERNS), re.IGNORECASE)

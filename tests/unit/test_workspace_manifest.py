@@ -108,6 +108,15 @@ def test_overlays_obey_the_rules_and_the_root(tmp_path):
     assert diff.added == [".gitignore", "a.py", "ok.py"]
 
 
+def test_an_overlay_keyed_by_the_real_path_of_a_symlinked_root_counts(tmp_path):
+    tree(tmp_path / "real", {"helper.py": "X = 1\n"})
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    ws = Workspace(tmp_path / "link")
+    synced = ws.diff(None).manifest
+    assert ws.diff(synced, {str(tmp_path / "real/helper.py"): "X = 2\n"}).changed == ["helper.py"]
+    assert ws.diff(synced, {str(tmp_path / "link/helper.py"): "X = 3\n"}).changed == ["helper.py"]
+
+
 def test_files_over_the_caps_are_named_in_one_line_and_the_rest_goes_on(tmp_path):
     tree(tmp_path, {"big.bin": b"x" * 2000, "a.txt": b"a" * 600, "b.txt": b"b" * 600, "c.txt": b"c" * 10})
     ws = Workspace(tmp_path, max_file_bytes=1000, max_total_bytes=1000)

@@ -153,11 +153,16 @@ class Workspace:
         return skipped.line(self.max_file_bytes, self.max_total_bytes)
 
     def relative(self, path: str | Path) -> str | None:
-        """``path`` (absolute, or relative to the root) as a view path, or None when it lies outside the root."""
-        rel = os.path.relpath(os.path.join(self._root, path), self._root)
-        if rel == "." or rel == ".." or rel.startswith("../") or os.path.isabs(rel):
-            return None
-        return rel.replace(os.sep, "/")
+        """``path`` (absolute, or relative to the root) as a view path, or None when it lies outside the root.
+        An absolute path may also go through the root's real path (editors may resolve symlinks)."""
+        for base in (self._root, self._real):
+            try:
+                rel = os.path.relpath(os.path.join(self._root, path), base)
+            except ValueError:  # Windows: another drive
+                continue
+            if rel != "." and rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                return rel.replace(os.sep, "/")
+        return None
 
     def scan(self, overlays: Overlays | None = None) -> Scan:
         """Walk the root (never following symlinks out of it), apply the rules, overlay open documents, apply caps."""

@@ -67,6 +67,18 @@ def test_a_secret_comes_in_only_when_include_names_it(tmp_path):
     assert view(tmp_path, include=["credentials/aws.json"]) == ["credentials/aws.json"]
 
 
+def test_include_brings_in_exactly_what_it_names_not_its_neighbours(tmp_path):
+    tree(tmp_path, {"credentials/aws.json": "{}", "credentials/gcp.json": "{}", "build/keep.py": "", "build/x.py": ""})
+    tree(tmp_path, {"build/deep/also.py": "", "main.py": ""})
+    include = ["credentials/aws.json", "build/keep.py"]
+    assert view(tmp_path, include=include) == ["build/keep.py", "credentials/aws.json", "main.py"]
+    rules = Workspace(tmp_path, include=include).rules
+    assert not rules.excludes("credentials/aws.json") and not rules.excludes("build/keep.py")
+    assert (
+        rules.excludes("credentials/gcp.json") and rules.excludes("build/x.py") and rules.excludes("build/deep/also.py")
+    )
+
+
 def test_a_link_with_an_innocent_name_to_a_secret_stays_out(tmp_path):
     tree(tmp_path, {".env": "TOKEN=x", "main.py": ""})
     os.symlink(".env", tmp_path / "notes.txt")

@@ -193,9 +193,9 @@ class Workspace:
 
     def _walk(self, files: dict[str, Entry], skipped: Skipped) -> None:
         rules = self.rules
-        stack: list[tuple[str, list[GitIgnore]]] = [("", [])]
+        stack: list[tuple[str, list[GitIgnore], bool]] = [("", [], False)]  # narrow: see Rules.excludes
         while stack:
-            rel_dir, chain = stack.pop()
+            rel_dir, chain, narrow = stack.pop()
             try:
                 with os.scandir(os.path.join(self._root, rel_dir)) as it:
                     entries = list(it)
@@ -217,13 +217,13 @@ class Workspace:
                         self._link(de.path, rel, files, skipped)
                         continue
                     is_dir = de.is_dir(follow_symlinks=False)
-                    verdict = rules.verdict(rel, name, is_dir, chain)
-                    if verdict is not None:
+                    verdict = "ignored" if narrow else rules.verdict(rel, name, is_dir, chain)
+                    if verdict is not None and not rules.included(rel, name, is_dir):
                         if verdict == "secret":
                             skipped.secrets.append(rel)
                         continue
                     if is_dir:
-                        stack.append((rel, chain))
+                        stack.append((rel, chain, verdict is not None))
                         continue
                     st = de.stat(follow_symlinks=False)
                 except OSError:

@@ -1,9 +1,9 @@
 """What the workspace view leaves out: ``.gitignore`` files (nested ones too), built-in names, the secrets deny-list.
 
-Precedence: an entry of ``include`` (a relative path or a bare file name, as ``daytona.sync.include`` lists them) wins
-over every rule; then the built-ins; then the secrets deny-list; then ``.gitignore`` files, the deepest one with a
-matching pattern deciding (as git does). A directory that is left out is not entered, so nothing under it can be
-included again except by an ``include`` entry under it.
+Precedence: built-ins, then the secrets deny-list, then ``.gitignore`` files, the deepest one with a matching pattern
+deciding (as git does). A directory left out is not entered, so nothing under it comes back through a ``!`` pattern.
+``include`` (relative paths or bare file names, as ``daytona.sync.include`` lists them) wins over every rule, for
+exactly what it names: naming ``credentials/aws.json`` brings in that file, not the rest of ``credentials/``.
 """
 
 from __future__ import annotations
@@ -86,10 +86,8 @@ class Rules:
         return rel in self.include or name in self.include
 
     def verdict(self, rel: str, name: str, is_dir: bool, chain: list[GitIgnore]) -> Verdict | None:
-        """Why the entry ``rel`` (its last component ``name``) is left out, or None; ``chain``: the ``.gitignore``
-        files of its ancestors, outermost first."""
-        if self.included(rel, name, is_dir):
-            return None
+        """Why the entry ``rel`` (its last component ``name``) is left out by the rules (``include`` aside), or
+        None; ``chain``: the ``.gitignore`` files of its ancestors, outermost first."""
         if name == ".git" or (is_dir and name in BUILTIN_IGNORED_DIRS):
             return "ignored"
         if _SECRET.match(name):
@@ -117,26 +115,25 @@ class Rules:
         self._gitignores[rel_dir] = (stamp, gitignore)
         return gitignore
 
-    def chain(self, rel_dir: str) -> list[GitIgnore] | None:
-        """The ``.gitignore`` chain for entries of ``rel_dir``, or None when ``rel_dir`` itself (or an ancestor) is
-        left out of the view."""
+    def excludes(self, rel: str, is_dir: bool = False) -> bool:
+        """Whether the path ``rel`` (relative, ``/``-separated) is outside the view: left out itself or under a
+        directory that is (and not named by ``include``). For paths that did not come from a scan (open documents,
+        files a run wrote); the same decision as the scan's."""
+        parts = rel.split("/")
         chain: list[GitIgnore] = []
-        parts = rel_dir.split("/") if rel_dir else []
-        for i in range(len(parts) + 1):
+        narrow = False  # under a directory entered only for what include names in it
+        for i, name in enumerate(parts):
             current = "/".join(parts[:i])
-            if i and self.verdict(current, parts[i - 1], True, chain) is not None:
-                return None
             try:
                 gitignore = self.gitignore(current)
             except OSError:
                 gitignore = None
             if gitignore is not None:
                 chain.append(gitignore)
-        return chain
-
-    def excludes(self, rel: str, is_dir: bool = False) -> bool:
-        """Whether the path ``rel`` (relative, ``/``-separated) is outside the view: left out itself or under a
-        directory that is. Used for paths that did not come from a scan (open documents, files a run wrote)."""
-        parent, _, name = rel.rpartition("/")
-        chain = self.chain(parent)
-        return chain is None or self.verdict(rel, name, is_dir, chain) is not None
+            current = f"{current}/{name}" if current else name
+            entry_is_dir = is_dir or i < len(parts) - 1
+            if narrow or self.verdict(current, name, entry_is_dir, chain) is not None:
+                if not self.included(current, name, entry_is_dir):
+                    return True
+                narrow = True
+        return False

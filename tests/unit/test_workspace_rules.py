@@ -135,3 +135,22 @@ def test_excludes_judges_paths_that_did_not_come_from_a_scan(tmp_path):
     assert rules.excludes("src/pkg/__pycache__/m.pyc")
     assert rules.excludes("gen/x.py") and rules.excludes("src/a.out") and rules.excludes("deep/.env")
     assert not rules.excludes("src/a.py") and not rules.excludes("new/dir/file.txt") and not rules.excludes("a.out")
+
+
+def test_excludes_and_the_scan_make_the_same_decision_for_every_file(tmp_path):
+    tree(
+        tmp_path,
+        {
+            ".gitignore": "*.log\n!keep.log\nout/\n/top.txt\na/**/b.txt\n",
+            "a/.gitignore": "!x/y/b.txt\n*.csv\n", "a/x/y/b.txt": "", "a/b.txt": "", "a/d.csv": "", "a/x/e.csv": "",
+            "x.log": "", "keep.log": "", "out/o.py": "", "sub/out/o.py": "", "top.txt": "", "sub/top.txt": "",
+            ".env": "", "conf/id_rsa": "", "conf/app.toml": "", "dist/pkg.whl": "", "src/__pycache__/m.pyc": "",
+            "credentials/aws.json": "", "credentials/gcp.json": "",
+        },
+    )  # fmt: skip
+    expected = [".gitignore", "a/.gitignore", "a/x/y/b.txt", "conf/app.toml", "keep.log", "sub/top.txt"]
+    assert view(tmp_path) == expected  # the nested !x/y/b.txt overrides the root's a/**/b.txt
+    for include in ([], ["conf/id_rsa", "credentials/gcp.json", ".env", "out/o.py"]):
+        ws = Workspace(tmp_path, include=include)
+        every = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+        assert sorted(ws.scan().files) == [p for p in every if not ws.rules.excludes(p)], include

@@ -157,6 +157,23 @@ def test_symlinks_out_of_the_workspace_are_not_followed(tmp_path):
     )
 
 
+def test_reading_a_file_swapped_after_the_scan_does_not_leave_the_workspace_or_hang(tmp_path):
+    ws_root = tree(tmp_path / "ws", {"lib.py": "l", "data.txt": "d"})
+    tree(tmp_path, {"secret.txt": "s"})
+    os.symlink("lib.py", ws_root / "alias.py")
+    diff = Workspace(ws_root).diff(None)
+    assert diff.added == ["alias.py", "data.txt", "lib.py"]
+    (ws_root / "alias.py").unlink()
+    os.symlink(tmp_path / "secret.txt", ws_root / "alias.py")
+    with pytest.raises(PermissionError, match="alias.py: now points outside the workspace"):
+        diff.read("alias.py")
+    (ws_root / "data.txt").unlink()
+    os.mkfifo(ws_root / "data.txt")
+    with pytest.raises(OSError, match="data.txt: not a regular file"):
+        diff.read("data.txt")
+    assert diff.read("lib.py") == b"l"
+
+
 def test_names_that_are_not_utf8_are_reported_and_the_scan_goes_on(tmp_path):
     tree(tmp_path, {"good.py": "g"})
     with open(os.path.join(os.fsencode(tmp_path), b"bad\xff.py"), "wb") as f:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from daytona_lsp.core.workspace.rules import GitIgnore, Rules
 
@@ -98,24 +99,20 @@ class Diff:
     manifest: Manifest
     skipped: Skipped
     overlays: dict[str, bytes]
-    root: Path
+    workspace: Workspace
 
     @property
     def empty(self) -> bool:
         return not (self.added or self.changed or self.deleted)
 
     def read(self, rel: str) -> bytes:
-        """The bytes to give the sandbox for ``rel``: the open document's text, else the file on disk."""
+        """The bytes to give the sandbox for ``rel``: the open document's text, else the file on disk. Raises
+        OSError if the file is gone or is no longer a regular file inside the root (swapped since the scan)."""
         overlay = self.overlays.get(rel)
-        return overlay if overlay is not None else (self.root / rel).read_bytes()
-
-
-def _digest_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        if overlay is not None:
+            return overlay
+        with self.workspace.open(rel) as f:
+            return f.read()
 
 
 def _digest(data: bytes) -> str:
@@ -148,6 +145,26 @@ class Workspace:
         self.rules = Rules(self.root, include)
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes
+
+    def open(self, rel: str) -> BinaryIO:
+        """Open the view's file ``rel`` for reading, checking again what the scan checked: it resolves inside the
+        root and is a regular file (opened without blocking, so a FIFO swapped in cannot hang the caller)."""
+        target = os.path.realpath(os.path.join(self._root, rel))
+        if not target.startswith(self._real + os.sep):
+            raise PermissionError(f"{rel}: now points outside the workspace")
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+        f = os.fdopen(fd, "rb")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            f.close()
+            raise OSError(f"{rel}: not a regular file")
+        return f
+
+    def _digest_file(self, rel: str) -> str:
+        h = hashlib.sha256()
+        with self.open(rel) as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest()
 
     def skipped_line(self, skipped: Skipped) -> str | None:
         return skipped.line(self.max_file_bytes, self.max_total_bytes)
@@ -274,7 +291,7 @@ class Workspace:
                 continue
             if entry.digest is None:
                 try:
-                    entry = Entry(entry.size, entry.mtime_ns, _digest_file(os.path.join(self._root, rel)))
+                    entry = Entry(entry.size, entry.mtime_ns, self._digest_file(rel))
                 except OSError:
                     now.skipped.unreadable.append(rel)
                     if old is not None:
@@ -296,4 +313,4 @@ class Workspace:
                 deleted.append(rel)
         deleted.sort()
         manifest = Manifest(result, started)
-        return Diff(sorted(added), sorted(changed), deleted, manifest, now.skipped, now.overlays, self.root)
+        return Diff(sorted(added), sorted(changed), deleted, manifest, now.skipped, now.overlays, self)

@@ -68,8 +68,8 @@ class GitIgnore:
 
 
 class Rules:
-    """The view's rules for one workspace root. Compiled ``.gitignore`` files are cached by (size, mtime) and their
-    decisions per path, so a rescan with nothing changed costs a dictionary lookup per entry."""
+    """The view's rules for one workspace root. Compiled ``.gitignore`` files are cached with their decisions per
+    path, so a rescan with nothing changed costs a dictionary lookup per entry."""
 
     def __init__(self, root: str | Path, include: Iterable[str] = ()) -> None:
         self.root = os.fspath(root)
@@ -77,7 +77,7 @@ class Rules:
         self._include_dirs = frozenset(
             "/".join(parts[:i]) for p in self.include if len(parts := p.split("/")) > 1 for i in range(1, len(parts))
         )
-        self._gitignores: dict[str, tuple[tuple[int, int], GitIgnore]] = {}
+        self._gitignores: dict[str, tuple[str, GitIgnore]] = {}
 
     def included(self, rel: str, name: str, is_dir: bool) -> bool:
         """Whether ``include`` names this entry (a directory: an entry lies under it)."""
@@ -99,21 +99,20 @@ class Rules:
         return None
 
     def gitignore(self, rel_dir: str) -> GitIgnore | None:
-        """The ``.gitignore`` of the directory ``rel_dir`` ("" for the root), or None. Raises OSError if unreadable."""
-        path = os.path.join(self.root, rel_dir, ".gitignore")
+        """The ``.gitignore`` of the directory ``rel_dir`` ("" for the root), or None. Raises OSError if unreadable.
+        Read each time (it is small) and compiled again only when its text changed."""
         try:
-            st = os.stat(path)
-        except FileNotFoundError:
+            with open(os.path.join(self.root, rel_dir, ".gitignore"), encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        stamp = (st.st_size, st.st_mtime_ns)
         cached = self._gitignores.get(rel_dir)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        with open(path, encoding="utf-8", errors="replace") as f:
-            spec = pathspec.GitIgnoreSpec.from_lines(f.read().splitlines())
-        gitignore = GitIgnore(rel_dir, spec)
-        self._gitignores[rel_dir] = (stamp, gitignore)
-        return gitignore
+        if cached is None or cached[0] != text:
+            cached = self._gitignores[rel_dir] = (
+                text,
+                GitIgnore(rel_dir, pathspec.GitIgnoreSpec.from_lines(text.splitlines())),
+            )
+        return cached[1]
 
     def excludes(self, rel: str, is_dir: bool = False) -> bool:
         """Whether the path ``rel`` (relative, ``/``-separated) is outside the view: left out itself or under a

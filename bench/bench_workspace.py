@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from daytona_lsp.core.workspace import Workspace
+from results import record
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## Workspace view"
 
 
@@ -91,16 +91,6 @@ def markdown(r: dict) -> str:
         f"| the same with a new `Workspace` (`.gitignore` compiled again, no decision cache) | {summary(r['fresh'])} | |\n"
         f"| cold scan + hash, 1,000 files / {r['cold_bytes'] / 1e6:.1f} MB, no previous manifest | {summary(r['cold'])} | |\n"
     )
-
-
-def record(section: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md."""
-    text = RESULTS.read_text()
-    start = text.find(HEADING)
-    end = text.find("\n## ", start + 1) if start != -1 else -1
-    before = text[:start] if start != -1 else text.rstrip("\n") + "\n\n"
-    after = text[end + 1 :] if end != -1 else ""
-    RESULTS.write_text((before + section + ("\n" + after if after else "")).rstrip("\n") + "\n")
 
 
 def main() -> int:

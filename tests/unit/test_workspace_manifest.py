@@ -238,3 +238,13 @@ def test_an_unreadable_directory_is_reported_its_files_kept_and_the_scan_goes_on
         assert result["kept"] == ["a.py", "locked/inner.py", "z/b.py"]  # the sandbox keeps what it had
     finally:
         shutil.rmtree(base)
+
+
+def test_a_workspace_root_that_cannot_be_read_is_named_and_loses_nothing(tmp_path):
+    tree(tmp_path / "ws", {"a.py": "a"})
+    ws = Workspace(tmp_path / "ws")
+    synced = ws.diff(None).manifest
+    shutil.rmtree(tmp_path / "ws")
+    diff = ws.diff(synced)
+    assert diff.empty and sorted(diff.manifest.files) == ["a.py"]
+    assert ws.skipped_line(diff.skipped) == f"workspace: skipped 1 unreadable: {tmp_path / 'ws'}/"

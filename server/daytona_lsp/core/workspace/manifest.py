@@ -218,7 +218,7 @@ class Workspace:
                     entries = list(it)
                 gitignore = rules.gitignore(rel_dir)
             except OSError:
-                skipped.unreadable.append(rel_dir + "/" if rel_dir else ".")
+                skipped.unreadable.append(rel_dir + "/" if rel_dir else self._root + os.sep)  # the root: by its path
                 continue
             if gitignore is not None:
                 chain = [*chain, gitignore]
@@ -302,7 +302,8 @@ class Workspace:
                 added.append(rel)
             elif old.digest != entry.digest:
                 changed.append(rel)
-        unread = tuple("" if d == "." else d for d in now.skipped.unreadable if d == "." or d.endswith("/"))
+        root_unread = self._root + os.sep
+        unread = tuple("" if d == root_unread else d for d in now.skipped.unreadable if d.endswith(("/", os.sep)))
         deleted = []
         for rel, old in previous.files.items():
             if rel in result:

@@ -9,7 +9,8 @@ Root (:mod:`.root`)
 Rules (:mod:`.rules`)
     ``Rules(root, include=())`` — built-ins (:data:`BUILTIN_IGNORED_DIRS`), the secrets deny-list
     (:data:`SECRET_PATTERNS`), nested ``.gitignore`` files (``!``, ``dir/``, ``/anchored``, ``**``, through
-    ``pathspec``). ``include`` entries (relative paths or bare names) win over every rule.
+    ``pathspec``). ``include`` entries (relative paths or bare file names) win over every rule, for exactly the
+    files they name (``credentials/aws.json`` brings in that file, not the rest of ``credentials/``).
     ``rules.excludes(rel, is_dir=False)`` for paths that did not come from a scan.
 
 Manifest and diff (:mod:`.manifest`)
@@ -25,6 +26,16 @@ Manifest and diff (:mod:`.manifest`)
     ``ws.skipped_line(diff.skipped)`` — one line naming files over a cap, symlinks pointing outside the root (not
     followed), names that are not valid UTF-8 and unreadable entries; None when there are none. The scan goes on.
     Deny-listed secrets are in ``skipped.secrets`` but not in the line.
+    ``ws.open(rel)`` — what ``Diff.read`` uses: checks again that the file resolves inside the root and is a regular
+    file (a link or FIFO swapped in after the scan raises OSError instead of leaking or hanging).
+
+    A sync (Daytona) keeps ``manifest`` per sandbox::
+
+        diff = await asyncio.to_thread(ws.diff, manifest, overlays)
+        if not diff.empty:  # zero requests otherwise
+            upload({p: diff.read(p) for p in diff.added + diff.changed}); remove(diff.deleted)
+            manifest = diff.manifest
+        line = ws.skipped_line(diff.skipped)  # show it in the run's output when not None
 
 What a run changed (:mod:`.changes`)
     ``changed_files(before, after, rules=None) -> list[str]`` — two listings of the sandbox's copy (path → any

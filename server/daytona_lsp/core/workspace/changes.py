@@ -10,6 +10,8 @@ from pathlib import Path
 
 from daytona_lsp.core.workspace.rules import Rules
 
+_ABSENT = object()
+
 
 def changed_files(before: Mapping[str, object], after: Mapping[str, object], rules: Rules | None = None) -> list[str]:
     """The paths the run created or changed, sorted: keys of ``after`` missing from ``before`` or mapped to another
@@ -21,9 +23,6 @@ def changed_files(before: Mapping[str, object], after: Mapping[str, object], rul
         for rel, version in after.items()
         if before.get(rel, _ABSENT) != version and (rules is None or not rules.excludes(rel))
     )
-
-
-_ABSENT = object()
 
 
 def overlay_changes(upper: str | Path, lower: str | Path, rules: Rules | None = None) -> list[str]:

@@ -6,8 +6,8 @@ extension a snippet gets inside the sandbox, and which parser of :mod:`daytona_l
 The language server also sends :func:`wire` to clients in its ``initialize`` result, so the editor clients need no
 tables of their own.
 
-Adding a language = one :class:`Language` entry here, its name in :data:`CodeLanguage`, its error parser in
-``errors.py``, and tests. No editor knowledge here (never import pygls or lsprotocol).
+Adding a language = one :class:`Language` entry here, its name in :data:`CodeLanguage`, its error parser (a module of
+``core/errors/``, named in ``errors._PARSERS``), and tests. No editor knowledge here (never import pygls or lsprotocol).
 """
 
 from __future__ import annotations

@@ -380,6 +380,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "limits": values,
                 "inline": runtime.argv == (sys.executable,),  # the agent's interpreter: run in a fork of it
             }
+            if isolated and self._sandbox.run_filter is not None:
+                request["seccomp"] = self._sandbox.run_filter
             stdin = spec.stdin.encode("utf-8", "surrogatepass") if spec.stdin is not None else None
             try:
                 run = Run.start(container, request, spec.code.encode("utf-8", "surrogatepass"), stdin)

@@ -1,8 +1,8 @@
 """What a local sandbox container is made of: the bubblewrap binary, the container's command line, the runs' environment,
 and the host directory each environment keeps (with the sweep of those left by a server that died).
 
-:func:`container_argv` is the one place the bubblewrap command line is built (the seam for a seccomp filter:
-``--seccomp FD`` goes there).
+:func:`container_argv` is the one place the bubblewrap command line is built (with the container's seccomp filter,
+``--seccomp FD``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from daytona_lsp.core import seccomp
 from daytona_lsp.core.local.runtimes import SYSTEM_DIRS, Runtime
 
 SANDBOX_WORK_DIR = "/workspace"
@@ -119,7 +120,15 @@ def agent_argv(python: str, control_fd: int, *, isolated: bool) -> list[str]:
 
 
 def container_argv(
-    bwrap: str, root: Path, work_dir: Path, binds: Sequence[str], *, network: bool, info_fd: int, block_fd: int
+    bwrap: str,
+    root: Path,
+    work_dir: Path,
+    binds: Sequence[str],
+    *,
+    network: bool,
+    info_fd: int,
+    block_fd: int,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """bubblewrap's command line for one container (the agent's command follows).
 
@@ -128,6 +137,8 @@ def container_argv(
     ``CAP_SYS_ADMIN`` (to give each run pid and mount namespaces of its own) and ``CAP_SYS_RESOURCE`` (to forbid
     nested user namespaces) inside the container's user namespace only; runs drop every capability.
     One user namespace (no ``--dev``, whose devpts needs a second one): a run can then mount its own ``/proc``.
+    ``seccomp_fd``: the container's seccomp filter (``core/seccomp.py``, with what the agent needs allowed), loaded
+    into the agent and so into every run (each run adds the strict one on top).
     """
     size = str(DEFAULT_TMP_SIZE_MB * 1024 * 1024)
     a: list[str] = [
@@ -153,6 +164,8 @@ def container_argv(
     ]
     if network:
         a.append("--share-net")
+    if seccomp_fd is not None:
+        a += seccomp.bwrap_args(seccomp_fd)
     a += ["--ro-bind", "/usr", "/usr"]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):

@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
+from daytona_lsp.core import seccomp
 from daytona_lsp.core.local import launch, limits
 from daytona_lsp.core.local.container import Container
 from daytona_lsp.core.local.limits import PidsCgroup
@@ -26,6 +27,7 @@ ContainerKey = tuple[bool, tuple[str, ...]]
 """What makes containers differ: (network, the host directories bound into it)."""
 CLOSED_MESSAGE = "This local sandbox environment is closed."
 _swept = False
+_warned_no_seccomp = False
 
 
 class Sandbox:
@@ -36,6 +38,10 @@ class Sandbox:
         self.given_work_dir = given_work_dir
         self.root: Path | None = None
         self.cgroup: PidsCgroup | None = None
+        self.container_filter: seccomp.Filter | None = None
+        """Loaded by bubblewrap into the container (allows the agent's per-run namespaces and mounts)."""
+        self.run_filter: bytes | None = None
+        """The strict filter each run loads on top (its BPF program)."""
         self.closed = False
         self.last: Container | None = None
         self._lock = asyncio.Lock()
@@ -76,6 +82,8 @@ class Sandbox:
                 # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace: a pids cgroup
                 with_cgroup = self.isolated and os.geteuid() == 0
                 root, self.cgroup = await asyncio.to_thread(_make_root, self.given_work_dir, with_cgroup)
+                if self.isolated:
+                    self.container_filter, self.run_filter = await asyncio.to_thread(_filters)
                 executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
                 self._spawner = executor
                 if self.cgroup is not None:
@@ -118,25 +126,32 @@ class Sandbox:
         self._logs += 1
         bwrap = self.bwrap
 
+        seccomp_fd = self.container_filter.memfd() if self.container_filter is not None else None
+
         def argv(control_fd: int, info_fd: int, block_fd: int) -> list[str]:
             agent = launch.agent_argv(sys.executable, control_fd, isolated=bwrap is not None)
             if bwrap is None:
                 return agent
             head = launch.container_argv(
-                bwrap, root, work_dir, binds, network=network, info_fd=info_fd, block_fd=block_fd
+                bwrap, root, work_dir, binds, network=network, info_fd=info_fd, block_fd=block_fd, seccomp_fd=seccomp_fd
             )
             return [*head, *agent]
 
         cgroup, born_inside = self.cgroup, self._spawner_in_cgroup
-        container = await Container.start(
-            argv,
-            isolated=self.isolated,
-            log_path=root / f"container-{self._logs}.log",
-            confine=lambda pid: limits.confine_container(pid, cgroup, born_inside=born_inside),
-            confine_blocks=cgroup is not None and not born_inside,
-            spawner=self._spawner if born_inside else None,
-            cwd=None if self.isolated else str(work_dir),
-        )
+        try:
+            container = await Container.start(
+                argv,
+                isolated=self.isolated,
+                log_path=root / f"container-{self._logs}.log",
+                confine=lambda pid: limits.confine_container(pid, cgroup, born_inside=born_inside),
+                confine_blocks=cgroup is not None and not born_inside,
+                spawner=self._spawner if born_inside else None,
+                cwd=None if self.isolated else str(work_dir),
+                extra_fds=() if seccomp_fd is None else (seccomp_fd,),
+            )
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         if self.closed:
             await container.close()
             raise OSError(CLOSED_MESSAGE)
@@ -186,6 +201,23 @@ class Sandbox:
 def _make_root(given_work_dir: Path | None, with_cgroup: bool) -> tuple[Path, PidsCgroup | None]:
     """The private directory and, if wanted, the pids cgroup (one trip to a worker thread for both)."""
     return launch.make_root(given_work_dir), PidsCgroup.create() if with_cgroup else None
+
+
+def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
+    """The container's and the runs' seccomp filters (compiled once per process); a warning, once, without them."""
+    global _warned_no_seccomp
+    container, run = seccomp.build(allow_mounts=True), seccomp.build(allow_new_pid_namespace=False)
+    if container is None or run is None:
+        if not _warned_no_seccomp:
+            _warned_no_seccomp = True
+            log.warning(
+                "daytona-lsp: the local sandbox runs without its seccomp filter (%s): io_uring, keyctl, ptrace, bpf "
+                "and the other denied system calls stay available to the code (namespaces, dropped capabilities and "
+                "the limits still apply).",
+                seccomp.unavailable_reason(),
+            )
+        return None, None
+    return container, run.program
 
 
 def _remove_leftovers(

@@ -1,5 +1,5 @@
 """The local sandbox's own protections, attacked from code inside a run (real bubblewrap, ``LocalCodeEnvironment``,
-as the server runs: root in CI): the seccomp deny-list."""
+as the server runs: root in CI): the seccomp deny-list, the memory cgroup."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from daytona_lsp.core import seccomp
+from daytona_lsp.core import cgroup, seccomp
 from daytona_lsp.core.local import LocalCodeEnvironment
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
@@ -61,3 +61,49 @@ async def test_without_libseccomp_runs_still_work_and_one_warning_says_why(
         assert "pyseccomp" in warnings[0] and "without" in warnings[0]
     finally:
         seccomp._cached.cache_clear()
+
+
+MEMORY_MB = 128
+MAP_SHARED_3X = f"""
+import mmap
+size = {3 * MEMORY_MB} * 1024 * 1024
+m = mmap.mmap(-1, size, flags=mmap.MAP_SHARED)  # shared memory: RLIMIT_DATA does not count it
+for i in range(0, size, 4096):
+    m[i] = 1
+print("survived")
+"""
+
+
+async def test_the_containers_total_memory_is_bounded_and_a_run_past_it_is_killed_with_a_clear_line() -> None:
+    probe = cgroup.create(memory_bytes=None, max_pids=None)  # what the sandbox will get
+    if probe is None:
+        pytest.skip(f"no writable cgroup here: {cgroup.fallback_reason()}")
+    probe.remove()
+    async with LocalCodeEnvironment(timeout=60, memory_mb=MEMORY_MB) as env:
+        first = await env.run("print('warm')", "python")
+        assert first.exit_code == 0, first.output
+        container = env.sandbox_id
+        result = await env.run(MAP_SHARED_3X, "python")
+        assert "survived" not in result.output
+        assert result.exit_code == 137, result.output
+        assert f"memory limit of {MEMORY_MB} MiB reached" in result.output
+        after = await env.run("print('next')", "python")  # the container is unharmed: the next run works in it
+        assert (after.exit_code, after.output) == (0, "next\n")
+        assert env.sandbox_id == container
+
+
+async def test_a_run_under_the_limit_gets_no_memory_note() -> None:
+    async with LocalCodeEnvironment(timeout=60, memory_mb=MEMORY_MB) as env:
+        result = await env.run("import os, sys; sys.stdout.flush(); os.kill(os.getpid(), 9)", "python")
+        assert result.exit_code == 137 and "memory limit" not in result.output, result.output
+
+
+async def test_every_writable_tmpfs_of_the_sandbox_is_size_capped() -> None:
+    async with LocalCodeEnvironment(timeout=60) as env:
+        result = await env.run("print(open('/proc/self/mountinfo').read())", "python")
+    assert result.exit_code == 0, result.output
+    tmpfs = [line for line in result.output.splitlines() if " - tmpfs " in line]
+    writable = [line for line in tmpfs if line.split()[5].split(",")[0] == "rw"]
+    assert {line.split()[4] for line in writable} >= {"/tmp", "/dev/shm"}, tmpfs
+    for line in writable:
+        assert "size=" in line.split(" - ", 1)[1], line

@@ -239,6 +239,8 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _mount("none", "/", "", MS_REC | MS_PRIVATE)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")  # at the sandbox's memory limit, the kernel kills the run's processes, never the agent
         size = os.fstat(code_fd).st_size
         _mount("tmpfs", code_dir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size + 65536},mode=0755")
     with os.fdopen(code_fd, "rb", closefd=True) as src, open(file_path, "wb") as dst:

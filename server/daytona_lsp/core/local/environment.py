@@ -13,8 +13,10 @@ processes; when its program exits, whatever it left running — daemons, double 
 (memory, processes, file size, CPU time), no capabilities and ``no_new_privs``. stdout and stderr share one pipe (so
 they interleave exactly as produced) that streams through an ``OutputBuffer`` (bounded memory for any flood). On
 timeout or cancellation the run's tree dies and the run ends with exit code 124 and the output so far; several runs
-proceed at once in one container. When running as root (exempt from ``RLIMIT_NPROC``), a pids cgroup bounds the
-container's processes. A container killed from outside is replaced by the next run (which says so).
+proceed at once in one container. Where a cgroup is writable (as root: cgroup v1 or v2), it bounds the container's total
+memory + swap (``memory_mb``; a run past it is killed with "memory limit of N MiB reached", the agent and the next
+run unharmed) and its processes (root is exempt from ``RLIMIT_NPROC``). A seccomp deny-list (``core/seccomp.py``)
+applies to the container, a stricter one to each run. A container killed from outside is replaced by the next run (which says so).
 
 ``isolation="none"`` runs the agent, and so the code, directly on the host, unisolated (a warning is logged); it is
 never chosen silently.
@@ -34,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from daytona_lsp.core.cgroup import MiB
 from daytona_lsp.core.environment import (
     LANGUAGES,
     TIMEOUT_EXIT_CODE,
@@ -75,6 +78,8 @@ Isolation = Literal["bubblewrap", "none"]
 NOT_AVAILABLE_EXIT_CODE = 2
 """Exit code of a run whose language runtime is missing (as for a language that is not enabled)."""
 
+OOM_KILLED_EXIT_CODE = 128 + 9
+"""A run killed by SIGKILL: with an OOM kill in the sandbox's cgroup meanwhile, by the memory limit."""
 _RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
 _RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
 
@@ -108,7 +113,10 @@ class LocalCodeEnvironment(CodeEnvironment):
     :param node: the Node.js binary for javascript/typescript (default: ``node`` on PATH).
     :param typescript_runner: ``tsx`` or ``ts-node`` (default: found on PATH; else Node's type stripping, Node ≥ 22.6).
     :param env_vars: extra environment variables inside the sandbox (the host environment is never passed in).
-    :param memory_mb: writable memory (heap, stacks, mappings) per process, MiB (RLIMIT_DATA).
+    :param memory_mb: the sandbox's total memory + swap, MiB: all its processes, shared memory and its tmpfs
+        (``/tmp``, ``/dev/shm``) together, where a memory cgroup is writable (as root; cgroup v1 or v2); a run past it
+        is killed (exit 137, "memory limit of N MiB reached"). Also each process's writable memory (RLIMIT_DATA), the
+        only bound where there is no cgroup.
     :param max_processes: processes and threads a run may have at once (bounds a fork bomb; runs at the same time
         share the count, as they share the sandbox user).
     :param max_file_size_mb: largest file the code may write (MiB).
@@ -368,8 +376,10 @@ class LocalCodeEnvironment(CodeEnvironment):
                 raise ValueError("embedded null byte in an environment variable or argument")
             if not isolated:
                 run_dir.mkdir()
-            if self._sandbox.cgroup is not None:
-                self._sandbox.cgroup.set_max(values["nproc"] + limits.CGROUP_HEADROOM)
+            group, oom_kills = self._sandbox.cgroup if isolated else None, 0
+            if group is not None:
+                limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"])
+                oom_kills = group.oom_kills()
             request = {
                 "op": "run",
                 "id": run_id,
@@ -394,6 +404,8 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._active[run_id] = run
         try:
             exit_code, note = await run.supervise(buffer, on_output, timeout)
+            if group is not None and exit_code == OOM_KILLED_EXIT_CODE and group.oom_kills() > oom_kills:
+                note = group.limit_message()
         finally:
             self._active.pop(run_id, None)
             if not isolated:

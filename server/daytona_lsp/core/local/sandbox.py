@@ -31,11 +31,15 @@ _warned_no_seccomp = False
 
 
 class Sandbox:
-    def __init__(self, owner: object, *, bwrap: str | None, given_work_dir: Path | None) -> None:
-        """``bwrap`` None: unisolated (``isolation="none"``). Nothing is left behind once ``owner`` is gone."""
+    def __init__(self, owner: object, *, bwrap: str | None, given_work_dir: Path | None, disk_mb: int) -> None:
+        """``bwrap`` None: unisolated (``isolation="none"``). Nothing is left behind once ``owner`` is gone.
+
+        ``disk_mb``: the size of the bounded store (isolated, as root: see :func:`launch.make_root`)."""
         self._owner = weakref.ref(owner)
         self.bwrap = bwrap
         self.given_work_dir = given_work_dir
+        self.disk_mb: int | None = disk_mb if bwrap is not None and os.geteuid() == 0 else None
+        """The bounded store's size, where there is one."""
         self.root: Path | None = None
         self.cgroup: SandboxCgroup | None = None
         self.container_filter: seccomp.Filter | None = None
@@ -46,6 +50,7 @@ class Sandbox:
         self.last: Container | None = None
         self._lock = asyncio.Lock()
         self._containers: dict[ContainerKey, Container] = {}
+        self._scratch: dict[Container, Path] = {}  # each container's /tmp and /dev/shm in the bounded store
         self._starting: dict[ContainerKey, asyncio.Future[Container]] = {}
         self._live: list[Container] = []  # what the finalizer kills (shared with it)
         self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
@@ -81,7 +86,9 @@ class Sandbox:
                         log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
                 # the container's total memory, and its processes (root's are exempt from RLIMIT_NPROC, even
                 # mapped into a user namespace): a cgroup where one is writable
-                root, self.cgroup = await asyncio.to_thread(_make_root, self.given_work_dir, self.isolated)
+                root, self.cgroup = await asyncio.to_thread(
+                    _make_root, self.given_work_dir, self.disk_mb, self.isolated
+                )
                 if self.isolated:
                     self.container_filter, self.run_filter = await asyncio.to_thread(_filters)
                 executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
@@ -108,9 +115,7 @@ class Sandbox:
         if container is not None:
             log.warning("daytona-lsp: the local sandbox container %s had stopped; starting a new one", container.id)
             del self._containers[key]
-            with contextlib.suppress(ValueError):
-                self._live.remove(container)
-            await container.close()
+            await self._close([container])
         starting = self._starting.get(key)
         if starting is None:
             starting = asyncio.ensure_future(self._start(key))
@@ -126,6 +131,11 @@ class Sandbox:
         self._logs += 1
         bwrap = self.bwrap
 
+        scratch = None
+        if self.disk_mb is not None:
+            scratch = root / f"container-{self._logs}"
+            for name in ("tmp", "shm"):
+                (scratch / name).mkdir(0o1777, parents=True)
         seccomp_fd = self.container_filter.memfd() if self.container_filter is not None else None
 
         def argv(control_fd: int, info_fd: int, block_fd: int) -> list[str]:
@@ -133,7 +143,15 @@ class Sandbox:
             if bwrap is None:
                 return agent
             head = launch.container_argv(
-                bwrap, root, work_dir, binds, network=network, info_fd=info_fd, block_fd=block_fd, seccomp_fd=seccomp_fd
+                bwrap,
+                root,
+                work_dir,
+                binds,
+                network=network,
+                info_fd=info_fd,
+                block_fd=block_fd,
+                seccomp_fd=seccomp_fd,
+                scratch=scratch,
             )
             return [*head, *agent]
 
@@ -149,6 +167,10 @@ class Sandbox:
                 cwd=None if self.isolated else str(work_dir),
                 extra_fds=() if seccomp_fd is None else (seccomp_fd,),
             )
+        except BaseException:
+            if scratch is not None:
+                await asyncio.to_thread(shutil.rmtree, scratch, True)
+            raise
         finally:
             if seccomp_fd is not None:
                 os.close(seccomp_fd)
@@ -157,6 +179,8 @@ class Sandbox:
             raise OSError(CLOSED_MESSAGE)
         self._containers[key] = container
         self._live.append(container)
+        if scratch is not None:
+            self._scratch[container] = scratch
         self.last = container
         return container
 
@@ -167,10 +191,22 @@ class Sandbox:
             with contextlib.suppress(BaseException):
                 containers.append(await asyncio.shield(future))
         self._containers.clear()
+        await self._close(containers)
+
+    async def _close(self, containers: Sequence[Container]) -> None:
         await asyncio.gather(*(c.close() for c in containers), return_exceptions=True)
         for c in containers:
             with contextlib.suppress(ValueError):
                 self._live.remove(c)
+            scratch = self._scratch.pop(c, None)
+            if scratch is not None:
+                await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+    def disk_note(self) -> str:
+        """The line a run adds when it left the bounded store full, else ``""``."""
+        if self.disk_mb is None or self.root is None:
+            return ""
+        return launch.disk_full_note(self.root, self.disk_mb)
 
     def start_problem(self, exc: OSError) -> str:
         """What to tell the user when a container did not start."""
@@ -198,11 +234,13 @@ class Sandbox:
         self.cgroup = None
 
 
-def _make_root(given_work_dir: Path | None, with_cgroup: bool) -> tuple[Path, SandboxCgroup | None]:
+def _make_root(
+    given_work_dir: Path | None, disk_mb: int | None, with_cgroup: bool
+) -> tuple[Path, SandboxCgroup | None]:
     """The private directory and, if wanted, the cgroup (one trip to a worker thread for both; the limits are set
     for each run)."""
     group = cgroup.create(memory_bytes=None, max_pids=None) if with_cgroup else None
-    return launch.make_root(given_work_dir), group
+    return launch.make_root(given_work_dir, disk_mb), group
 
 
 def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
@@ -227,7 +265,7 @@ def _remove_leftovers(
 ) -> None:
     for container in live:
         container.kill()
-    shutil.rmtree(root, ignore_errors=True)
+    launch.remove_root(root)
     # the spawner thread leaves the cgroup by ending (it cannot end itself: then the sweep removes the cgroup later)
     own = threading.current_thread().name.startswith("daytona-lsp-spawn")
     if group is not None and not own:

@@ -156,3 +156,48 @@ async def test_a_setuid_file_written_in_the_sandbox_is_not_setuid_on_the_host() 
         nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(copy), "-u"]
         shown = await asyncio.to_thread(subprocess.run, nobody, capture_output=True, text=True, check=False)
         assert shown.stdout.strip() == "65534", "the copy does not make an unprivileged host user root"
+
+
+async def test_a_hundred_concurrent_runs_all_run_the_rest_wait_for_a_free_slot() -> None:
+    async with LocalCodeEnvironment(timeout=120) as env:
+        code = "import time; time.sleep(0.3); print('done')"
+        results = await asyncio.gather(*(env.run(code, "python") for _ in range(100)))
+    failed = [r for r in results if r.exit_code != 0 or not r.output.endswith("done\n")]
+    assert not failed, failed[:3]
+    waited = [r for r in results if "waiting for a free slot" in r.output]
+    assert 100 - 16 <= len(waited) < 100, len(waited)  # max_concurrent_runs (16) at once, the rest queued
+
+
+BOMB = """
+import os, time
+while True:
+    try:
+        if os.fork() == 0:
+            time.sleep(8)
+            os._exit(0)
+    except OSError:
+        break
+print("full", flush=True)
+time.sleep(8)
+"""
+
+
+async def test_a_run_that_finds_no_process_left_is_exit_125_with_a_clear_line_and_the_sandbox_survives() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("as root the container's process limit is its pids cgroup")
+    async with LocalCodeEnvironment(timeout=60, max_processes=32, max_concurrent_runs=4) as env:
+        full = asyncio.Event()
+
+        def seen(_stream: str, text: str) -> None:
+            if "full" in text:
+                full.set()
+
+        bomb = asyncio.ensure_future(env.run(BOMB, "python", on_output=seen))
+        await full.wait()  # the bomb holds every process the container may have
+        victim = await env.run("print('never')", "python")
+        assert victim.exit_code == 125, victim.output
+        assert "process limit" in victim.output and "never" not in victim.output, victim.output
+        bomb.cancel()
+        await bomb
+        after = await env.run("print('alive')", "python")
+        assert (after.exit_code, after.output) == (0, "alive\n"), after.output

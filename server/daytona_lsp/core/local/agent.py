@@ -91,6 +91,14 @@ def _load_seccomp(program: bytes) -> None:
     _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
 
 
+def _fork() -> int:
+    """``os.fork``; at the sandbox's process limit an error that says so."""
+    try:
+        return os.fork()
+    except BlockingIOError as exc:
+        raise OSError(exc.errno, "no process left in the sandbox (its process limit is reached)") from None
+
+
 def _set_limits(limits: dict[str, int]) -> None:
     for name, value in limits.items():
         which = _LIMITS[name]
@@ -256,7 +264,7 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
         if req.get("seccomp"):
             _load_seccomp(req["seccomp"])
     _set_limits(req["limits"])
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:
         if not isolated:
             os.setpgid(0, 0)
@@ -292,7 +300,7 @@ def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
         if isolated:
             _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
         alive_r, alive_w = os.pipe()  # A holds the write end: EOF means A is gone
-        pid = os.fork()
+        pid = _fork()
         if pid == 0:
             try:
                 os.close(alive_w)
@@ -339,7 +347,13 @@ class Agent:
                 os.close(fd)
             self.send(f'{{"id": "{run_id}", "exit": {FAILED}, "error": "run request without its descriptors"}}')
             return
-        pid = os.fork()
+        try:
+            pid = _fork()
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            self.send(f'{{"id": "{run_id}", "exit": {FAILED}, "error": "{exc.strerror}"}}')
+            return
         if pid == 0:
             try:
                 self.sock.close()

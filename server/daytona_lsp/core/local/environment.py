@@ -13,10 +13,12 @@ processes; when its program exits, whatever it left running — daemons, double 
 (memory, processes, file size, CPU time), no capabilities and ``no_new_privs``. stdout and stderr share one pipe (so
 they interleave exactly as produced) that streams through an ``OutputBuffer`` (bounded memory for any flood). On
 timeout or cancellation the run's tree dies and the run ends with exit code 124 and the output so far; several runs
-proceed at once in one container. Where a cgroup is writable (as root: cgroup v1 or v2), it bounds the container's total
-memory + swap (``memory_mb``; a run past it is killed with "memory limit of N MiB reached", the agent and the next
-run unharmed) and its processes (root is exempt from ``RLIMIT_NPROC``). A seccomp deny-list (``core/seccomp.py``)
-applies to the container, a stricter one to each run. A container killed from outside is replaced by the next run (which says so).
+proceed at once in one container (``max_concurrent_runs``; more wait for a free slot). Where a cgroup is writable
+(as root: cgroup v1 or v2), it bounds the container's total memory + swap (``memory_mb``; a run past it is killed
+with "memory limit of N MiB reached", the agent and the next run unharmed) and its processes (root is exempt from
+``RLIMIT_NPROC``). As root, everything the sandbox writes lives in one ``nosuid`` tmpfs of ``disk_mb``. A seccomp
+deny-list (``core/seccomp.py``) applies to the container, a stricter one to each run. A container killed from outside
+is replaced by the next run (which says so).
 
 ``isolation="none"`` runs the agent, and so the code, directly on the host, unisolated (a warning is logged); it is
 never chosen silently.
@@ -433,15 +435,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             if not isolated:
                 shutil.rmtree(run_dir, ignore_errors=True)
         await finish_output(buffer, on_output, note)
-        return CodeRunResult(
-            output=buffer.text(),
-            exit_code=exit_code,
-            truncated=buffer.truncated,
-            duration_ms=elapsed_ms(start),
-            source_path=source_path,
-            line_offset=0,
-            backend="local",
-        )
+        return _buffered_result(buffer, exit_code, start, source_path)
 
     async def _stop_runs(self, reason: str) -> None:
         kill_all(list(self._active.values()), reason)
@@ -483,11 +477,17 @@ async def _early(
     if buffer.total_bytes == 0:
         return _result(message, exit_code, start)
     await finish_output(buffer, on_output, message)
+    return _buffered_result(buffer, exit_code, start, None)
+
+
+def _buffered_result(buffer: OutputBuffer, exit_code: int, start: float, source_path: str | None) -> CodeRunResult:
     return CodeRunResult(
         output=buffer.text(),
         exit_code=exit_code,
         truncated=buffer.truncated,
         duration_ms=elapsed_ms(start),
+        source_path=source_path,
+        line_offset=0,
         backend="local",
     )
 

@@ -1,6 +1,7 @@
 """The host side of one environment's sandbox: its private directory (work directory, ``/etc`` files, container
-logs), its cgroup (total memory + swap, processes) and spawner thread, its seccomp filters, and its containers (one per network setting and set
-of runtimes; usually exactly one). Nothing here knows about runs."""
+logs; as root a bounded tmpfs), its cgroup (total memory + swap, processes) and spawner thread, its seccomp filters,
+and its containers (one per network setting and set of runtimes; usually exactly one). Nothing here knows about
+runs."""
 
 from __future__ import annotations
 

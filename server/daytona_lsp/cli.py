@@ -196,10 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(message: str) -> None:
-    line = " ".join(str(message).split())  # exactly one line
-    key = os.environ.get("DAYTONA_API_KEY")
-    if key and len(key) >= 4:
-        line = line.replace(key, "***")  # never echo a secret
+    from daytona_lsp.core.secrets import redact
+
+    line = redact(" ".join(str(message).split()))  # exactly one line, never a secret (in any encoding)
     try:
         sys.stderr.write(f"{PROG}: error: {line}\n")
         sys.stderr.flush()

@@ -113,6 +113,21 @@ async def test_language_not_enabled_gives_exit_2_and_lists_available():
         await env.aclose()
 
 
+async def test_python_stdout_streams_whole_lines_as_a_terminal_does(env):
+    # print("B", i) is one write of "B 0\n" (line-buffered stdout), not four: the lines of two concurrent runs, shown
+    # in one output view, never come apart (an unbuffered stdout wrote "B", " ", "0", "\n" separately)
+    chunks: list[str] = []
+    result = await env.run(
+        "for i in range(300):\n    print('B', i)\nprint('partial', end='', flush=True)\n",
+        "python",
+        on_output=lambda stream, text: chunks.append(text),
+    )
+    assert result.exit_code == 0
+    assert "".join(chunks) == result.output
+    assert all(chunk.endswith("\n") for chunk in chunks[:-1]), chunks[:10]
+    assert chunks[-1].endswith("partial")
+
+
 async def test_stdout_and_stderr_are_interleaved_as_produced(env):
     code = "import sys\nfor i in range(5):\n    print('out', i)\n    print('err', i, file=sys.stderr)\n"
     result = await env.run(code, "python")

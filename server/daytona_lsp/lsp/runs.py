@@ -501,10 +501,11 @@ def _note_sandbox(slot: EnvironmentSlot, env: CodeEnvironment, result: CodeRunRe
     reported = _reported_info(env)
     if reported is None:
         return
-    if reported.get("state") not in (None, "none"):
-        slot.sandbox_error = None
-    elif result.exit_code != 0:
+    state = reported.get("state")
+    if state == "error" or (state in (None, "none") and result.exit_code != 0):
         slot.sandbox_error = _first_line(redact(result.output)) or f"exit {result.exit_code}"
+    elif state not in (None, "none"):
+        slot.sandbox_error = None
 
 
 def _first_line(text: str) -> str:

@@ -141,13 +141,14 @@ def _run_python_inline(req: dict, out_fd: int, stdin_fd: int) -> None:
         os.environ.update(env)
         os.chdir(req["cwd"])
         file_path = req["file"]
-        unbuffered = bool(env.get("PYTHONUNBUFFERED"))
         sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
         sys.stdin = io.TextIOWrapper(
             io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="surrogateescape"
         )
-        sys.stdout = _text_out(1, "surrogateescape", unbuffered)
-        sys.stderr = _text_out(2, "backslashreplace", True)
+        # as in a terminal: stdout flushed at each line end (a print() is one write, so the lines of concurrent runs
+        # never come apart), stderr at once; input() and flush=True flush a partial line
+        sys.stdout = _text_out(1, "surrogateescape", line_buffering=True)
+        sys.stderr = _text_out(2, "backslashreplace", write_through=True)
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
         extra = [p for p in env.get("PYTHONPATH", "").split(":") if p]
         sys.path[:] = [os.path.dirname(file_path), *extra, *_BASE_PATH]
@@ -174,10 +175,16 @@ def _run_python_inline(req: dict, out_fd: int, stdin_fd: int) -> None:
     os._exit(code)
 
 
-def _text_out(fd: int, errors: str, write_through: bool) -> io.TextIOWrapper:
+def _text_out(fd: int, errors: str, *, write_through: bool = False, line_buffering: bool = False) -> io.TextIOWrapper:
     raw = io.FileIO(fd, "w", closefd=False)
     buffer: io.RawIOBase | io.BufferedWriter = raw if write_through else io.BufferedWriter(raw)
-    return io.TextIOWrapper(buffer, encoding="utf-8", errors=errors, write_through=write_through)  # type: ignore[arg-type]
+    return io.TextIOWrapper(
+        buffer,  # type: ignore[arg-type]
+        encoding="utf-8",
+        errors=errors,
+        write_through=write_through,
+        line_buffering=line_buffering,
+    )
 
 
 def _exit_code(exc: SystemExit) -> int:

@@ -35,6 +35,9 @@ def test_default_settings_wire_lists_every_setting_in_camel_case() -> None:
         "prewarm": True,
         "local.isolation": "bubblewrap",
         "local.network": False,
+        "local.memoryMb": 2048,
+        "local.diskMb": 1024,
+        "local.maxConcurrentRuns": 16,
     }
     assert set(settings_docs()) == set(wire)  # every setting is documented
     assert "apiKey" not in wire  # the key never travels in settings

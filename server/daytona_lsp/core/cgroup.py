@@ -156,7 +156,7 @@ class SandboxCgroup:
                 with contextlib.suppress(OSError):
                     path.rmdir()
             raise CgroupError(exc.errno, f"cannot create a cgroup: {exc}") from None
-        group = cls(hierarchy, made, memory_bytes)
+        group = cls(hierarchy, made, None)
         try:
             group._set_limits(memory_bytes, max_pids)
         except CgroupError:
@@ -167,19 +167,30 @@ class SandboxCgroup:
     def _set_limits(self, memory_bytes: int | None, max_pids: int | None) -> None:
         if max_pids is not None:
             self.set_max_pids(max_pids)
-        if memory_bytes is None:
-            return
+        if memory_bytes is not None:
+            self._write_memory(memory_bytes)
+
+    def set_memory_bytes(self, memory_bytes: int) -> None:
+        """Change the limit on memory + swap (raises :class:`CgroupError`, e.g. below what the group uses)."""
+        if memory_bytes != self.memory_bytes:
+            self._write_memory(memory_bytes)
+
+    def _write_memory(self, memory_bytes: int) -> None:
         mem = self._dir("memory")
         if self.version == 2:
             _write(mem / "memory.max", str(memory_bytes))
             if (mem / "memory.swap.max").exists():  # absent without swap accounting: no swap to count then
                 _write(mem / "memory.swap.max", "0")
-            return
-        _write(mem / "memory.limit_in_bytes", str(memory_bytes))
-        if (mem / "memory.memsw.limit_in_bytes").exists():  # swap accounting on: bound memory + swap together
-            _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))
-        with contextlib.suppress(CgroupError):
-            _write(mem / "memory.swappiness", "0")
+        else:
+            files = ["memory.limit_in_bytes"]
+            if (mem / "memory.memsw.limit_in_bytes").exists():  # swap accounting on: bound memory + swap together
+                files.append("memory.memsw.limit_in_bytes")
+            raising = self.memory_bytes is not None and memory_bytes > self.memory_bytes
+            for name in reversed(files) if raising else files:  # memsw may never be below the memory limit
+                _write(mem / name, str(memory_bytes))
+            with contextlib.suppress(CgroupError):
+                _write(mem / "memory.swappiness", "0")
+        self.memory_bytes = memory_bytes
 
     # ---- membership ---------------------------------------------------------------------------------------------
     def add_pid(self, pid: int) -> None:

@@ -9,7 +9,9 @@ filter can inspect); everything else is allowed. What is denied and why:
 - looking into or steering other processes: ``ptrace``, ``process_vm_readv/writev``, ``kcmp``, ``pidfd_getfd``;
 - the mount and namespace machinery: ``mount``, ``umount2``, ``pivot_root``, ``chroot``, the new mount API
   (``fsopen``, ``open_tree``, ``move_mount``…), ``setns``, and ``unshare`` / ``clone`` with any namespace flag —
-  except ``CLONE_NEWPID`` when ``allow_new_pid_namespace`` (the sandbox's agent gives each run its own pid namespace);
+  except ``CLONE_NEWPID`` when ``allow_new_pid_namespace``, and ``mount`` and ``CLONE_NEWNS`` when ``allow_mounts``
+  (what the sandbox's agent needs to give each run its own pid and mount namespaces, ``/proc`` and ``/code``; the
+  runs themselves get the strict filter on top: filters stack, the strictest answer wins);
 - terminal input injection (``ioctl TIOCSTI``, ``TIOCLINUX``) and ``personality`` other than ``PER_LINUX``
   (``ADDR_NO_RANDOMIZE``, ``READ_IMPLIES_EXEC``…).
 
@@ -136,6 +138,7 @@ class Filter:
     skipped: tuple[str, ...]
     """Names from :data:`DENIED` this machine's libseccomp does not know (too new for it: nothing to deny)."""
     allow_new_pid_namespace: bool
+    allow_mounts: bool = False
 
     def memfd(self) -> int:
         """A new memory file holding the program, at offset 0 (not inheritable: pass it to bwrap with ``pass_fds``)."""
@@ -159,17 +162,18 @@ def _binding() -> Any:
     return pyseccomp
 
 
-def compile_filter(*, allow_new_pid_namespace: bool = True) -> Filter:
+def compile_filter(*, allow_new_pid_namespace: bool = True, allow_mounts: bool = False) -> Filter:
     """Compile the deny-list. Raises :class:`SeccompUnavailable` when libseccomp is missing."""
     sc = _binding()
     eperm = sc.ERRNO(errno.EPERM)
     f = sc.SyscallFilter(sc.ALLOW)
     f.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)  # another ABI's system calls (int 0x80, x32) are not filtered
     arch = sc.system_arch()
-    known = [name for name in DENIED if sc.resolve_syscall(arch, name) >= 0]
+    skipped = tuple(name for name in DENIED if sc.resolve_syscall(arch, name) < 0)
+    known = [name for name in DENIED if name not in skipped and not (allow_mounts and name == "mount")]
     for name in known:
         f.add_rule(eperm, name)
-    allowed = CLONE_NEWPID if allow_new_pid_namespace else 0
+    allowed = (CLONE_NEWPID if allow_new_pid_namespace else 0) | (CLONE_NEWNS if allow_mounts else 0)
     for flag in (*_CLONE_NAMESPACES, CLONE_NEWTIME):
         if flag & allowed:
             continue
@@ -189,21 +193,20 @@ def compile_filter(*, allow_new_pid_namespace: bool = True) -> Filter:
             program = inp.read()
     finally:
         os.close(fd)
-    skipped = tuple(name for name in DENIED if name not in known)
-    return Filter(program, tuple(known), skipped, allow_new_pid_namespace)
+    return Filter(program, tuple(known), skipped, allow_new_pid_namespace, allow_mounts)
 
 
-@functools.lru_cache(maxsize=2)
-def _cached(allow_new_pid_namespace: bool) -> Filter | str:
+@functools.lru_cache(maxsize=4)
+def _cached(allow_new_pid_namespace: bool, allow_mounts: bool = False) -> Filter | str:
     try:
-        return compile_filter(allow_new_pid_namespace=allow_new_pid_namespace)
+        return compile_filter(allow_new_pid_namespace=allow_new_pid_namespace, allow_mounts=allow_mounts)
     except SeccompUnavailable as exc:
         return str(exc)
 
 
-def build(*, allow_new_pid_namespace: bool = True) -> Filter | None:
-    """The filter (compiled once per process), or ``None`` where libseccomp is unavailable."""
-    result = _cached(allow_new_pid_namespace)
+def build(*, allow_new_pid_namespace: bool = True, allow_mounts: bool = False) -> Filter | None:
+    """The filter (compiled once per process and kind), or ``None`` where libseccomp is unavailable."""
+    result = _cached(allow_new_pid_namespace, allow_mounts)
     return result if isinstance(result, Filter) else None
 
 

@@ -67,11 +67,7 @@ def default_environment_factory(settings: Settings) -> CodeEnvironment:
             "auto_delete_interval": settings.auto_delete_interval,
         }
     else:
-        local = {
-            "isolation": settings.local.isolation,
-            "network": settings.local.network,
-            "env_vars": dict(settings.env_vars) or None,
-        }
+        local = {**settings.local.environment_options(), "env_vars": dict(settings.env_vars) or None}
     return create_environment(
         backend,
         api_key=api_key(),

@@ -107,6 +107,30 @@ class LocalSettings:
     network: bool = setting(
         False, "Whether code in the local sandbox may use the network (`true`: a warning).", user_only=ISOLATION
     )
+    memory_mb: int = setting(
+        2048,
+        "MiB of memory + swap for all of the local sandbox's processes together, its files in `/tmp`, `/dev/shm` "
+        "and (as root) `/workspace` included; a run past it is killed (`memory limit of N MiB reached`).",
+        minimum=64,
+        maximum=262144,
+    )
+    disk_mb: int = setting(
+        1024,
+        "MiB the local sandbox may write in total (`/workspace`, `/tmp`, `/dev/shm`; as root), kept off the disk; "
+        "past it writes fail with ENOSPC. Keep it below `memoryMb` (the files are held in memory).",
+        minimum=16,
+        maximum=262144,
+    )
+    max_concurrent_runs: int = setting(
+        16,
+        "Runs at once in the local sandbox; more wait for a free slot (their output says so).",
+        minimum=1,
+        maximum=256,
+    )
+
+    def environment_options(self) -> dict[str, Any]:
+        """The ``LocalCodeEnvironment`` keyword arguments these settings give (same names)."""
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

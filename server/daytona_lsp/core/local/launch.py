@@ -1,13 +1,14 @@
 """What a local sandbox container is made of: the bubblewrap binary, the container's command line, the runs' environment,
 and the host directory each environment keeps (with the sweep of those left by a server that died).
 
-:func:`container_argv` is the one place the bubblewrap command line is built (the seam for a seccomp filter:
-``--seccomp FD`` goes there).
+:func:`container_argv` is the one place the bubblewrap command line is built (with the container's seccomp filter,
+``--seccomp FD``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import sys
@@ -15,6 +16,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from daytona_lsp.core import seccomp
 from daytona_lsp.core.local.runtimes import SYSTEM_DIRS, Runtime
 
 SANDBOX_WORK_DIR = "/workspace"
@@ -27,7 +29,8 @@ SANDBOX_USER = "sandbox"
 AGENT_FILE = Path(__file__).with_name("agent.py")
 """The agent, bound read-only into every container."""
 DEFAULT_TMP_SIZE_MB = 512
-"""Size of the container's ``/tmp`` and ``/dev/shm`` (memory-backed: nothing a run writes there reaches the disk)."""
+"""Size of the container's ``/tmp`` and ``/dev/shm`` without a bounded store (memory-backed tmpfs mounts)."""
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
 ROOT_PREFIX = "daytona-lsp-local-"
 
 _DEVICES = ("null", "zero", "full", "random", "urandom")
@@ -119,7 +122,16 @@ def agent_argv(python: str, control_fd: int, *, isolated: bool) -> list[str]:
 
 
 def container_argv(
-    bwrap: str, root: Path, work_dir: Path, binds: Sequence[str], *, network: bool, info_fd: int, block_fd: int
+    bwrap: str,
+    root: Path,
+    work_dir: Path,
+    binds: Sequence[str],
+    *,
+    network: bool,
+    info_fd: int,
+    block_fd: int,
+    seccomp_fd: int | None = None,
+    scratch: Path | None = None,
 ) -> list[str]:
     """bubblewrap's command line for one container (the agent's command follows).
 
@@ -128,6 +140,10 @@ def container_argv(
     ``CAP_SYS_ADMIN`` (to give each run pid and mount namespaces of its own) and ``CAP_SYS_RESOURCE`` (to forbid
     nested user namespaces) inside the container's user namespace only; runs drop every capability.
     One user namespace (no ``--dev``, whose devpts needs a second one): a run can then mount its own ``/proc``.
+    ``seccomp_fd``: the container's seccomp filter (``core/seccomp.py``, with what the agent needs allowed), loaded
+    into the agent and so into every run (each run adds the strict one on top). ``scratch``: a host directory of the
+    sandbox's bounded store (see :func:`make_root`) whose ``tmp`` and ``shm`` become ``/tmp`` and ``/dev/shm``;
+    without it they are tmpfs mounts of their own.
     """
     size = str(DEFAULT_TMP_SIZE_MB * 1024 * 1024)
     a: list[str] = [
@@ -153,6 +169,8 @@ def container_argv(
     ]
     if network:
         a.append("--share-net")
+    if seccomp_fd is not None:
+        a += seccomp.bwrap_args(seccomp_fd)
     a += ["--ro-bind", "/usr", "/usr"]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
@@ -171,7 +189,10 @@ def container_argv(
     for i, name in enumerate(("stdin", "stdout", "stderr")):
         a += ["--symlink", f"/proc/self/fd/{i}", f"/dev/{name}"]
     a += ["--symlink", "/proc/self/fd", "/dev/fd"]
-    a += ["--size", size, "--tmpfs", "/dev/shm", "--size", size, "--tmpfs", "/tmp"]
+    if scratch is None:
+        a += ["--size", size, "--tmpfs", "/dev/shm", "--size", size, "--tmpfs", "/tmp"]
+    else:
+        a += ["--bind", str(scratch / "shm"), "/dev/shm", "--bind", str(scratch / "tmp"), "/tmp"]
     for d in binds:  # after the private /tmp: a runtime installed under /tmp stays visible
         a += ["--ro-bind", d, d]
     a += [
@@ -220,11 +241,20 @@ def run_env(runtime: Runtime, work: str, extra: Mapping[str, str], *, host_path:
     return env
 
 
-def make_root(given_work_dir: Path | None) -> Path:
+def make_root(given_work_dir: Path | None, disk_mb: int | None = None) -> Path:
     """The environment's private host directory (mode 0700): ``work/`` (unless given), ``etc/``, ``runs/``.
 
-    Named after this process, so that :func:`sweep_stale_roots` can tell those of a server that died."""
+    With ``disk_mb`` (as root only) it is a tmpfs of that size mounted ``nosuid,nodev``: the **bounded store** that
+    holds everything the sandbox can write (``/workspace``, and each container's ``/tmp`` and ``/dev/shm``), off the
+    host disk; nothing written there is setuid or a device on the host. Named after this process, so that
+    :func:`sweep_stale_roots` can tell those of a server that died."""
     root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
+    if disk_mb is not None:
+        try:
+            _mount_tmpfs(root, disk_mb)
+        except OSError:
+            os.rmdir(root)
+            raise
     (root / "runs").mkdir()
     if given_work_dir is None:
         (root / "work").mkdir()
@@ -242,6 +272,34 @@ def make_root(given_work_dir: Path | None) -> Path:
     return root
 
 
+def _mount_tmpfs(path: Path, size_mb: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    options = f"size={size_mb}m,mode=0700".encode()
+    if libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", _MS_NOSUID | _MS_NODEV, options) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot mount the sandbox's bounded store on {path}: {os.strerror(err)}")
+
+
+def remove_root(root: Path) -> None:
+    """Remove an environment's directory (its bounded store unmounted first)."""
+    ctypes.CDLL(None).umount2(os.fsencode(root), _MNT_DETACH)  # fails (EINVAL) where it is no mount point: fine
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def disk_full_note(root: Path, disk_mb: int) -> str:
+    """The line a run adds when it left the bounded store (almost) full, else ``""``."""
+    try:
+        free = os.statvfs(root)
+    except OSError:
+        return ""
+    if free.f_bavail * free.f_frsize >= 1024 * 1024:
+        return ""
+    return (
+        f"The sandbox's disk limit of {disk_mb} MiB is reached (/workspace, /tmp and /dev/shm together): "
+        "writes fail with ENOSPC (No space left on device) until files are removed."
+    )
+
+
 def sweep_stale_roots(base: str | None = None) -> list[Path]:
     """Remove the environment directories whose server process is gone (killed with SIGKILL, say); returns them."""
     removed: list[Path] = []
@@ -250,6 +308,6 @@ def sweep_stale_roots(base: str | None = None) -> list[Path]:
             pid = path.name[len(ROOT_PREFIX) :].split("-", 1)[0]
             with contextlib.suppress(OSError):
                 if pid.isdigit() and path.stat().st_uid == os.getuid() and not Path(f"/proc/{pid}").exists():
-                    shutil.rmtree(path, ignore_errors=True)
+                    remove_root(path)
                     removed.append(path)
     return removed

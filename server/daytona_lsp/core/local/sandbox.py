@@ -1,6 +1,7 @@
 """The host side of one environment's sandbox: its private directory (work directory, ``/etc`` files, container
-logs), the pids cgroup and spawner thread when running as root, and its containers (one per network setting and set
-of runtimes; usually exactly one). Nothing here knows about runs."""
+logs; as root a bounded tmpfs), its cgroup (total memory + swap, processes) and spawner thread, its seccomp filters,
+and its containers (one per network setting and set of runtimes; usually exactly one). Nothing here knows about
+runs."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
+from daytona_lsp.core import cgroup, seccomp
+from daytona_lsp.core.cgroup import SandboxCgroup
 from daytona_lsp.core.local import launch, limits
 from daytona_lsp.core.local.container import Container
-from daytona_lsp.core.local.limits import PidsCgroup
 
 log = logging.getLogger(__name__)
 
@@ -26,20 +28,30 @@ ContainerKey = tuple[bool, tuple[str, ...]]
 """What makes containers differ: (network, the host directories bound into it)."""
 CLOSED_MESSAGE = "This local sandbox environment is closed."
 _swept = False
+_warned_no_seccomp = False
 
 
 class Sandbox:
-    def __init__(self, owner: object, *, bwrap: str | None, given_work_dir: Path | None) -> None:
-        """``bwrap`` None: unisolated (``isolation="none"``). Nothing is left behind once ``owner`` is gone."""
+    def __init__(self, owner: object, *, bwrap: str | None, given_work_dir: Path | None, disk_mb: int) -> None:
+        """``bwrap`` None: unisolated (``isolation="none"``). Nothing is left behind once ``owner`` is gone.
+
+        ``disk_mb``: the size of the bounded store (isolated, as root: see :func:`launch.make_root`)."""
         self._owner = weakref.ref(owner)
         self.bwrap = bwrap
         self.given_work_dir = given_work_dir
+        self.disk_mb: int | None = disk_mb if bwrap is not None and os.geteuid() == 0 else None
+        """The bounded store's size, where there is one."""
         self.root: Path | None = None
-        self.cgroup: PidsCgroup | None = None
+        self.cgroup: SandboxCgroup | None = None
+        self.container_filter: seccomp.Filter | None = None
+        """Loaded by bubblewrap into the container (allows the agent's per-run namespaces and mounts)."""
+        self.run_filter: bytes | None = None
+        """The strict filter each run loads on top (its BPF program)."""
         self.closed = False
         self.last: Container | None = None
         self._lock = asyncio.Lock()
         self._containers: dict[ContainerKey, Container] = {}
+        self._scratch: dict[Container, Path] = {}  # each container's /tmp and /dev/shm in the bounded store
         self._starting: dict[ContainerKey, asyncio.Future[Container]] = {}
         self._live: list[Container] = []  # what the finalizer kills (shared with it)
         self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
@@ -73,9 +85,13 @@ class Sandbox:
                     removed = await asyncio.to_thread(launch.sweep_stale_roots)
                     if removed:
                         log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
-                # root's processes are exempt from RLIMIT_NPROC, even mapped into a user namespace: a pids cgroup
-                with_cgroup = self.isolated and os.geteuid() == 0
-                root, self.cgroup = await asyncio.to_thread(_make_root, self.given_work_dir, with_cgroup)
+                # the container's total memory, and its processes (root's are exempt from RLIMIT_NPROC, even
+                # mapped into a user namespace): a cgroup where one is writable
+                root, self.cgroup = await asyncio.to_thread(
+                    _make_root, self.given_work_dir, self.disk_mb, self.isolated
+                )
+                if self.isolated:
+                    self.container_filter, self.run_filter = await asyncio.to_thread(_filters)
                 executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
                 self._spawner = executor
                 if self.cgroup is not None:
@@ -100,9 +116,7 @@ class Sandbox:
         if container is not None:
             log.warning("daytona-lsp: the local sandbox container %s had stopped; starting a new one", container.id)
             del self._containers[key]
-            with contextlib.suppress(ValueError):
-                self._live.remove(container)
-            await container.close()
+            await self._close([container])
         starting = self._starting.get(key)
         if starting is None:
             starting = asyncio.ensure_future(self._start(key))
@@ -118,30 +132,56 @@ class Sandbox:
         self._logs += 1
         bwrap = self.bwrap
 
+        scratch = None
+        if self.disk_mb is not None:
+            scratch = root / f"container-{self._logs}"
+            for name in ("tmp", "shm"):
+                (scratch / name).mkdir(0o1777, parents=True)
+        seccomp_fd = self.container_filter.memfd() if self.container_filter is not None else None
+
         def argv(control_fd: int, info_fd: int, block_fd: int) -> list[str]:
             agent = launch.agent_argv(sys.executable, control_fd, isolated=bwrap is not None)
             if bwrap is None:
                 return agent
             head = launch.container_argv(
-                bwrap, root, work_dir, binds, network=network, info_fd=info_fd, block_fd=block_fd
+                bwrap,
+                root,
+                work_dir,
+                binds,
+                network=network,
+                info_fd=info_fd,
+                block_fd=block_fd,
+                seccomp_fd=seccomp_fd,
+                scratch=scratch,
             )
             return [*head, *agent]
 
-        cgroup, born_inside = self.cgroup, self._spawner_in_cgroup
-        container = await Container.start(
-            argv,
-            isolated=self.isolated,
-            log_path=root / f"container-{self._logs}.log",
-            confine=lambda pid: limits.confine_container(pid, cgroup, born_inside=born_inside),
-            confine_blocks=cgroup is not None and not born_inside,
-            spawner=self._spawner if born_inside else None,
-            cwd=None if self.isolated else str(work_dir),
-        )
+        group, born_inside = self.cgroup, self._spawner_in_cgroup
+        try:
+            container = await Container.start(
+                argv,
+                isolated=self.isolated,
+                log_path=root / f"container-{self._logs}.log",
+                confine=lambda pid: limits.confine_container(pid, group),
+                confine_blocks=group is not None,
+                spawner=self._spawner if born_inside else None,
+                cwd=None if self.isolated else str(work_dir),
+                extra_fds=() if seccomp_fd is None else (seccomp_fd,),
+            )
+        except BaseException:
+            if scratch is not None:
+                await asyncio.to_thread(shutil.rmtree, scratch, True)
+            raise
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         if self.closed:
             await container.close()
             raise OSError(CLOSED_MESSAGE)
         self._containers[key] = container
         self._live.append(container)
+        if scratch is not None:
+            self._scratch[container] = scratch
         self.last = container
         return container
 
@@ -152,10 +192,22 @@ class Sandbox:
             with contextlib.suppress(BaseException):
                 containers.append(await asyncio.shield(future))
         self._containers.clear()
+        await self._close(containers)
+
+    async def _close(self, containers: Sequence[Container]) -> None:
         await asyncio.gather(*(c.close() for c in containers), return_exceptions=True)
         for c in containers:
             with contextlib.suppress(ValueError):
                 self._live.remove(c)
+            scratch = self._scratch.pop(c, None)
+            if scratch is not None:
+                await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+    def disk_note(self) -> str:
+        """The line a run adds when it left the bounded store full, else ``""``."""
+        if self.disk_mb is None or self.root is None:
+            return ""
+        return launch.disk_full_note(self.root, self.disk_mb)
 
     def start_problem(self, exc: OSError) -> str:
         """What to tell the user when a container did not start."""
@@ -183,22 +235,43 @@ class Sandbox:
         self.cgroup = None
 
 
-def _make_root(given_work_dir: Path | None, with_cgroup: bool) -> tuple[Path, PidsCgroup | None]:
-    """The private directory and, if wanted, the pids cgroup (one trip to a worker thread for both)."""
-    return launch.make_root(given_work_dir), PidsCgroup.create() if with_cgroup else None
+def _make_root(
+    given_work_dir: Path | None, disk_mb: int | None, with_cgroup: bool
+) -> tuple[Path, SandboxCgroup | None]:
+    """The private directory and, if wanted, the cgroup (one trip to a worker thread for both; the limits are set
+    for each run)."""
+    group = cgroup.create(memory_bytes=None, max_pids=None) if with_cgroup else None
+    return launch.make_root(given_work_dir, disk_mb), group
+
+
+def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
+    """The container's and the runs' seccomp filters (compiled once per process); a warning, once, without them."""
+    global _warned_no_seccomp
+    container, run = seccomp.build(allow_mounts=True), seccomp.build(allow_new_pid_namespace=False)
+    if container is None or run is None:
+        if not _warned_no_seccomp:
+            _warned_no_seccomp = True
+            log.warning(
+                "daytona-lsp: the local sandbox runs without its seccomp filter (%s): io_uring, keyctl, ptrace, bpf "
+                "and the other denied system calls stay available to the code (namespaces, dropped capabilities and "
+                "the limits still apply).",
+                seccomp.unavailable_reason(),
+            )
+        return None, None
+    return container, run.program
 
 
 def _remove_leftovers(
-    root: Path, live: Sequence[Container], cgroup: PidsCgroup | None, executor: concurrent.futures.ThreadPoolExecutor
+    root: Path, live: Sequence[Container], group: SandboxCgroup | None, executor: concurrent.futures.ThreadPoolExecutor
 ) -> None:
     for container in live:
         container.kill()
-    shutil.rmtree(root, ignore_errors=True)
+    launch.remove_root(root)
     # the spawner thread leaves the cgroup by ending (it cannot end itself: then the sweep removes the cgroup later)
     own = threading.current_thread().name.startswith("daytona-lsp-spawn")
-    if cgroup is not None and not own:
+    if group is not None and not own:
         with contextlib.suppress(Exception):
-            executor.submit(cgroup.leave_thread).result(timeout=10)
+            executor.submit(group.leave_thread).result(timeout=10)
     executor.shutdown(wait=not own)
-    if cgroup is not None and not own:
-        cgroup.remove()
+    if group is not None and not own:
+        group.remove()

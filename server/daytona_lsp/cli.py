@@ -355,7 +355,9 @@ def _run_command(args: argparse.Namespace) -> int:
     from daytona_lsp.core.select import resolve_backend
 
     code, language = _read_code(args.file, args.language)
-    spec = RunSpec(code=code, language=language, args=tuple(args.args), stdin=_program_stdin(args.file))
+    spec = RunSpec(
+        code=code, language=language, args=tuple(args.args), stdin=_program_stdin(args.file), separate_stderr=True
+    )
     backend = resolve_backend(args.backend)
     if backend == "daytona":
         _keep_sigint_ours()

@@ -85,7 +85,8 @@ def test_readme_example_runs_in_the_local_sandbox():
 def test_examples_run_as_documented(example, status, expected):
     proc = run_cli("run", f"examples/{example}")
     assert proc.returncode == status, proc.stderr
-    assert expected in proc.stdout.decode()
+    # errors are the program's stderr, as in a terminal
+    assert expected in (proc.stderr if status else proc.stdout).decode()
 
 
 def test_every_example_is_covered():
@@ -116,17 +117,18 @@ def test_exit_status_is_the_codes(tmp_path):
     assert (proc.returncode, proc.stdout) == (3, b"out\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the local backend hands on_output the program's stderr, and its own notes, as 'stdout': "
-    "core/local must pass the stream (its notes as 'stderr'); then drop this marker",
-)
 def test_local_program_stderr_and_notes_go_to_stderr():
     proc = run_cli("run", "-", "-l", "bash", "--timeout", "2", stdin=b"echo out; echo err >&2; sleep 30\n")
     assert proc.returncode == 124
     assert proc.stdout == b"out\n"
     err = proc.stderr.decode()
     assert err.startswith("err\n") and "timed out" in err and err.count("\n") == 2, err
+
+
+def test_local_python_program_streams_stay_apart():
+    code = b"import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)\nsys.exit(4)\n"
+    proc = run_cli("run", "-", "-l", "python", stdin=code)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (4, b"to stdout\n", b"to stderr\n")
 
 
 def test_code_from_stdin_with_language():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daytona_lsp.core import CodeEnvironment, SimpleContext, Variable
+from daytona_lsp.core import CodeEnvironment, RunSpec, SimpleContext, Variable
 from daytona_lsp.core.local import (
     SANDBOX_FAILED_EXIT_CODE,
     LocalCodeEnvironment,
@@ -126,6 +126,20 @@ async def test_python_stdout_streams_whole_lines_as_a_terminal_does(env):
     assert "".join(chunks) == result.output
     assert all(chunk.endswith("\n") for chunk in chunks[:-1]), chunks[:10]
     assert chunks[-1].endswith("partial")
+
+
+async def test_separate_stderr_streams_the_programs_stderr_and_the_notes_as_stderr():
+    env = LocalCodeEnvironment(timeout=2)
+    chunks: list[tuple[str, str]] = []
+    try:
+        spec = RunSpec(code="echo out; echo err >&2; sleep 30\n", language="bash", separate_stderr=True)
+        result = await env.execute(spec, lambda stream, text: chunks.append((stream, text)))
+    finally:
+        await env.aclose()
+    assert result.exit_code == 124
+    assert "".join(t for s, t in chunks if s == "stdout") == "out\n"
+    err = "".join(t for s, t in chunks if s == "stderr")
+    assert err.startswith("err\n") and "timed out" in err
 
 
 async def test_stdout_and_stderr_are_interleaved_as_produced(env):

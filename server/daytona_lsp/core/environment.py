@@ -122,7 +122,9 @@ class RunSpec:
     ``path`` is the file's workspace-relative path (``None`` for a snippet or an untitled buffer), ``cwd`` the
     workspace-relative directory to run in (``None``: the sandbox's work directory), ``args`` the program's arguments,
     ``stdin`` preset input (``None``: no input, the program reads EOF at once), ``env`` extra environment variables for
-    this run only, ``session`` reserved for persistent interpreters (always ``None`` for now).
+    this run only, ``session`` reserved for persistent interpreters (always ``None`` for now). ``separate_stderr``:
+    stream the program's stderr (and the backend's own notes) as ``"stderr"`` — a terminal's view; otherwise a backend
+    may merge stderr into stdout to keep the exact order of the two (the local sandbox does: one pipe).
     """
 
     code: str
@@ -133,6 +135,7 @@ class RunSpec:
     stdin: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     session: None = None
+    separate_stderr: bool = False
 
 
 class _SandboxInfoBase(TypedDict):

@@ -108,11 +108,16 @@ def _set_limits(limits: dict[str, int]) -> None:
         resource.setrlimit(which, (value, value))
 
 
+_err_fd = -1
+"""In a run's processes: the pipe of the program's stderr when the host asked for it apart (else stderr shares the
+output pipe with stdout, in the exact order written)."""
+
+
 def _wire_stdio(out_fd: int, stdin_fd: int) -> None:
     """stdin, stdout and stderr of the run's program, and no other descriptor of the agent's."""
     os.dup2(stdin_fd, 0)
     os.dup2(out_fd, 1)
-    os.dup2(out_fd, 2)
+    os.dup2(_err_fd if _err_fd != -1 else out_fd, 2)
     os.closerange(3, 1 << 16)
 
 
@@ -288,6 +293,8 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
             pass
     os.close(out_fd)
     os.close(stdin_fd)
+    if _err_fd != -1:
+        os.close(_err_fd)
     code = _wait_exit_code(pid)
     if not isolated:
         try:
@@ -299,7 +306,10 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
 
 def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
     """A: in the agent's namespaces; makes the run's namespaces and waits for its pid 1. Never returns."""
+    global _err_fd
     code = FAILED
+    if req.get("separate_stderr"):
+        _err_fd = fds.pop()  # the last descriptor, after the optional stdin
     out_fd = fds[0]
     try:
         code_fd = fds[1]
@@ -329,6 +339,8 @@ def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
         os.close(out_fd)
         os.close(code_fd)
         os.close(stdin_fd)
+        if _err_fd != -1:
+            os.close(_err_fd)
         code = _wait_exit_code(pid)
     except BaseException as exc:  # noqa: BLE001
         _report(out_fd, f"could not set up the run: {exc}")

@@ -46,6 +46,7 @@ from daytona_lsp.core.environment import (
     CodeLanguage,
     CodeRunResult,
     OutputCallback,
+    OutputStream,
     RunContext,
     RunSpec,
     SandboxInfo,
@@ -331,7 +332,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
             if self._slots.locked():
-                await stream(buffer, on_output, _WAITING_NOTE.format(self._max_concurrent_runs))
+                await stream(buffer, on_output, _WAITING_NOTE.format(self._max_concurrent_runs), _notes(spec))
             async with self._slots:
                 for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
                     try:
@@ -340,7 +341,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                         problem = self._sandbox.start_problem(exc)
                         return await _early(problem, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
                     if replaced:
-                        await stream(buffer, on_output, _RECREATED_NOTE)
+                        await stream(buffer, on_output, _RECREATED_NOTE, _notes(spec))
                     if self._closed:
                         return await _early(CLOSED_MESSAGE, 1, start, buffer, on_output)
                     try:
@@ -409,6 +410,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "file": source_path,
                 "limits": values,
                 "inline": runtime.argv == (sys.executable,),  # the agent's interpreter: run in a fork of it
+                "separate_stderr": spec.separate_stderr,
             }
             if isolated and self._sandbox.run_filter is not None:
                 request["seccomp"] = self._sandbox.run_filter
@@ -434,7 +436,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                     limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"], len(self._active))
             if not isolated:
                 shutil.rmtree(run_dir, ignore_errors=True)
-        await finish_output(buffer, on_output, note)
+        await finish_output(buffer, on_output, note, _notes(spec))
         return _buffered_result(buffer, exit_code, start, source_path)
 
     async def _stop_runs(self, reason: str) -> None:
@@ -468,6 +470,11 @@ class LocalCodeEnvironment(CodeEnvironment):
 
 def _result(output: str, exit_code: int, start: float) -> CodeRunResult:
     return CodeRunResult(output=output, exit_code=exit_code, duration_ms=elapsed_ms(start), backend="local")
+
+
+def _notes(spec: RunSpec) -> OutputStream:
+    """How this run's own notes (timeout, limits, waiting…) are streamed: as stderr when the program's is apart."""
+    return "stderr" if spec.separate_stderr else "stdout"
 
 
 async def _early(

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from daytona_lsp.core.environment import TIMEOUT_EXIT_CODE, OutputCallback, emit
+from daytona_lsp.core.environment import TIMEOUT_EXIT_CODE, OutputCallback, OutputStream, emit
 from daytona_lsp.core.local.container import Container, ContainerGone, Ticket
 from daytona_lsp.core.output import OutputBuffer
 
@@ -53,27 +53,35 @@ class Run:
         self.container = container
         self.ticket = ticket
         self.out_r = out_r
+        self.err_r = -1  # the program's stderr apart (``separate_stderr``), else it shares ``out_r``
         self.kill_reason = ""
         self.gone = False
         self.exit_code = SANDBOX_FAILED_EXIT_CODE
 
     @classmethod
     def start(cls, container: Container, request: dict[str, Any], code: bytes, stdin: bytes | None) -> Run:
-        """Hand ``request`` to the agent with the output pipe, the code and the preset stdin (``None``: /dev/null).
+        """Hand ``request`` to the agent with the output pipe, the code and the preset stdin (``None``: /dev/null),
+        and a pipe of its own for the program's stderr when ``request["separate_stderr"]``.
 
         Raises ``OSError`` or :class:`ContainerGone` when it cannot."""
         fds: list[int] = []
-        out_r = -1
+        out_r = err_r = -1
         try:
             out_r, out_w = os.pipe()
             fds.append(out_w)
             fds.append(memfd_with(code, "code"))
             if stdin is not None:
                 fds.append(memfd_with(stdin, "stdin"))
-            return cls(container, container.submit(request, fds), out_r)
+            if request.get("separate_stderr"):
+                err_r, err_w = os.pipe()
+                fds.append(err_w)
+            run = cls(container, container.submit(request, fds), out_r)
+            run.err_r = err_r
+            return run
         except BaseException:
-            if out_r != -1:
-                os.close(out_r)
+            for fd in (out_r, err_r):
+                if fd != -1:
+                    os.close(fd)
             raise
         finally:
             for fd in fds:
@@ -88,7 +96,10 @@ class Run:
         self, buffer: OutputBuffer, on_output: OutputCallback | None, timeout: float
     ) -> tuple[int, str]:
         """Wait for the run to end (or time out, or be cancelled); ``(exit code, note)``. Leaves no process behind."""
-        pump = asyncio.ensure_future(_pump(self.out_r, buffer, on_output))  # owns the pipe now
+        pumps = [_pump(self.out_r, buffer, on_output, "stdout")]  # each owns its pipe now
+        if self.err_r != -1:
+            pumps.append(_pump(self.err_r, buffer, on_output, "stderr"))
+        pump = asyncio.ensure_future(asyncio.gather(*pumps))
         cancelled = False
         try:
             done, _ = await asyncio.wait({self.ticket.exit}, timeout=timeout)
@@ -130,23 +141,28 @@ class Run:
             self.gone = True
 
 
-async def stream(buffer: OutputBuffer, on_output: OutputCallback | None, text: str) -> None:
-    """Add ``text`` to the output, streaming what fits in the head."""
-    await emit(on_output, "stdout", buffer.write(text))
+async def stream(
+    buffer: OutputBuffer, on_output: OutputCallback | None, text: str, kind: OutputStream = "stdout"
+) -> None:
+    """Add ``text`` to the output, streaming what fits in the head (as ``kind``)."""
+    await emit(on_output, kind, buffer.write(text))
 
 
-async def finish_output(buffer: OutputBuffer, on_output: OutputCallback | None, note: str) -> None:
-    """Add the closing ``note`` (a line of its own) and stream what was not streamed: it then adds up to the output."""
+async def finish_output(
+    buffer: OutputBuffer, on_output: OutputCallback | None, note: str, notes: OutputStream = "stdout"
+) -> None:
+    """Add the closing ``note`` (a line of its own, streamed as ``notes``) and stream what was not streamed: it then
+    adds up to the output."""
     if note:
         # a line of its own, so a terminal's prompt (or the next run's header) starts on a new line
         tail = note + "\n" if buffer.total_bytes == 0 or buffer.text().endswith("\n") else "\n" + note + "\n"
-        await stream(buffer, on_output, tail)
+        await stream(buffer, on_output, tail, notes)
     rest = buffer.unstreamed_text()
     if rest:
         await emit(on_output, "stdout", rest)
 
 
-async def _pump(fd: int, buffer: OutputBuffer, on_output: OutputCallback | None) -> None:
+async def _pump(fd: int, buffer: OutputBuffer, on_output: OutputCallback | None, kind: OutputStream) -> None:
     """Read the run's output pipe ``fd`` to its end (and close it) into ``buffer``."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=_READ_CHUNK, loop=loop)
@@ -162,8 +178,8 @@ async def _pump(fd: int, buffer: OutputBuffer, on_output: OutputCallback | None)
             chunk = await reader.read(_READ_CHUNK)
             if not chunk:
                 break
-            await stream(buffer, on_output, decoder.decode(chunk))
-        await stream(buffer, on_output, decoder.decode(b"", final=True))
+            await stream(buffer, on_output, decoder.decode(chunk), kind)
+        await stream(buffer, on_output, decoder.decode(b"", final=True), kind)
     finally:
         transport.close()
 

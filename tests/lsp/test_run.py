@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
 from typing import Any
 
+import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from tests.lsp.conftest import rng, start_session
 
 NOTIFY = {"outputNotifications": True}
@@ -268,3 +271,37 @@ async def test_capped_output_streams_head_marker_and_tail(caps: str) -> None:
         assert "truncated" in streamed
         assert streamed.startswith(result["output"][:4000])  # everything up to the cap, then the marker and tail
         assert len(streamed.encode()) < 4096 * 3 // 2 + 200
+
+
+AWKWARD_ARGS = ["two words", "", 'quote\'s "x"', "ünïcödé ✓", "--flag=1", "$HOME", "a\\b"]
+
+
+async def test_run_passes_args_and_preset_stdin_exactly(caps: str, backend: dict[str, Any]) -> None:
+    async with start_session(caps, init_options=_init(backend), env=backend["env"]) as s:
+        uri = s.open("argv.py", "import json, sys\nprint(json.dumps(sys.argv[1:]))\nprint('got', input())\n")
+        result = await s.run(uri, args=AWKWARD_ARGS, stdin="forty-two\n")
+        assert result["exitCode"] == 0, result["output"]
+        first, second = result["output"].splitlines()[:2]
+        assert json.loads(first) == AWKWARD_ARGS
+        assert second == "got forty-two"
+
+
+async def test_run_without_stdin_reads_eof_at_once(caps: str, backend: dict[str, Any]) -> None:
+    async with start_session(caps, init_options=_init(backend), env=backend["env"]) as s:
+        uri = s.open("ask.py", "try:\n    input('name? ')\nexcept EOFError:\n    print('EOF')\n")
+        result = await s.run(uri)
+        assert result["exitCode"] == 0, result["output"]
+        assert result["output"].endswith("EOF\n")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"args": "a b"}, {"args": ["ok", 3]}, {"args": ["nul\x00"]}, {"stdin": 42}, {"stdin": ["x"]}],
+)
+async def test_run_refuses_bad_args_and_stdin_clearly(extra: dict[str, Any]) -> None:
+    async with start_session(init_options={**NOTIFY, "backend": "local", "prewarm": False}) as s:
+        uri = s.open("a.py", "print(1)\n")
+        with pytest.raises(JsonRpcException) as info:
+            await s.run(uri, **extra)
+        assert info.value.code == -32602
+        assert ("'args'" in str(info.value)) or ("'stdin'" in str(info.value)) or ("NUL" in str(info.value))

@@ -101,6 +101,10 @@ class RunRequest:
     line_count: int = 0
     request_id: Any = None
     """JSON-RPC id of the request that started the run (for $/cancelRequest)."""
+    args: tuple[str, ...] = ()
+    """The program's arguments (its argv after the file name), exactly."""
+    stdin: str | None = None
+    """Preset input for the program (None: it reads EOF at once)."""
 
 
 @dataclass
@@ -386,7 +390,8 @@ class RunService:
                     except Exception:
                         log.exception("Output observer failed")
 
-            result = await env.execute(RunSpec(code=req.code, language=req.language), on_output)
+            spec = RunSpec(code=req.code, language=req.language, args=req.args, stdin=req.stdin)
+            result = await env.execute(spec, on_output)
             if run.cancel_requested:
                 cancelled = True
             else:

@@ -63,9 +63,39 @@ def _uri(command: str, params: Mapping[str, Any], *, required: bool) -> str | No
     return uri
 
 
+MAX_STDIN_CHARS = 16 * 1024 * 1024
+"""The largest preset stdin a run takes (as the CLI's)."""
+
+
+def _program_args(params: Mapping[str, Any]) -> tuple[str, ...]:
+    args = params.get("args")
+    if args is None:
+        return ()
+    if not isinstance(args, (list, tuple)) or not all(isinstance(a, str) for a in args):
+        raise _invalid(f"{RUN}: 'args' must be a list of strings (the program's arguments)")
+    if any("\x00" in a for a in args):
+        raise _invalid(f"{RUN}: an argument contains a NUL character")
+    return tuple(args)
+
+
+def _program_stdin(params: Mapping[str, Any]) -> str | None:
+    stdin = params.get("stdin")
+    if stdin is None:
+        return None
+    if not isinstance(stdin, str):
+        raise _invalid(f"{RUN}: 'stdin' must be a string (the program's input)")
+    if len(stdin) > MAX_STDIN_CHARS:
+        raise _invalid(
+            f"{RUN}: 'stdin' is {len(stdin)} characters, more than the {MAX_STDIN_CHARS // 1024**2} Mi a run takes: "
+            "give the program a file to read instead"
+        )
+    return stdin
+
+
 async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) -> dict[str, Any]:
     uri = _uri(RUN, params, required=True)
     assert uri is not None
+    program_args, program_stdin = _program_args(params), _program_stdin(params)
     detach = params.get("detach")  # true: answer {runId, backend} at once (see run_arguments); null: as if absent
     if detach is not None and not isinstance(detach, bool):
         raise _invalid(f"{RUN}: 'detach' must be true or false")
@@ -110,6 +140,8 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         range=documents.range_wire(*documents.parse_range(raw_range)) if raw_range is not None else None,
         line_count=snip.line_count,
         request_id=None if detach else server.protocol.msg_id,
+        args=program_args,
+        stdin=program_stdin,
     )
     try:
         run = server.runs.start(request)
@@ -142,7 +174,7 @@ def run_arguments(server: DaytonaLanguageServer, uri: str, rng: Mapping[str, Any
 def register(server: DaytonaLanguageServer) -> None:
     @server.command(RUN)
     async def daytona_run(*args: Any) -> dict[str, Any]:
-        params = one_object(RUN, args, required=True, usage="{uri, range?, language?, detach?}")
+        params = one_object(RUN, args, required=True, usage="{uri, range?, language?, args?, stdin?, detach?}")
         return await run_command(server, params)
 
     @server.command(CANCEL)

@@ -43,6 +43,9 @@ while :; do
 done
 """
 
+REPEAT_INTERRUPT = 0.25
+"""Seconds between the SIGINTs a node child gets while an interrupted execute has not ended (see interrupt_child)."""
+
 
 def emit(fd: int, message: dict) -> None:
     data = (json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape")
@@ -59,7 +62,7 @@ class Child:
 
         def as_fds_3_and_4() -> None:  # in the forked child: first out of the way (>= 10), then onto 3 and 4
             high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (cmd_r, status_w)]
-            for target, fd in zip((3, 4), high):
+            for target, fd in zip((3, 4), high, strict=True):
                 os.dup2(fd, target)
                 os.close(fd)
 
@@ -85,6 +88,11 @@ class Driver:
         self.language = "bash" if mode == "bash" else rest[-1]
         self.cmd_fd, self.event_fd = cmd_fd, event_fd
         self.pending: dict | None = None
+        self.interrupting = False
+        self.wakeup, wakeup_w = os.pipe()
+        for fd in (self.wakeup, wakeup_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wakeup_w)
         self.child = Child(self.argv)
 
     def forward_output(self, fd: int) -> bool:
@@ -117,6 +125,17 @@ class Driver:
         except BrokenPipeError:
             pass  # the child is gone: its status pipe reports it
 
+    def interrupt_child(self) -> None:
+        """Tell the node child on its command pipe too, and keep pressing Ctrl-C (every REPEAT_INTERRUPT seconds)
+        until the execute ends: vm's SIGINT watchdog and Node's SIGINT listener hand the signal over between them
+        around each cell, and a signal landing in that handover is lost."""
+        if self.pending is not None:
+            self.interrupting = True
+            try:
+                os.write(self.child.cmd_w, b'{"op": "interrupt"}\n')
+            except OSError:
+                pass
+
     def on_status(self) -> None:
         data = os.read(self.child.status_r, 65536)
         if not data:
@@ -126,6 +145,7 @@ class Driver:
         self.drain()
         for line in lines:
             command, self.pending = self.pending, None
+            self.interrupting = False
             if self.mode == "bash":
                 code, interrupted = (int(x) for x in line.split())
                 status = "interrupted" if interrupted else "ok" if code == 0 else "error"
@@ -140,6 +160,7 @@ class Driver:
         code = self.child.proc.wait()
         self.child.close()
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        self.interrupting = False
         if self.pending is not None:
             emit(self.event_fd, {
                 "event": "result", "id": self.pending.get("id"), "status": "exited", "exit_code": code,
@@ -165,9 +186,15 @@ class Driver:
         emit(self.event_fd, {"event": "ready", "language": self.language, "pid": os.getpid()})
         buffered = b""
         while True:
-            fds = [self.cmd_fd, self.child.status_r, *self.child.streams]
-            for fd in select.select(fds, [], [])[0]:
-                if fd == self.cmd_fd:
+            fds = [self.cmd_fd, self.child.status_r, *self.child.streams, self.wakeup]
+            ready = select.select(fds, [], [], REPEAT_INTERRUPT if self.interrupting else None)[0]
+            if not ready and self.interrupting and self.pending is not None:
+                os.kill(self.child.proc.pid, signal.SIGINT)
+                self.interrupt_child()
+            for fd in ready:
+                if fd == self.wakeup:  # a signal arrived: select again, now with the interrupt's timeout
+                    os.read(self.wakeup, 512)
+                elif fd == self.cmd_fd:
                     chunk = os.read(self.cmd_fd, 65536)
                     if not chunk:
                         self.child.proc.kill()
@@ -187,10 +214,12 @@ def main(argv: list[str]) -> int:
     mode, rest, cmd_fd, event_fd = argv[1], argv[2:-2], int(argv[-2]), int(argv[-1])
     for fd in (cmd_fd, event_fd):
         os.set_inheritable(fd, False)
-    # interrupts are for the child (the host signals the whole process group); a handler, unlike SIG_IGN,
-    # is not inherited by the child
-    signal.signal(signal.SIGINT, lambda *_: None)
-    return Driver(mode, rest, cmd_fd, event_fd).run()
+    driver = Driver(mode, rest, cmd_fd, event_fd)
+    # Interrupts are for the child (the host signals the whole process group); a handler, unlike SIG_IGN, is not
+    # inherited by the child. Node's own SIGINT handling races with vm's watchdog and sometimes loses a signal that
+    # lands while an async cell starts, so a node child is also told on its command pipe.
+    signal.signal(signal.SIGINT, lambda *_: driver.mode == "node" and driver.interrupt_child())
+    return driver.run()
 
 
 if __name__ == "__main__":

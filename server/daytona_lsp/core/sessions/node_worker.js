@@ -155,19 +155,61 @@ function typescriptTranspiler() {
   }
   const paths = [process.cwd()];
   if (process.env.DAYTONA_LSP_TSX) paths.unshift(path.resolve(fs.realpathSync(process.env.DAYTONA_LSP_TSX), '..', '..', '..'));
+  // no long-lived esbuild service: it would share our process group and die of the interrupts meant for a cell
+  process.env.ESBUILD_WORKER_THREADS = '0';
   for (const name of ['esbuild', 'typescript']) {
     let found;
     try { found = require(require.resolve(name, { paths })); } catch { continue; }
-    if (name === 'esbuild') return (code, file) => found.transformSync(code, { loader: 'ts', sourcefile: file }).code;
+    if (name === 'esbuild') {
+      return (code, file) => {
+        const out = found.transformSync(code, { loader: 'ts', sourcefile: file, sourcemap: 'external' });
+        return { code: out.code, lines: generatedToSourceLines(JSON.parse(out.map).mappings) };
+      };
+    }
     return (code, file) => found.transpileModule(code, {
       fileName: file, compilerOptions: { target: found.ScriptTarget.ES2022, module: found.ModuleKind.ESNext } }).outputText;
   }
   throw new Error('TypeScript needs Node.js >= 22.13, esbuild (tsx has it: set DAYTONA_LSP_TSX) or typescript');
 }
 
+// esbuild reprints the code (blank lines and comments go): its source map says which buffer line each printed line
+// came from. Decodes only what that needs: the source-line field of each line's first segment (base64 VLQ).
+function generatedToSourceLines(mappings) {
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const lines = [];
+  let sourceLine = 0;
+  for (const line of mappings.split(';')) {
+    let first = null;
+    for (const segment of line.split(',').filter(Boolean)) {
+      const fields = [];
+      for (let i = 0, value = 0, shift = 0; i < segment.length; i++) {
+        const digit = B64.indexOf(segment[i]);
+        value += (digit & 31) << shift;
+        if (digit & 32) { shift += 5; continue; }
+        fields.push(value & 1 ? -(value >>> 1) : value >>> 1);
+        value = 0; shift = 0;
+      }
+      if (fields.length >= 4) { sourceLine += fields[2]; if (first === null) first = sourceLine; }
+    }
+    lines.push(first ?? sourceLine);
+  }
+  return lines;
+}
+
+function mapStack(text, filename, lines, offset) {
+  if (!lines || typeof text !== 'string') return text;
+  const escaped = filename.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text.replace(new RegExp(escaped + ':(\\d+)', 'g'), (_, n) => `${filename}:${(lines[n - 1 - offset] ?? n - 1 - offset) + 1 + offset}`);
+}
+
 // ---- executing -------------------------------------------------------------------------------------------------
-let interruptPending = null;
-process.on('SIGINT', () => { if (interruptPending) interruptPending(); });
+// A SIGINT lands in one of three places: inside runInContext (breakOnSigint throws), while an async cell is awaited
+// (interruptPending rejects it), or in between (remembered, and the cell stops at its next step).
+let interruptPending = null, interruptRequested = false;
+const onInterrupt = () => { if (process.env.DL_DEBUG) fs.writeSync(2, 'INT ' + !!interruptPending + '\n'); if (interruptPending) interruptPending(); else interruptRequested = true; };
+process.on('SIGINT', onInterrupt);
+const interrupted = () => Object.assign(new Error('Script execution interrupted.'), { code: 'ERR_SCRIPT_EXECUTION_INTERRUPTED' });
+const checkInterrupt = () => { if (interruptRequested) throw interrupted(); };
 
 function describe(err) {
   if (err instanceof Error || (err && typeof err.stack === 'string')) return err.stack;
@@ -178,19 +220,29 @@ async function execute(cmd) {
   const filename = cmd.filename || '<cell>';
   const cap = cmd.value_cap || 2000;
   const result = { event: 'result', id: cmd.id, status: 'ok' };
+  let lines = null;
+  interruptRequested = false;
   try {
     let code = cmd.code;
-    if (language === 'typescript') code = (transpile ??= typescriptTranspiler())(code, filename);
+    if (language === 'typescript') {
+      const out = (transpile ??= typescriptTranspiler())(code, filename);
+      if (typeof out === 'string') code = out; else ({ code, lines } = out);
+    }
     const options = { filename, lineOffset: cmd.line_offset || 0 };
     let script, isAsync = false;
     try { script = new vm.Script(rewriteSync(code), options); } catch (e) {
       if (!/await/.test(code)) throw e;
       script = new vm.Script(rewriteAsync(code), options); isAsync = true;
     }
-    let value = script.runInContext(context, { breakOnSigint: true });
+    checkInterrupt();
+    // breakOnSigint only for sync cells: a SIGINT that lands just as the sync part of an async cell returns would be
+    // swallowed by vm's watchdog, and the cell awaited forever. Code running after an `await` (as any code in a
+    // microtask) cannot be interrupted: the host kills the worker after its grace period.
+    let value = script.runInContext(context, { breakOnSigint: !isAsync });
     if (isAsync) {
+      checkInterrupt();
       value = await new Promise((resolve, reject) => {
-        interruptPending = () => reject(Object.assign(new Error('Script execution interrupted.'), { code: 'ERR_SCRIPT_EXECUTION_INTERRUPTED' }));
+        interruptPending = () => reject(interrupted());
         value.then(resolve, reject);
       });
     }
@@ -202,7 +254,7 @@ async function execute(cmd) {
   } catch (e) {
     if (e instanceof ExitRequest) { result.status = 'exited'; result.exit_code = Number(e.code) || 0; }
     else if (e && e.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') { result.status = 'interrupted'; result.error = describe(e); }
-    else { result.status = 'error'; result.error = describe(e); }
+    else { result.status = 'error'; result.error = mapStack(describe(e), filename, lines, cmd.line_offset || 0); }
   } finally {
     interruptPending = null;
   }
@@ -214,8 +266,14 @@ process.on('unhandledRejection', (e) => { if (!(e instanceof ExitRequest)) proce
 
 answer({ event: 'ready', language, pid: process.pid });
 let queue = Promise.resolve(), buffered = '';
-fs.createReadStream(null, { fd: CMD_FD }).setEncoding('utf8').on('data', (chunk) => {
+// a socket, not fs.createReadStream: that reads in libuv's thread pool, where a SIGINT's EINTR ends the stream
+new (require('net').Socket)({ fd: CMD_FD, readable: true, writable: false }).setEncoding('utf8').on('data', (chunk) => {
   buffered += chunk;
   const lines = buffered.split('\n'); buffered = lines.pop();
-  for (const line of lines) if (line.trim()) queue = queue.then(() => execute(JSON.parse(line)));
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    const cmd = JSON.parse(line);
+    if (cmd.op === 'interrupt') onInterrupt();  // from driver.py, which got the SIGINT too: see there
+    else queue = queue.then(() => execute(cmd));
+  }
 }).on('end', () => process.reallyExit(0));

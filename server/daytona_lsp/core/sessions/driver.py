@@ -218,7 +218,11 @@ def main(argv: list[str]) -> int:
     # Interrupts are for the child (the host signals the whole process group); a handler, unlike SIG_IGN, is not
     # inherited by the child. Node's own SIGINT handling races with vm's watchdog and sometimes loses a signal that
     # lands while an async cell starts, so a node child is also told on its command pipe.
-    signal.signal(signal.SIGINT, lambda *_: driver.mode == "node" and driver.interrupt_child())
+    def on_sigint(signum: int, frame: object) -> None:
+        if driver.mode == "node":
+            driver.interrupt_child()
+
+    signal.signal(signal.SIGINT, on_sigint)
     return driver.run()
 
 

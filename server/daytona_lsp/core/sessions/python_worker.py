@@ -106,6 +106,7 @@ class Worker:
         self.capture = _Capture()
         self.interrupts = _Interrupts()
         self.sources: dict[str, list[str]] = {}
+        self.compiled: dict[tuple[str, str, int], tuple[types.CodeType, types.CodeType | None]] = {}
 
     def _remember_source(self, filename: str, code: str, line_offset: int) -> None:
         """linecache shows the buffer's lines (not the file on disk, which may differ from the unsaved buffer)."""
@@ -118,6 +119,22 @@ class Worker:
         lines[line_offset : line_offset + len(cell)] = cell
         linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
 
+    def _compile(self, code: str, filename: str, offset: int) -> tuple[types.CodeType, types.CodeType | None]:
+        """The cell's statements and its trailing expression (if any), compiled; a re-run cell is not compiled again."""
+        key = (code, filename, offset)
+        compiled = self.compiled.get(key)
+        if compiled is None:
+            tree = ast.parse("\n" * offset + code, filename, "exec")  # line numbers are the buffer's
+            last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+            compiled = (
+                compile(tree, filename, "exec"),
+                None if last is None else compile(ast.Expression(last.value), filename, "eval"),
+            )
+            if len(self.compiled) >= 256:
+                self.compiled.pop(next(iter(self.compiled)))
+            self.compiled[key] = compiled
+        return compiled
+
     def execute(self, command: dict) -> dict:
         code = command["code"]
         filename = command.get("filename") or "<cell>"
@@ -127,13 +144,12 @@ class Worker:
         try:
             self.interrupts.running = True
             try:
-                tree = ast.parse("\n" * offset + code, filename, "exec")  # line numbers are the buffer's
                 self._remember_source(filename, code, offset)
-                last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+                body, last = self._compile(code, filename, offset)
                 namespace = self.main.__dict__
-                exec(compile(tree, filename, "exec"), namespace)
+                exec(body, namespace)
                 if last is not None:
-                    value = eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
+                    value = eval(last, namespace)
                     if value is not None:
                         namespace["_"] = value
                         text = repr(value)

@@ -126,6 +126,7 @@ class Worker:
         if compiled is None:
             tree = ast.parse("\n" * offset + code, filename, "exec")  # line numbers are the buffer's
             last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+            assert last is None or isinstance(last, ast.Expr)
             compiled = (
                 compile(tree, filename, "exec"),
                 None if last is None else compile(ast.Expression(last.value), filename, "eval"),

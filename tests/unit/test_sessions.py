@@ -172,19 +172,14 @@ def test_node_errors_name_the_buffer_lines(node: SessionWorker) -> None:
     assert result.status == "error" and "/ws/cells.js:13" in (result.error or "")
 
 
-def test_node_interrupt_stops_a_busy_cell_and_keeps_state(node: SessionWorker) -> None:
+@pytest.mark.parametrize(
+    "cell", ["console.log('go'); while (true) {}", "console.log('go'); await new Promise(() => {})"], ids=["busy", "awaiting"]
+)
+def test_node_interrupt_stops_the_cell_and_keeps_state(node: SessionWorker, cell: str) -> None:
     node.execute("let kept = 41")
     out = Recorder()
     interrupt_when_output(node, out)
-    assert node.execute("console.log('go'); while (true) {}", on_output=out).status == "interrupted"
-    assert node.execute("kept + 1").value == "42"
-
-
-def test_node_interrupt_stops_an_awaiting_cell_and_keeps_state(node: SessionWorker) -> None:
-    node.execute("let kept = 41")
-    out = Recorder()
-    interrupt_when_output(node, out)
-    assert node.execute("console.log('go'); await new Promise(() => {})", on_output=out).status == "interrupted"
+    assert node.execute(cell, on_output=out).status == "interrupted"
     assert node.execute("kept + 1").value == "42"
 
 

@@ -80,7 +80,7 @@ function scan(code) {
     if (c === '(' || c === '[' || c === '{') depth++;
     if (c === ')' || c === ']' || c === '}') {
       if (c === '}' && stack.length && depth - 1 === stack[stack.length - 1]) {
-        stack.pop(); depth--; code = code; // back inside a template literal: skip to its end or next ${
+        stack.pop(); depth--; // back inside a template literal: skip to its end or next ${
         i++;
         while (i < code.length && code[i] !== '`') {
           if (code[i] === '\\') i++;

@@ -1,0 +1,220 @@
+"""A persistent Python interpreter speaking the session protocol (see ``protocol.py``).
+
+Standalone on purpose (standard library only, imports nothing of daytona_lsp): it is copied into the sandbox and run
+as ``python3 python_worker.py [CMD_FD EVENT_FD]``. Commands are read from CMD_FD, events written to EVENT_FD; stdin
+stays the user's. The worker's own fds 1 and 2 are replaced by pipes it reads itself, so output of the code — also of
+C extensions and of child processes it waits for — becomes ``output`` events that all precede the ``result``.
+"""
+
+from __future__ import annotations
+
+import ast
+import codecs
+import io
+import json
+import linecache
+import os
+import select
+import signal
+import sys
+import threading
+import traceback
+import types
+
+_emit_lock = threading.Lock()
+_drain_lock = threading.Lock()
+_events = -1
+
+
+def emit(message: dict) -> None:
+    data = (json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape")
+    with _emit_lock:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(_events, view) :]
+
+
+class _Capture:
+    """fds 1 and 2 become pipes; a thread turns what arrives into output events, :meth:`drain` flushes the rest."""
+
+    def __init__(self) -> None:
+        self.streams: dict[int, tuple[str, codecs.IncrementalDecoder]] = {}
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            r, w = os.pipe()
+            os.dup2(w, fd)
+            os.close(w)
+            os.set_blocking(r, False)
+            self.streams[r] = (name, codecs.getincrementaldecoder("utf-8")("replace"))
+        sys.stdout, sys.stderr = (
+            # as `python -u`: unbuffered, so output streams as it is produced
+            io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), "utf-8", "backslashreplace", write_through=True)
+            for fd in (1, 2)
+        )
+        threading.Thread(target=self._pump, name="output", daemon=True).start()
+
+    def _read(self, fd: int) -> bool:
+        """Forward what ``fd`` holds now; False when it is empty. Call with ``_drain_lock`` held."""
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return False
+        name, decoder = self.streams[fd]
+        text = decoder.decode(data)
+        if text:
+            emit({"event": "output", "stream": name, "text": text})
+        return bool(data)
+
+    def _pump(self) -> None:
+        poller = select.poll()
+        for fd in self.streams:
+            poller.register(fd, select.POLLIN)
+        while True:
+            for fd, _ in poller.poll():
+                with _drain_lock:
+                    self._read(fd)
+
+    def drain(self) -> None:
+        """Everything written to fds 1 and 2 so far is emitted when this returns."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        with _drain_lock:
+            for fd in self.streams:
+                while self._read(fd):
+                    pass
+
+
+class _Interrupts:
+    """SIGINT raises KeyboardInterrupt only while code runs; between executes it is ignored."""
+
+    def __init__(self) -> None:
+        self.running = False
+        signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        if self.running:
+            raise KeyboardInterrupt
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.main = types.ModuleType("__main__")
+        self.main.__dict__["__builtins__"] = __builtins__
+        sys.modules["__main__"] = self.main
+        self.capture = _Capture()
+        self.interrupts = _Interrupts()
+        self.sources: dict[str, list[str]] = {}
+        self.compiled: dict[tuple[str, str, int], tuple[types.CodeType, types.CodeType | None]] = {}
+
+    def _remember_source(self, filename: str, code: str, line_offset: int) -> None:
+        """linecache shows the buffer's lines (not the file on disk, which may differ from the unsaved buffer)."""
+        lines = self.sources.setdefault(filename, [])
+        cell = code.splitlines(keepends=True)
+        if cell and not cell[-1].endswith("\n"):
+            cell[-1] += "\n"
+        if len(lines) < line_offset + len(cell):
+            lines.extend("\n" for _ in range(line_offset + len(cell) - len(lines)))
+        lines[line_offset : line_offset + len(cell)] = cell
+        linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
+
+    def _compile(self, code: str, filename: str, offset: int) -> tuple[types.CodeType, types.CodeType | None]:
+        """The cell's statements and its trailing expression (if any), compiled; a re-run cell is not compiled again."""
+        key = (code, filename, offset)
+        compiled = self.compiled.get(key)
+        if compiled is None:
+            tree = ast.parse("\n" * offset + code, filename, "exec")  # line numbers are the buffer's
+            last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+            assert last is None or isinstance(last, ast.Expr)
+            compiled = (
+                compile(tree, filename, "exec"),
+                None if last is None else compile(ast.Expression(last.value), filename, "eval"),
+            )
+            if len(self.compiled) >= 256:
+                self.compiled.pop(next(iter(self.compiled)))
+            self.compiled[key] = compiled
+        return compiled
+
+    def execute(self, command: dict) -> dict:
+        code = command["code"]
+        filename = command.get("filename") or "<cell>"
+        offset = int(command.get("line_offset") or 0)
+        cap = int(command.get("value_cap") or 2000)
+        result: dict = {"event": "result", "id": command.get("id"), "status": "ok"}
+        try:
+            self.interrupts.running = True
+            try:
+                self._remember_source(filename, code, offset)
+                body, last = self._compile(code, filename, offset)
+                namespace = self.main.__dict__
+                exec(body, namespace)
+                if last is not None:
+                    value = eval(last, namespace)
+                    if value is not None:
+                        namespace["_"] = value
+                        text = repr(value)
+                        result["value"] = text if len(text) <= cap else text[: max(cap - 1, 0)] + "…"
+            finally:
+                self.interrupts.running = False
+        except KeyboardInterrupt:
+            result["status"] = "interrupted"
+            result["error"] = self._format(sys.exc_info())
+        except SystemExit as e:
+            result["status"] = "exited"
+            if e.code is None or isinstance(e.code, int):
+                result["exit_code"] = e.code or 0
+            else:
+                result["exit_code"] = 1
+                result["error"] = str(e.code)
+        except SyntaxError as e:
+            result["status"] = "error"
+            result["error"] = "".join(traceback.format_exception_only(type(e), e))
+        except BaseException:
+            result["status"] = "error"
+            result["error"] = self._format(sys.exc_info())
+        self.capture.drain()
+        return result
+
+    @staticmethod
+    def _format(info) -> str:
+        """The traceback without this worker's own frame."""
+        etype, value, tb = info
+        if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        return "".join(traceback.format_exception(etype, value, tb))
+
+
+def main(argv: list[str]) -> int:
+    global _events
+    cmd_fd, _events = (int(argv[1]), int(argv[2])) if len(argv) > 2 else (3, 4)
+    commands = open(cmd_fd, "rb", buffering=0, closefd=True)  # noqa: SIM115
+    os.set_inheritable(_events, False)
+    os.set_inheritable(cmd_fd, False)
+    sys.argv = [""]
+    sys.path[0] = os.getcwd()  # as `python -c`: imports of the user's modules come from the working directory
+    worker = Worker()
+    emit({"event": "ready", "language": "python", "pid": os.getpid()})
+    buffered = b""
+    while True:
+        chunk = commands.read(65536)
+        if not chunk:
+            return 0
+        buffered += chunk
+        *lines, buffered = buffered.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                command = json.loads(line)
+            except ValueError as e:
+                emit({"event": "result", "id": None, "status": "error", "error": f"bad command: {e}"})
+                continue
+            if command.get("op") == "execute":
+                emit(worker.execute(command))
+            else:
+                emit({"event": "result", "id": command.get("id"), "status": "error", "error": "unknown op"})
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -215,7 +215,7 @@ def markdown(warm: dict[str, Any], first: dict[str, Any] | None, flood: dict[str
     def verdict(ratio: float, goal: float) -> str:
         return f"≤ {goal} ({'meets' if ratio <= goal else 'misses'})"
 
-    who = "as root (so with the pids cgroup)" if _is_root() else "as a regular user"
+    who = "as root (so with the memory + pids cgroup and the disk store)" if _is_root() else "as a regular user"
     lines = [
         SECTION,
         "",

@@ -15,16 +15,8 @@ import pytest
 from tests.processes import processes_with, wait_gone
 
 from daytona_lsp.core import RunSpec
-from daytona_lsp.core.local import LocalCodeEnvironment
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
-
-
-@pytest.fixture
-async def env():
-    environment = LocalCodeEnvironment(timeout=20)
-    yield environment
-    await environment.aclose()
 
 
 async def test_a_runs_leftover_daemon_is_gone_when_the_run_ends_while_the_container_lives_on(env):

@@ -24,13 +24,6 @@ from daytona_lsp.core.local import LocalCodeEnvironment
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
 
 
-@pytest.fixture
-async def env():
-    environment = LocalCodeEnvironment(timeout=20)
-    yield environment
-    await environment.aclose()
-
-
 # -- filesystem ---------------------------------------------------------------------------------------------------
 
 

@@ -22,13 +22,6 @@ from daytona_lsp.core.local.runtimes import node_info
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
 
 
-@pytest.fixture
-async def env():
-    environment = LocalCodeEnvironment(timeout=20)
-    yield environment
-    await environment.aclose()
-
-
 async def test_python_runs_and_reports_sandbox_source_path(env):
     result = await env.run("import sys\nprint('hello', sys.version_info[0])\n", "python")
     assert result.exit_code == 0

@@ -258,12 +258,11 @@ def _read_code(file: str, language: str | None) -> tuple[str, CodeLanguage]:
     return code, cast("CodeLanguage", language)  # argparse's choices or the registry checked it
 
 
-MAX_STDIN_BYTES = 16 * 1024 * 1024
-
-
 def _program_stdin(file: str) -> str | None:
     """The CLI's stdin for the program when it is a pipe or a file; ``None`` (EOF at once) for a terminal, /dev/null,
     a closed stdin, or when stdin held the code (``-``)."""
+    from daytona_lsp.core.environment import MAX_STDIN_BYTES
+
     if file == "-":
         return None
     try:

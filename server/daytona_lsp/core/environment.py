@@ -115,6 +115,10 @@ def elapsed_ms(start: float) -> int:
     return int((time.monotonic() - start) * 1000)
 
 
+MAX_STDIN_BYTES = 16 * 1024 * 1024
+"""The largest preset stdin (UTF-8) a run takes, from any caller (CLI, ``daytona.run``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpec:
     """What one run is: the same for every backend.

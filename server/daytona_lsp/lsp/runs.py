@@ -494,11 +494,10 @@ async def _close_env(env: CodeEnvironment) -> None:
 def _reported_info(env: CodeEnvironment) -> dict[str, Any] | None:
     """What the environment says about its sandbox (``{"state", "sandboxId"?}``), None when it cannot say."""
     try:
-        reported = dict(env.info())
+        return dict(env.info())
     except Exception as exc:
         log.info("info() failed: %s", redact(str(exc)))
         return None
-    return reported if isinstance(reported, dict) else None
 
 
 def _note_sandbox(slot: EnvironmentSlot, env: CodeEnvironment, result: CodeRunResult) -> None:

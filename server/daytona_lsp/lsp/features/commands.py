@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
+from daytona_lsp.core.environment import MAX_STDIN_BYTES
 from daytona_lsp.core.lines import LineIndex
 from daytona_lsp.lsp import documents
 from daytona_lsp.lsp.documents import BadRequest
@@ -63,10 +64,6 @@ def _uri(command: str, params: Mapping[str, Any], *, required: bool) -> str | No
     return uri
 
 
-MAX_STDIN_CHARS = 16 * 1024 * 1024
-"""The largest preset stdin a run takes (as the CLI's)."""
-
-
 def _program_args(params: Mapping[str, Any]) -> tuple[str, ...]:
     args = params.get("args")
     if args is None:
@@ -84,9 +81,10 @@ def _program_stdin(params: Mapping[str, Any]) -> str | None:
         return None
     if not isinstance(stdin, str):
         raise _invalid(f"{RUN}: 'stdin' must be a string (the program's input)")
-    if len(stdin) > MAX_STDIN_CHARS:
+    size = len(stdin.encode("utf-8", "surrogatepass"))
+    if size > MAX_STDIN_BYTES:
         raise _invalid(
-            f"{RUN}: 'stdin' is {len(stdin)} characters, more than the {MAX_STDIN_CHARS // 1024**2} Mi a run takes: "
+            f"{RUN}: 'stdin' is {size} bytes, more than the {MAX_STDIN_BYTES // 1024**2} MiB a run takes: "
             "give the program a file to read instead"
         )
     return stdin

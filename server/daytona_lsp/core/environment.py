@@ -39,6 +39,11 @@ class CodeRunResult:
     source_path: str | None = None
     line_offset: int = 0
     backend: str | None = None
+    changed_files: list[str] = field(default_factory=list)
+    """Workspace-relative paths (``/``-separated) of the workspace files the run created or changed in the sandbox's
+    copy (empty without :attr:`RunSpec.workspace`)."""
+    value: str | None = None
+    """A session run's trailing expression value (``repr``, capped); ``None`` otherwise."""
 
 
 class RunContext(Protocol):
@@ -119,6 +124,30 @@ MAX_STDIN_BYTES = 16 * 1024 * 1024
 """The largest preset stdin (UTF-8) a run takes, from any caller (CLI, ``daytona.run``)."""
 
 
+MAX_FILE_BYTES = 10 * 1024 * 1024
+"""Default cap on one workspace file a run sees (larger ones are skipped and named)."""
+MAX_TOTAL_BYTES = 200 * 1024 * 1024
+"""Default cap on all the workspace files a run sees together."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceView:
+    """The workspace folder a run sees (see :mod:`daytona_lsp.core.workspace`).
+
+    ``root`` is the folder's absolute host path. ``overlays``: open documents' unsaved text keyed by path (absolute,
+    or relative to ``root``) — what the run sees for those files instead of the disk copy. ``include`` names files the
+    ignore rules or the secrets deny-list would leave out. The caps bound what is made visible (Daytona: uploaded).
+    ``write_back``: copy what the run created or changed back to the host folder (off by default).
+    """
+
+    root: str
+    overlays: Mapping[str, str] = field(default_factory=dict)
+    include: tuple[str, ...] = ()
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_total_bytes: int = MAX_TOTAL_BYTES
+    write_back: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpec:
     """What one run is: the same for every backend.
@@ -126,7 +155,10 @@ class RunSpec:
     ``path`` is the file's workspace-relative path (``None`` for a snippet or an untitled buffer), ``cwd`` the
     workspace-relative directory to run in (``None``: the sandbox's work directory), ``args`` the program's arguments,
     ``stdin`` preset input (``None``: no input, the program reads EOF at once), ``env`` extra environment variables for
-    this run only, ``session`` reserved for persistent interpreters (always ``None`` for now). ``separate_stderr``:
+    this run only. ``workspace``: the folder the run sees (``None``: none, only the code); with it the program runs
+    as the file at its real path (``root/path``: ``__file__``, ``sys.argv[0]``, ``$0``). ``session``: the key of a
+    persistent interpreter to run in (e.g. the document's URI; the backend keys it by key + language), ``None``: a
+    fresh process. ``separate_stderr``:
     stream the program's stderr (and the backend's own notes) as ``"stderr"`` — a terminal's view; otherwise a backend
     may merge stderr into stdout to keep the exact order of the two (the local sandbox does: one pipe).
     """
@@ -138,7 +170,8 @@ class RunSpec:
     args: tuple[str, ...] = ()
     stdin: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
-    session: None = None
+    workspace: WorkspaceView | None = None
+    session: str | None = None
     separate_stderr: bool = False
 
 

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from daytona_lsp.core.environment import MAX_FILE_BYTES, MAX_TOTAL_BYTES
 from daytona_lsp.core.workspace.rules import GitIgnore, Rules
-
-MAX_FILE_BYTES = 10 * 1024 * 1024
-MAX_TOTAL_BYTES = 200 * 1024 * 1024
 
 OVERLAY_MTIME = -1
 """``mtime_ns`` of an entry whose content came from an open document: it never matches a file on disk, so the next

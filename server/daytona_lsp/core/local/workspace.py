@@ -398,6 +398,11 @@ class RunView:
         if self.file is not None:
             own.add(self.file[len(root) + 1 :])
         changed = self.workspace.changes(self.layer, self.before, self.view, own)
+        for rel in own - self.before.keys():  # the run's overlay is gone: its placeholders go too
+            placeholder = self.layer / UPPER / rel
+            with contextlib.suppress(OSError):
+                if os.lstat(placeholder).st_size == 0 and not os.path.lexists(os.path.join(root, rel)):
+                    placeholder.unlink()
         line = self.workspace.write_back(self.layer, changed) if self.view.write_back and changed else None
         return changed, line
 

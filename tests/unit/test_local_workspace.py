@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,7 +95,9 @@ async def test_javascript_requires_siblings_and_project_packages_as_its_real_pat
     assert (result.exit_code, result.output) == (0, f"..42 {main} {main} {root}/src\nexports.v = 41;\n"), result.output
 
 
-@pytest.mark.skipif(not TSX, reason="DAYTONA_LSP_TSX not set (bash scripts/setup-tsx installs tsx; scripts/test sets it)")
+@pytest.mark.skipif(
+    not TSX, reason="DAYTONA_LSP_TSX not set (bash scripts/setup-tsx installs tsx; scripts/test sets it)"
+)
 async def test_typescript_imports_a_sibling_module(tmp_path):
     root = write(
         tmp_path / "proj",
@@ -118,7 +119,7 @@ async def test_typescript_imports_a_sibling_module(tmp_path):
 async def test_bash_sources_a_sibling_script_and_sees_its_real_path_as_dollar0(env, tmp_path):
     root = write(
         tmp_path / "proj",
-        {"scripts/lib.sh": "greet() { echo \"hi $1\"; }\n", "scripts/run.sh": 'source ./lib.sh\ngreet "$0"\npwd\n'},
+        {"scripts/lib.sh": 'greet() { echo "hi $1"; }\n', "scripts/run.sh": 'source ./lib.sh\ngreet "$0"\npwd\n'},
     )
     result = await env.execute(spec(root, "scripts/run.sh"))
     assert (result.exit_code, result.output) == (0, f"hi {root}/scripts/run.sh\n{root}/scripts\n"), result.output
@@ -257,17 +258,24 @@ async def test_a_workspace_folder_that_does_not_exist_runs_without_it_saying_why
     missing = tmp_path / "nowhere"
     result = await env.execute(RunSpec(code="print(1)\n", language="python", workspace=WorkspaceView(str(missing))))
     assert result.exit_code == 0
-    assert result.output == f"[daytona-lsp: the workspace folder {missing} cannot be read (No such file or directory); running without it]\n1\n"
+    assert (
+        result.output
+        == f"[daytona-lsp: the workspace folder {missing} cannot be read (No such file or directory); running without it]\n1\n"
+    )
 
 
-@pytest.mark.skipif(shutil.which("python3") is None, reason="no system python3")
-async def test_the_workspace_virtualenv_is_the_interpreter_and_the_output_says_so(env, tmp_path):
+@pytest.fixture
+def venv_project(tmp_path):
+    """A project with a virtualenv (made from this interpreter, without pip) holding a module of its own."""
     root = write(tmp_path / "proj", {"pyproject.toml": ""})
-    base = os.path.realpath(sys.base_prefix)
-    python = next(p for p in (Path(base) / "bin" / "python3", Path(sys.executable)) if p.exists())
-    subprocess.run([str(python), "-m", "venv", "--without-pip", str(root / ".venv")], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / ".venv")], check=True)
     site = next((root / ".venv" / "lib").glob("python3*/site-packages"))
     (site / "projpkg.py").write_text("NAME = 'from the venv'\n")
+    return root
+
+
+async def test_the_workspace_virtualenv_is_the_interpreter_and_the_output_says_so(env, venv_project):
+    root = venv_project
     code = "import sys, projpkg\nprint(sys.prefix, projpkg.NAME)\n"
     result = await env.execute(spec(root, "main.py", code=code))
     assert result.exit_code == 0, result.output

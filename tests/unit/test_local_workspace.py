@@ -182,10 +182,14 @@ async def test_write_back_copies_changed_files_to_the_host_but_never_deletes_or_
     code = (
         "import os\nopen('data.txt', 'w').write('changed\\n')\nos.makedirs('out/deep')\n"
         "open('out/deep/new.txt', 'w').write('new')\nos.remove('gone.txt')\n"
+        "os.remove('escape')\nos.mkdir('escape')\nopen('escape/planted.txt', 'w').write('x')\n"  # the host's is a link out
     )
     result = await env.execute(spec(root, "main.py", code=code, write_back=True))
     assert result.exit_code == 0, result.output
-    assert result.changed_files == ["data.txt", "out/deep/new.txt"]
+    assert result.changed_files == ["data.txt", "escape/planted.txt", "out/deep/new.txt"]
+    assert result.output.endswith(
+        "workspace: not written back (outside the folder, through a symlink or not a file): escape/planted.txt\n"
+    )
     assert (root / "data.txt").read_text() == "changed\n"
     assert (root / "out/deep/new.txt").read_text() == "new"
     assert (root / "gone.txt").read_text() == "stays on the host\n"
@@ -283,3 +287,12 @@ async def test_the_workspace_virtualenv_is_the_interpreter_and_the_output_says_s
     assert result.output == (
         f"[daytona-lsp: python: {venv_python} (the workspace's virtualenv)]\n{root}/.venv from the venv\n"
     )
+
+
+async def test_an_unsaved_document_over_the_size_cap_is_named_and_the_disk_copy_is_used(env, tmp_path):
+    root = write(tmp_path / "proj", {"big.py": "X = 'disk'\n"})
+    view = WorkspaceView(str(root), overlays={"big.py": "X = 'unsaved'\n" + "#" * 2**20}, max_file_bytes=2**20)
+    run = RunSpec(code="import big\nprint(big.X)\n", language="python", path="main.py", cwd="", workspace=view)
+    result = await env.execute(run)
+    assert result.exit_code == 0
+    assert result.output == "[daytona-lsp: workspace: skipped 1 over 1 MB each: big.py]\ndisk\n"

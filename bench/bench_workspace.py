@@ -99,20 +99,27 @@ def markdown(r: dict) -> str:
 LOCAL_HEADING = "## Workspace: local runs"
 
 
+def local_trees(tmp: Path) -> tuple[Path, Path]:
+    """The 2,000-file workspace (with two secrets, its folders dated an hour back as a project's are) and an empty
+    one."""
+    full, empty = tmp / "full", tmp / "empty"
+    generate(full, 2000, 200)
+    for name in (".env", "pkg1/id_rsa"):  # secrets to mask, as a project has
+        (full / name).write_text("secret\n")
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    for directory in [full, *(p for p in full.rglob("*") if p.is_dir())]:
+        os.utime(directory, ns=(an_hour_ago, an_hour_ago))
+    empty.mkdir()
+    return full, empty
+
+
 async def bench_local(rounds: int) -> dict[str, list[float]]:
     from daytona_lsp.core import RunSpec
     from daytona_lsp.core.environment import WorkspaceView
     from daytona_lsp.core.local import LocalCodeEnvironment
 
     with tempfile.TemporaryDirectory() as tmp:
-        full, empty = Path(tmp, "full"), Path(tmp, "empty")
-        generate(full, 2000, 200)
-        for name in (".env", "pkg1/id_rsa"):  # secrets to mask, as a project has
-            (full / name).write_text("secret\n")
-        an_hour_ago = time.time_ns() - 3600 * 10**9
-        for directory in [full, *(p for p in full.rglob("*") if p.is_dir())]:  # as a project's folders are
-            os.utime(directory, ns=(an_hour_ago, an_hour_ago))
-        empty.mkdir()
+        full, empty = local_trees(Path(tmp))
         env = LocalCodeEnvironment(timeout=30)
         specs = {
             name: RunSpec(

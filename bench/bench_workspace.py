@@ -130,7 +130,7 @@ async def bench_local(rounds: int) -> dict[str, list[float]]:
         specs["none"] = RunSpec(code="print(1)\n", language="python")
         ms: dict[str, list[float]] = {name: [] for name in specs}
         try:
-            for name, spec in specs.items():  # containers started, caches warm
+            for spec in specs.values():  # containers started, caches warm
                 first = await env.execute(spec)
                 assert first.output == "1\n", first.output
             for _ in range(rounds):

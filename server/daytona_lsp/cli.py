@@ -386,8 +386,11 @@ async def _run_async(args: argparse.Namespace, backend: str, spec: RunSpec) -> i
     common: dict[str, Any] = {"timeout": args.timeout, "max_output_bytes": args.max_output_bytes}
     try:
         if backend == "local":
+            folder = spec.workspace.root if spec.workspace is not None else None
             env: Any = create_environment(
-                "local", **common, local={"isolation": args.isolation, "network": args.network}
+                "local",
+                **common,
+                local={"isolation": args.isolation, "network": args.network, "workspace_folder": folder},
             )
         else:
             env = create_environment(

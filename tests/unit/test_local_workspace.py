@@ -296,3 +296,15 @@ async def test_an_unsaved_document_over_the_size_cap_is_named_and_the_disk_copy_
     result = await env.execute(run)
     assert result.exit_code == 0
     assert result.output == "[daytona-lsp: workspace: skipped 1 over 1 MB each: big.py]\ndisk\n"
+
+
+async def test_prewarm_starts_the_container_that_shows_the_environments_workspace_folder(tmp_path):
+    root = write(tmp_path / "proj", {"helper.py": "X = 1\n"})
+    env = LocalCodeEnvironment(timeout=20, workspace_folder=root)
+    try:
+        await env.prewarm()
+        warm = env.sandbox_id
+        result = await env.execute(spec(root, "main.py", code="import helper\nprint(helper.X)\n"))
+        assert (result.output, env.sandbox_id) == ("1\n", warm)  # the run found its container started
+    finally:
+        await env.aclose()

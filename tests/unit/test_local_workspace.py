@@ -169,6 +169,8 @@ async def test_writes_stay_in_the_sandbox_for_its_lifetime_and_each_run_lists_wh
     read_run = "import os\nprint(open('data.txt').read().strip(), os.path.exists('keep.txt'))\n"
     second = await env.execute(spec(root, "main.py", code=read_run))
     assert (second.output, second.changed_files) == ("changed False\n", [])  # the sandbox keeps its copy
+    assert env.work_dir is not None  # each run's overlay work directory is gone with the run, the layer stays
+    assert [p.name for p in env.work_dir.parent.glob("layer-*/*")] == ["upper"]
     await env.reset()
     fresh = await env.execute(spec(root, "main.py", code=read_run))
     assert fresh.output == "original True\n"  # a new sandbox starts from the host folder again

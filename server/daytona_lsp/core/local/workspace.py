@@ -297,18 +297,15 @@ def make_layer(base: Path) -> Path:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a layer or a run's overlay work directory (whose ``work`` subdirectory the kernel leaves mode 0)."""
-
-    def unlock(func: object, failed: str, exc: object) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(failed), 0o700)
-            os.chmod(failed, 0o700)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                shutil.rmtree(failed, ignore_errors=True)
-            else:
-                os.unlink(failed)
-
-    shutil.rmtree(path, onerror=unlock)
+    """Remove a layer or a run's overlay work directory (whose ``work`` subdirectory the kernel leaves mode 0), once
+    nothing of the sandbox can write there. Never follows a symlink a run made."""
+    for dirpath, dirnames, _ in os.walk(path):
+        for name in dirnames:
+            child = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(os.lstat(child).st_mode):
+                    os.chmod(child, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _python_prefix(exe: str) -> str | None:

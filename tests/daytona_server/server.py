@@ -138,6 +138,10 @@ class DaytonaTestServer:
         self.sandboxes: dict[str, FakeSandbox] = {}
         self.deleted_ids: list[str] = []
         self.created_requests: list[dict[str, Any]] = []
+        self.uploads: list[list[str]] = []
+        """The destination paths of each ``POST /files/bulk-upload`` request, in order (what reached the server)."""
+        self.downloads: list[list[str]] = []
+        """The paths of each ``POST /files/bulk-download`` request, in order."""
         self.legacy_exec = False
         """Run ``/process/execute`` like old daemons: split the command on spaces (quotes honoured) and exec it."""
         self.exec_shell = "bash"
@@ -932,6 +936,8 @@ class DaytonaTestServer:
                 paths[match.group(1)] = data.decode()
             else:
                 contents[match.group(1)] = bytes(data)
+        with self._lock:
+            self.uploads.append(list(paths.values()))
         for index, path in paths.items():
             target = self._path(sandbox, path)
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
@@ -942,6 +948,8 @@ class DaytonaTestServer:
     async def download_files(self, request: web.Request) -> web.StreamResponse:
         sandbox = self.sandboxes[request.match_info["sid"]]
         body = await request.json()
+        with self._lock:
+            self.downloads.append([str(p) for p in body.get("paths") or []])
         with MultipartWriter("form-data") as writer:
             for path in body.get("paths") or []:
                 target = self._path(sandbox, path)
@@ -963,6 +971,11 @@ class DaytonaTestServer:
     def only_sandbox(self) -> FakeSandbox:
         (sandbox,) = self.sandboxes.values()
         return sandbox
+
+    def uploaded_names(self) -> set[str]:
+        """The base names of every file uploaded so far (to assert that a secret never reached the server)."""
+        with self._lock:
+            return {os.path.basename(path) for upload in self.uploads for path in upload}
 
     def running_processes(self) -> Iterator[int]:
         for sandbox in list(self.sandboxes.values()):

@@ -154,6 +154,17 @@ class DaytonaTestServer:
         self._bin = os.path.join(self._root, ".bin")
         os.makedirs(self._bin)
         os.symlink(sys.executable, os.path.join(self._bin, "python3"))
+        tsx = os.environ.get("DAYTONA_LSP_TSX")  # scripts/setup-tsx
+        self.runs_typescript = bool(tsx and os.access(tsx, os.X_OK))
+        """Whether ``npx ts-node -T FILE`` (what real sandboxes run TypeScript with) works here: tsx stands in."""
+        if self.runs_typescript:
+            shim = os.path.join(self._bin, "npx")
+            with open(shim, "w") as fh:
+                fh.write(
+                    '#!/bin/sh\nif [ "$1" = ts-node ]; then shift; [ "$1" = -T ] && shift; '
+                    f'exec {_shell_quote(str(tsx))} "$@"; fi\nexec {_shell_quote(shutil.which("npx") or "false")} "$@"\n'
+                )
+            os.chmod(shim, 0o755)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None

@@ -360,3 +360,10 @@ def test_write_back_never_writes_outside_the_folder_or_through_a_symlink(tmp_pat
     assert list(written) == ["ok/new.txt"] and (root / "ok" / "new.txt").read_bytes() == b"1"
     assert sorted(refused) == ["../escape.txt", "/etc/x", "file-link", "link/x.txt"]
     assert list(outside.iterdir()) == [] and not (tmp_path / "escape.txt").exists()
+
+
+async def test_a_run_in_an_empty_folder_lists_what_it_created(
+    make_daytona_env: DaytonaEnvFactory, project: Path
+) -> None:
+    result, _ = await run(make_daytona_env(), project, None, code="open('made.txt', 'w').write('x')\n", stream=False)
+    assert (result.exit_code, result.output, result.changed_files) == (0, "", ["made.txt"])

@@ -24,12 +24,12 @@ from daytona_lsp.core.environment import RunSpec
 from daytona_lsp.core.workspace import BUILTIN_IGNORED_DIRS, Entry, Rules, changed_files
 
 _PRUNED = " -o ".join(f"-name {shlex.quote(name)}" for name in sorted(BUILTIN_IGNORED_DIRS))
-_LIST = (
-    f"__dlsp_list() {{ find . \\( {_PRUNED} \\) -prune -o -type f -printf '%P\\t%s\\t%T@\\n' 2>/dev/null"
-    " | LC_ALL=C sort; }"
-)
-"""A shell function printing the tree's files (``path<TAB>size<TAB>mtime``) sorted, skipping the built-in ignored
+_LIST = f"__dlsp_list() {{ find . \\( {_PRUNED} \\) -prune -o -type f -printf '%P\\t%s\\t%T@\\n' 2>/dev/null; }}"
+"""A shell function printing the tree's files (``path<TAB>size<TAB>mtime``), skipping the built-in ignored
 directories (the rest of the rules is applied to what it reports)."""
+_NEW_LINES = """awk -v b="$__dlsp_before" 'BEGIN { while ((getline l < b) > 0) seen[l] } !($0 in seen)'"""
+"""Prints the lines of stdin that are not in the file ``$__dlsp_before`` (three processes a run in all: two finds
+and this awk; sorting both listings for ``comm`` would take three more)."""
 
 
 class Trailer:
@@ -107,7 +107,7 @@ def tree_command(spec: RunSpec, timeout: int, root: str, *, whole_file: bool) ->
         f"__dlsp_root={q_root}",
         'mkdir -p -- "$__dlsp_root" && cd -- "$__dlsp_root" || exit 2',
         _LIST,
-        "__dlsp_before=$(mktemp)",
+        "__dlsp_before=/tmp/.daytona-lsp-$$.list",
         '__dlsp_list > "$__dlsp_before"',
     ]
     if whole_file:
@@ -131,7 +131,7 @@ def tree_command(spec: RunSpec, timeout: int, root: str, *, whole_file: bool) ->
         "" if whole_file else 'rm -f -- "$__dlsp_f"',
         'cd -- "$__dlsp_root" || exit $__dlsp_rc',
         f"printf %s {shlex.quote(trailer.marker)}",
-        '__dlsp_list | LC_ALL=C comm -13 "$__dlsp_before" -',
+        f"__dlsp_list | {_NEW_LINES}",
         "exit $__dlsp_rc",
     ]
     return package("\n".join(line for line in lines if line) + "\n", source_path, trailer=trailer)

@@ -1,6 +1,6 @@
 """Benchmark: Daytona workspace sync requests per run, and a cold sync, against the test server.
 
-    .venv/bin/python bench/bench_sync.py [--write]
+    .venv/bin/python bench/bench_sync.py [--record]
 
 Through the unmodified SDK against tests/daytona_server (real files, real HTTP on 127.0.0.1):
 (1) sync requests per run of a 200-file workspace: nothing changed (goal 0), then 1, 10 and 100 changed files (goal
@@ -124,7 +124,7 @@ def report(f: dict[str, Any]) -> str:
 
     cold, cold_requests, cold_uploads, warm_ms, warm_requests = f["cold"]
     rows = [
-        f"| 200 files, first run (home directory + upload) | {f['small_cold'][0]} requests, {f['small_cold'][2] * 1000:.0f} ms | |",
+        f"| 200 files, first run (sandbox creation, home directory, upload) | {f['small_cold'][0]} requests, {f['small_cold'][2] * 1000:.0f} ms | |",
         f"| nothing changed (10 runs) | {f['unchanged_requests']} requests (run median {f['unchanged_ms']:.1f} ms; "
         f"a file run without a workspace {f['plain_ms']:.1f} ms) | 0 ({verdict(f['unchanged_requests'] == 0)}) |",
     ]
@@ -156,13 +156,13 @@ def report(f: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"replace the '{HEADING}' section of bench/RESULTS.md")
+    parser.add_argument("--record", action="store_true", help=f"replace the '{HEADING}' section of bench/RESULTS.md")
     args = parser.parse_args()
     with DaytonaTestServer() as server, tempfile.TemporaryDirectory(prefix="bench-sync-") as work:
         figures = asyncio.run(measure(server, Path(work)))
     section = report(figures)
     print(section)
-    if args.write:
+    if args.record:
         record(section)
     return 0
 

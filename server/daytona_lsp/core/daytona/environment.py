@@ -34,7 +34,7 @@ from daytona_lsp.core.daytona.spec import (
     Spec,
     api_key_from,
 )
-from daytona_lsp.core.daytona.sync import FolderSync, folder_name
+from daytona_lsp.core.daytona.sync import FolderSync, Synced, folder_name
 from daytona_lsp.core.daytona.tree import is_synced_file, tree_command, tree_problem
 from daytona_lsp.core.environment import (
     LANGUAGES,
@@ -296,6 +296,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         while True:
             sandbox, generation = await self._wait_for_sandbox(slot)
             folder: FolderSync | None = None
+            synced: Synced | None = None
             try:
                 if spec.workspace is None:
                     command = build_command(spec, self._timeout)
@@ -323,10 +324,12 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 continue
             result.source_path = command.source_path
             result.line_offset = command.line_offset
-            if folder is not None and command.trailer is not None:
-                assert spec.workspace is not None and folder.workspace is not None
-                result.workspace_root = folder.root
-                result.changed_files = command.trailer.changed(folder.workspace.rules) or []
+            if folder is not None and synced is not None and command.trailer is not None:
+                assert spec.workspace is not None
+                result.workspace_root = synced.root
+                # the rules read .gitignore files: off the event loop
+                changed = await asyncio.to_thread(command.trailer.changed, synced.rules)
+                result.changed_files = changed or []
                 if spec.workspace.write_back and result.changed_files:
                     result.output = with_note(result.output, await self._write_back(folder, sandbox, result, slot))
             return result

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from daytona_lsp.core.daytona.commands import b64
 from daytona_lsp.core.daytona.errors import RunFailed, error_result
 from daytona_lsp.core.environment import WorkspaceView
-from daytona_lsp.core.workspace import Diff, Entry, Manifest, Overlays, Workspace
+from daytona_lsp.core.workspace import Diff, Entry, Manifest, Overlays, Rules, Workspace
 
 if TYPE_CHECKING:
     from daytona import AsyncSandbox
@@ -45,6 +45,8 @@ class Synced:
 
     root: str
     files: dict[str, Entry]
+    rules: Rules
+    """The view's rules (which of the files a run changed are workspace files)."""
     note: str | None
     """One line naming what was skipped (too large, beyond the total, outside links…), or None."""
 
@@ -88,7 +90,7 @@ class FolderSync:
     async def sync(self, sandbox: AsyncSandbox, view: WorkspaceView, api_key: str) -> Synced:
         """Give the sandbox what changed since the last sync (see the module docstring for the cost)."""
         async with self._lock():
-            workspace = self._workspace(view)
+            workspace = await asyncio.to_thread(self._workspace, view)  # resolves the root: file system calls
             if sandbox.id != self.sandbox_id:
                 self.sandbox_id, self.root, self.manifest = sandbox.id, None, None
             try:
@@ -110,7 +112,7 @@ class FolderSync:
                 raise
             except Exception as exc:
                 raise RunFailed(error_result(exc, api_key=api_key)) from exc
-            return Synced(self.root, dict(self.manifest.files), workspace.skipped_line(diff.skipped))
+            return Synced(self.root, dict(self.manifest.files), workspace.rules, workspace.skipped_line(diff.skipped))
 
     async def write_back(self, sandbox: AsyncSandbox, paths: list[str]) -> str | None:
         """Download ``paths`` (workspace-relative) from the sandbox's copy into the host folder in one request.

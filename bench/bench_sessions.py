@@ -100,14 +100,14 @@ pipes, against the kernel's ZeroMQ `execute` → output → reply and idle.
 
 | measure | p50 | p95 | goal |
 |---|---|---|---|
-| Jupyter kernel `execute("print(1)")` round trip | {p50["jupyter"]:.3f} ms | {p95["jupyter"]:.3f} ms | |
-| session worker `print(1)` round trip | {p50["session"]:.3f} ms | {p95["session"]:.3f} ms | |
-| ratio worker / Jupyter | {p50["session"] / p50["jupyter"]:.3f} | {p95["session"] / p95["jupyter"]:.3f} | ≤ 1.0 ({"meets" if p50["session"] <= p50["jupyter"] and p95["session"] <= p95["jupyter"] else "misses"}) |
-| ten stdlib imports + `print(1)` re-run in the warm worker | {p50["imports"]:.3f} ms | {p95["imports"]:.3f} ms | |
-| ratio imports / `print(1)` | {p50["imports"] / p50["session"]:.3f} | {p95["imports"] / p95["session"]:.3f} | see below |
+| Jupyter kernel `execute("print(1)")` round trip | {p50['jupyter']:.3f} ms | {p95['jupyter']:.3f} ms | |
+| session worker `print(1)` round trip | {p50['session']:.3f} ms | {p95['session']:.3f} ms | |
+| ratio worker / Jupyter | {p50['session'] / p50['jupyter']:.3f} | {p95['session'] / p95['jupyter']:.3f} | ≤ 1.0 ({'meets' if p50['session'] <= p50['jupyter'] and p95['session'] <= p95['jupyter'] else 'misses'}) |
+| ten stdlib imports + `print(1)` re-run in the warm worker | {p50['imports']:.3f} ms | {p95['imports']:.3f} ms | |
+| ratio imports / `print(1)` | {p50['imports'] / p50['session']:.3f} | {p95['imports'] / p95['session']:.3f} | see below |
 
 The issue's ≤ 1.2 for the imports cell is about the round trip through the LSP, whose fixed cost is milliseconds;
-the worker alone costs so little that the imports' own {p50["imports"] - p50["session"]:.3f} ms (p50; ten `import`
+the worker alone costs so little that the imports' own {p50['imports'] - p50['session']:.3f} ms (p50; ten `import`
 statements of cached modules, the cell's code object is cached by the worker) is most of its round trip. Added to
 the LSP round trip that is the figure to hold against 1.2×.
 """
@@ -115,11 +115,7 @@ the LSP round trip that is the figure to hold against 1.2×.
     if args.record:
         text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
         pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-        text = (
-            pattern.sub(lambda _m: section + "\n", text)
-            if pattern.search(text)
-            else text.rstrip("\n") + "\n\n" + section
-        )
+        text = pattern.sub(lambda _m: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
         RESULTS.write_text(text.rstrip("\n") + "\n")
 
 

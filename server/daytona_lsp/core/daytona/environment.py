@@ -327,11 +327,10 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             if folder is not None and synced is not None and command.trailer is not None:
                 assert spec.workspace is not None
                 result.workspace_root = synced.root
-                # the rules read .gitignore files: off the event loop
-                changed = await asyncio.to_thread(command.trailer.changed, synced.rules)
-                result.changed_files = changed or []
-                if spec.workspace.write_back and result.changed_files:
-                    result.output = with_note(result.output, await self._write_back(folder, sandbox, result, slot))
+                result.changed_files, note = await folder.finish(
+                    sandbox, synced, command.trailer, spec.workspace, slot.spec.api_key
+                )
+                result.output = with_note(result.output, note)
             return result
 
     def _folder(self, spec: Spec, view: WorkspaceView) -> FolderSync:
@@ -342,14 +341,6 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             taken = {f.name for (s, _), f in self._folders.items() if s == spec}
             folder = self._folders[key] = FolderSync(view.root, folder_name(view.root, taken))
         return folder
-
-    async def _write_back(
-        self, folder: FolderSync, sandbox: AsyncSandbox, result: CodeRunResult, slot: Slot
-    ) -> str | None:
-        try:
-            return await folder.write_back(sandbox, result.changed_files)
-        except Exception as exc:  # noqa: BLE001 - the run happened: its result stands, the failure is a note
-            return "workspace: write-back failed: " + error_result(exc, api_key=slot.spec.api_key).output
 
     async def _wait_for_sandbox(self, slot: Slot) -> tuple[AsyncSandbox, int]:
         """The slot's sandbox, waiting for its creation at most ``create_timeout`` in all (retries included); the run's

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from daytona_lsp.core.daytona.commands import b64
 from daytona_lsp.core.daytona.errors import RunFailed, error_result
+from daytona_lsp.core.daytona.tree import Trailer
 from daytona_lsp.core.environment import WorkspaceView
 from daytona_lsp.core.workspace import Diff, Entry, Manifest, Overlays, Rules, Workspace
 
@@ -113,6 +114,19 @@ class FolderSync:
             except Exception as exc:
                 raise RunFailed(error_result(exc, api_key=api_key)) from exc
             return Synced(self.root, dict(self.manifest.files), workspace.rules, workspace.skipped_line(diff.skipped))
+
+    async def finish(
+        self, sandbox: AsyncSandbox, synced: Synced, trailer: Trailer, view: WorkspaceView, api_key: str
+    ) -> tuple[list[str], str | None]:
+        """After a run in the copy: the workspace files it created or changed (from the listing its command
+        printed), written back when ``view.write_back``; and a line about a write-back that failed, or None."""
+        changed = await asyncio.to_thread(trailer.changed, synced.rules) or []  # the rules read .gitignore files
+        if not (view.write_back and changed):
+            return changed, None
+        try:
+            return changed, await self.write_back(sandbox, changed)
+        except Exception as exc:  # noqa: BLE001 - the run happened: its result stands, the failure is a note
+            return changed, "workspace: write-back failed: " + error_result(exc, api_key=api_key).output
 
     async def write_back(self, sandbox: AsyncSandbox, paths: list[str]) -> str | None:
         """Download ``paths`` (workspace-relative) from the sandbox's copy into the host folder in one request.

@@ -367,3 +367,28 @@ async def test_a_run_in_an_empty_folder_lists_what_it_created(
 ) -> None:
     result, _ = await run(make_daytona_env(), project, None, code="open('made.txt', 'w').write('x')\n", stream=False)
     assert (result.exit_code, result.output, result.changed_files) == (0, "", ["made.txt"])
+
+
+async def test_concurrent_first_runs_upload_the_folder_once(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer, project: Path
+) -> None:
+    write(project, {"helper.py": "X = 7\n", "main.py": "import helper\nprint(helper.X)\n"})
+    env = make_daytona_env()
+    results = await asyncio.gather(*(run(env, project, "main.py") for _ in range(3)))
+    assert [r.output for r, _ in results] == ["7\n"] * 3
+    assert len(daytona_server.uploads) == 1
+
+
+async def test_a_failed_upload_is_a_clear_result_and_the_next_run_uploads_again(
+    make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer, project: Path
+) -> None:
+    write(project, {"helper.py": "X = 1\n", "main.py": "import helper\nprint(helper.X)\n"})
+    env = make_daytona_env()
+    await run(env, project, "main.py")
+    (project / "helper.py").write_text("X = 2\n")
+    daytona_server.fail_toolbox(500, message="disk full")
+    result, _ = await run(env, project, "main.py")
+    assert result.exit_code == 1 and "disk full" in result.output and daytona_server.api_key not in result.output
+    result, _ = await run(env, project, "main.py")
+    assert (result.exit_code, result.output) == (0, "2\n")
+    assert [os.path.basename(p) for p in daytona_server.uploads[-1]] == ["helper.py"]

@@ -50,7 +50,7 @@ def test_python_error_in_an_imported_workspace_file_is_reported_there_with_the_c
 
 def test_python_library_frames_in_the_workspace_venv_and_stdlib_stay_out(tmp_path: Path) -> None:
     site = tmp_path / ".venv" / "lib" / "python3.11" / "site-packages"
-    main = "import sys\nsys.path.insert(0, %r)\nimport json, libmod\nlibmod.fail()\n" % str(site)
+    main = f"import sys\nsys.path.insert(0, {str(site)!r})\nimport json, libmod\nlibmod.fail()\n"
     _write(tmp_path, {"main.py": main, ".venv/lib/python3.11/site-packages/libmod.py": "def fail():\n    1 / 0\n"})
     output = _run([sys.executable, "main.py"], tmp_path)
     errors = find_errors(

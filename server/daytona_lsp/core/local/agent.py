@@ -4,7 +4,8 @@ empty environment (so that a Python run forked from it starts as ``python FILE``
 It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one message per packet (host → agent: ``marshal``,
 agent → host: JSON), file descriptors passed with the message (SCM_RIGHTS). Its imports are few and quick (they are
 part of every container start). Host → agent: ``{"op": "run", "id", "argv", "env", "cwd", "file", "limits"}`` with
-fds ``[output, code, stdin?]`` (and ``"seccomp"``: the run's BPF program); ``{"op": "kill", "id"}``. Agent → host: ``{"ready": pid}`` once, then per run
+fds ``[output, code, stdin?]`` (and ``"seccomp"``: the run's BPF program; ``"code_dir"``, ``"parts"``: the files
+the code descriptor holds one after the other; ``"workspace"``: the run's view of the workspace folder); ``{"op": "kill", "id"}``. Agent → host: ``{"ready": pid}`` once, then per run
 ``{"id", "exit"}`` or ``{"id", "error"}``.
 
 A run (isolated): the agent forks A; A ``unshare(CLONE_NEWPID | CLONE_NEWNS)``s and forks B, the pid 1 of the run's
@@ -39,7 +40,16 @@ _BASE_PATH = list(sys.path[1:])
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1,
+    2,
+    4,
+    8,
+    32,
+    4096,
+    16384,
+    1 << 18,
+)
 PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 22, 24, 38, 47
 SECCOMP_MODE_FILTER = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -63,7 +73,8 @@ def _check(result: int, what: str) -> None:
 
 def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
     _check(
-        _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode() or None), f"mount {target}"
+        _libc.mount(os.fsencode(source), os.fsencode(target), fstype.encode(), flags, data.encode() or None),
+        f"mount {target}",
     )
 
 
@@ -172,7 +183,8 @@ def _run_python_inline(req: dict, out_fd: int, stdin_fd: int) -> None:
             code = 128 + signal.SIGINT
         except BaseException as exc:
             tb = exc.__traceback__
-            sys.excepthook(type(exc), exc, tb.tb_next if tb is not None else None)  # without this frame, as python
+            tb = tb.tb_next if tb is not None else None  # without this frame, as python (3.11 prints exc's own)
+            sys.excepthook(type(exc), exc.with_traceback(tb), tb)
             code = 1
         code = _finish(code)
     except BaseException as exc:  # noqa: BLE001 - report and die, never return into the agent
@@ -250,10 +262,67 @@ def _wait_exit_code(pid: int) -> int:
             continue
 
 
+def _write_parts(code_fd: int, code_dir: str, parts: list) -> None:
+    """The code file, and the texts the run's workspace binds (one after the other in ``code_fd``)."""
+    with os.fdopen(code_fd, "rb", closefd=True) as src:
+        for name, size in parts:
+            path = os.path.join(code_dir, name)
+            with open(path, "wb") as dst:
+                while size > 0:
+                    chunk = src.read(min(size, 1 << 20))
+                    if not chunk:
+                        break
+                    dst.write(chunk)
+                    size -= len(chunk)
+            os.chmod(path, 0o644)
+
+
+def _mount_workspace(ws: dict, code_dir: str, out_fd: int) -> None:
+    """In B, before it drops its capabilities (see ``core/local/workspace.py``): a fresh overlay of the workspace
+    at its real path, the staging directories hidden, the secrets masked, the bound files over their paths."""
+    root, view = ws["root"], ws["view"]
+    work = f"{view}/layer/{ws['work']}"
+    os.mkdir(work, 0o700)
+    options = f"lowerdir={view}/lower,upperdir={view}/layer/upper,workdir={work},userxattr"
+    try:
+        _mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, options)
+    except OSError as exc:  # no overlayfs in user namespaces here (Linux < 5.11): the folder read-only
+        _mount(f"{view}/lower", root, "", MS_BIND | MS_REC)
+        _mount("none", root, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        _report(out_fd, f"the workspace is read-only in this sandbox (no writable overlay here: {exc.strerror})")
+    _mount("tmpfs", view, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
+    empty = os.path.join(code_dir, ws["empty"])
+    for path in ws["masks"]:  # a mount that fails fails the run rather than show a secret
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue  # deleted (on the host, or by an earlier run in the layer)
+        if (mode & 0o170000) == 0o040000:
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
+        elif (mode & 0o170000) != 0o120000:  # a link an earlier run made leads to what it made
+            _bind_ro(empty, path)
+    for name, target in ws["binds"]:
+        try:
+            if not os.path.lexists(target):  # a new, unsaved file: a placeholder in the layer to mount on
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o644))
+            _bind_ro(os.path.join(code_dir, name), target)
+        except OSError as exc:
+            if name == ws["own"]:
+                raise
+            _report(out_fd, f"the unsaved text of {target} is not shown to the run: {exc.strerror}")
+
+
+def _bind_ro(source: str, target: str) -> None:
+    _mount(source, target, "", MS_BIND)
+    _mount("none", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
 def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: bool) -> int:
     """B: the run's pid 1 (or, plain, the run's process group leader's parent). Returns the exit code."""
     file_path = req["file"]
-    code_dir = os.path.dirname(file_path)
+    code_dir = req.get("code_dir") or os.path.dirname(file_path)
+    parts = req.get("parts") or [[os.path.basename(file_path), os.fstat(code_fd).st_size]]
     if isolated:
         # as pid 1 with the default action, the run's processes cannot kill it by a signal (Python handles SIGINT)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -261,17 +330,13 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write("1000")  # at the sandbox's memory limit, the kernel kills the run's processes, never the agent
-        size = os.fstat(code_fd).st_size
+        size = os.fstat(code_fd).st_size + 4096 * len(parts)
         _mount("tmpfs", code_dir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size + 65536},mode=0755")
-    with os.fdopen(code_fd, "rb", closefd=True) as src, open(file_path, "wb") as dst:
-        while True:
-            chunk = src.read(1 << 20)
-            if not chunk:
-                break
-            dst.write(chunk)
-    os.chmod(file_path, 0o644)
+    _write_parts(code_fd, code_dir, parts)
     if isolated:
         _mount("tmpfs", code_dir, "", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        if req.get("workspace"):
+            _mount_workspace(req["workspace"], code_dir, out_fd)
         _drop_capabilities()
         if req.get("seccomp"):
             _load_seccomp(req["seccomp"])

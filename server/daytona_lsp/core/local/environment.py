@@ -72,8 +72,17 @@ from daytona_lsp.core.local.limits import (
     DEFAULT_MEMORY_MB,
 )
 from daytona_lsp.core.local.run import SANDBOX_FAILED_EXIT_CODE, Run, finish_output, kill_all, stream, uncancel
-from daytona_lsp.core.local.runtimes import EXTENSIONS, Runtime, Unavailable, dedupe, find_runtime, python_runtime
+from daytona_lsp.core.local.runtimes import (
+    EXTENSIONS,
+    Runtime,
+    Unavailable,
+    dedupe,
+    find_runtime,
+    python_runtime,
+    venv_runtime,
+)
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
+from daytona_lsp.core.local.workspace import LocalWorkspace, RunView, WorkspaceProblem, run_view
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 
 log = logging.getLogger(__name__)
@@ -206,6 +215,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._max_concurrent_runs = max_concurrent_runs
         self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
+        self._workspaces: dict[str, LocalWorkspace] = {}
         self._closed = False
         self._active: dict[str, Run] = {}
         self._inflight = 0
@@ -295,8 +305,9 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     # -- running ---------------------------------------------------------------------------------------------------
 
-    async def _container_key(self, context: RunContext | None) -> ContainerKey:
-        binds: list[str] = []
+    async def _container_key(self, context: RunContext | None, view: RunView | None = None) -> ContainerKey:
+        """``view``: a run's workspace (the container shows its folder, and binds its virtualenv's base)."""
+        binds: list[str] = [*view.interpreter.binds] if view is not None and view.interpreter is not None else []
         if self.isolation == "bubblewrap":
             agent = await python_runtime(None)
             assert isinstance(agent, Runtime)
@@ -305,7 +316,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                 runtime = await self._runtime(language, context)
                 if isinstance(runtime, Runtime):
                     binds += runtime.binds
-        return (bool(resolve_variable(self._network, context)), dedupe(binds))
+        folder = view.workspace.root if view is not None else None
+        return (bool(resolve_variable(self._network, context)), dedupe(binds), folder)
 
     async def _run(
         self, spec: RunSpec, context: RunContext | None, buffer: OutputBuffer, on_output: OutputCallback | None
@@ -324,13 +336,20 @@ class LocalCodeEnvironment(CodeEnvironment):
         try:
             try:
                 cwd = _relative(spec.cwd, "working directory")
-                file_name = posixpath.basename(_relative(spec.path, "file")) or f"main.{EXTENSIONS[spec.language]}"
+                path = _relative(spec.path, "file")
+                file_name = posixpath.basename(path) or f"main.{EXTENSIONS[spec.language]}"
+                view, notes = await self._view(spec, path, cwd)
                 runtime = await self._runtime(spec.language, context)
+                if view is not None and view.interpreter is not None:
+                    runtime = venv_runtime(view.interpreter.python)
+                    notes.insert(0, f"python: {view.interpreter.python} (the workspace's virtualenv)")
                 if isinstance(runtime, Unavailable):
                     return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
-                key = await self._container_key(context)
+                key = await self._container_key(context, view)
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
+            for note in notes:
+                await stream(buffer, on_output, f"[daytona-lsp: {note}]\n", _notes(spec))
             if self._slots.locked():
                 await stream(buffer, on_output, _WAITING_NOTE.format(self._max_concurrent_runs), _notes(spec))
             async with self._slots:
@@ -346,7 +365,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                         return await _early(CLOSED_MESSAGE, 1, start, buffer, on_output)
                     try:
                         return await self._run_in(
-                            container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output
+                            container, spec, runtime, file_name, cwd, view, timeout, context, buffer, on_output
                         )
                     except ContainerGone:
                         continue
@@ -368,6 +387,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         runtime: Runtime,
         file_name: str,
         cwd: str,
+        view: RunView | None,
         timeout: float,
         context: RunContext | None,
         buffer: OutputBuffer,
@@ -387,10 +407,15 @@ class LocalCodeEnvironment(CodeEnvironment):
             source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
             env = launch.run_env(runtime, SANDBOX_WORK_DIR, extra)
             directory = posixpath.join(SANDBOX_WORK_DIR, cwd) if cwd else SANDBOX_WORK_DIR
+            if view is not None:
+                source_path, directory = view.file or source_path, view.cwd
+                env["PWD"] = directory
         else:
             source_path = str(run_dir / file_name)
             env = launch.run_env(runtime, str(work_dir), extra, host_path=os.environ.get("PATH", ""))
             directory = str(work_dir / cwd) if cwd else str(work_dir)
+            if spec.workspace is not None:  # unisolated: in the folder itself (its writes are real)
+                directory = posixpath.join(posixpath.normpath(spec.workspace.root), cwd)
         try:
             values = self._limit_values(context, timeout)
             if any("\x00" in s for s in (*env, *env.values(), *spec.args)):
@@ -415,8 +440,13 @@ class LocalCodeEnvironment(CodeEnvironment):
             if isolated and self._sandbox.run_filter is not None:
                 request["seccomp"] = self._sandbox.run_filter
             stdin = spec.stdin.encode("utf-8", "surrogatepass") if spec.stdin is not None else None
+            code = spec.code.encode("utf-8", "surrogatepass")
+            if view is not None:
+                fields, code = view.request(run_id, code, SANDBOX_CODE_DIR)
+                request.update(fields)
+                await asyncio.to_thread(view.started, self._sandbox.layer(container))
             try:
-                run = Run.start(container, request, spec.code.encode("utf-8", "surrogatepass"), stdin)
+                run = Run.start(container, request, code, stdin)
             except ContainerGone:
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
@@ -428,7 +458,8 @@ class LocalCodeEnvironment(CodeEnvironment):
             exit_code, note = await run.supervise(buffer, on_output, timeout)
             if group is not None and exit_code == OOM_KILLED_EXIT_CODE and group.oom_kills() > oom_kills:
                 note = group.limit_message()
-            note = "\n".join(filter(None, (note, self._sandbox.disk_note())))
+            changed, line = await asyncio.to_thread(view.finished, run_id) if view is not None else ([], None)
+            note = "\n".join(filter(None, (note, self._sandbox.disk_note(), line)))
         finally:
             self._active.pop(run_id, None)
             if group is not None:
@@ -437,7 +468,19 @@ class LocalCodeEnvironment(CodeEnvironment):
             if not isolated:
                 shutil.rmtree(run_dir, ignore_errors=True)
         await finish_output(buffer, on_output, note, _notes(spec))
-        return _buffered_result(buffer, exit_code, start, source_path)
+        result = _buffered_result(buffer, exit_code, start, source_path)
+        result.changed_files = changed
+        return result
+
+    async def _view(self, spec: RunSpec, path: str, cwd: str) -> tuple[RunView | None, list[str]]:
+        """The run's view of ``spec.workspace`` (isolated runs), and the notes to show before it starts."""
+        if spec.workspace is None or self.isolation != "bubblewrap":
+            return None, []
+        want_python = spec.language == "python" and self._python is None
+        made = await asyncio.to_thread(run_view, self._workspaces, spec.workspace, path, cwd, want_python=want_python)
+        if isinstance(made, WorkspaceProblem):
+            return None, [str(made)]
+        return made, list(made.notes)
 
     async def _stop_runs(self, reason: str) -> None:
         kill_all(list(self._active.values()), reason)

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from daytona_lsp.core import seccomp
+from daytona_lsp.core.local import workspace as workspace_view
 from daytona_lsp.core.local.runtimes import SYSTEM_DIRS, Runtime
 
 SANDBOX_WORK_DIR = "/workspace"
@@ -132,6 +133,7 @@ def container_argv(
     block_fd: int,
     seccomp_fd: int | None = None,
     scratch: Path | None = None,
+    workspace: tuple[str, Path] | None = None,
 ) -> list[str]:
     """bubblewrap's command line for one container (the agent's command follows).
 
@@ -143,7 +145,9 @@ def container_argv(
     ``seccomp_fd``: the container's seccomp filter (``core/seccomp.py``, with what the agent needs allowed), loaded
     into the agent and so into every run (each run adds the strict one on top). ``scratch``: a host directory of the
     sandbox's bounded store (see :func:`make_root`) whose ``tmp`` and ``shm`` become ``/tmp`` and ``/dev/shm``;
-    without it they are tmpfs mounts of their own.
+    without it they are tmpfs mounts of their own. ``workspace``: ``(folder, layer)``, the workspace folder (read-only)
+    and its writable layer at the staging directories each run mounts its overlay from, and an empty directory at
+    the folder's own path to mount it on (see ``core/local/workspace.py``).
     """
     size = str(DEFAULT_TMP_SIZE_MB * 1024 * 1024)
     a: list[str] = [
@@ -195,6 +199,9 @@ def container_argv(
         a += ["--bind", str(scratch / "shm"), "/dev/shm", "--bind", str(scratch / "tmp"), "/tmp"]
     for d in binds:  # after the private /tmp: a runtime installed under /tmp stays visible
         a += ["--ro-bind", d, d]
+    if workspace is not None:
+        folder, layer = workspace
+        a += ["--ro-bind", folder, workspace_view.LOWER, "--bind", str(layer), workspace_view.LAYER, "--dir", folder]
     a += [
         "--bind",
         str(work_dir),

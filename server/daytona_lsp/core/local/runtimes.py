@@ -140,11 +140,15 @@ async def python_runtime(python: str | os.PathLike[str] | None) -> Runtime | Una
         exe, *prefixes = _runtime_cache[key]
     assert exe is not None
     binds = dedupe([*prefixes, os.path.dirname(exe), install_prefix(exe)])
-    return Runtime(
-        argv=(exe,),
-        binds=binds,
-        env=(("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1")),
-    )
+    return Runtime(argv=(exe,), binds=binds, env=_PYTHON_ENV)
+
+
+_PYTHON_ENV = (("PYTHONUNBUFFERED", "1"), ("PYTHONDONTWRITEBYTECODE", "1"))
+
+
+def venv_runtime(python: str) -> Runtime:
+    """A workspace virtualenv's interpreter (its path inside the sandbox; the container binds its base)."""
+    return Runtime(argv=(python,), binds=(), env=_PYTHON_ENV)
 
 
 async def node_info(node: str | os.PathLike[str] | None) -> tuple[str, tuple[int, int, int]] | Unavailable:

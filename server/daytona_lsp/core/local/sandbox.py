@@ -20,12 +20,13 @@ from pathlib import Path
 from daytona_lsp.core import cgroup, seccomp
 from daytona_lsp.core.cgroup import SandboxCgroup
 from daytona_lsp.core.local import launch, limits
+from daytona_lsp.core.local import workspace as workspace_view
 from daytona_lsp.core.local.container import Container
 
 log = logging.getLogger(__name__)
 
-ContainerKey = tuple[bool, tuple[str, ...]]
-"""What makes containers differ: (network, the host directories bound into it)."""
+ContainerKey = tuple[bool, tuple[str, ...], "str | None"]
+"""What makes containers differ: (network, the host directories bound into it, the workspace folder it shows)."""
 CLOSED_MESSAGE = "This local sandbox environment is closed."
 _swept = False
 _warned_no_seccomp = False
@@ -52,6 +53,7 @@ class Sandbox:
         self._lock = asyncio.Lock()
         self._containers: dict[ContainerKey, Container] = {}
         self._scratch: dict[Container, Path] = {}  # each container's /tmp and /dev/shm in the bounded store
+        self._layers: dict[Container, Path] = {}  # each workspace container's writable layer
         self._starting: dict[ContainerKey, asyncio.Future[Container]] = {}
         self._live: list[Container] = []  # what the finalizer kills (shared with it)
         self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
@@ -126,7 +128,7 @@ class Sandbox:
 
     async def _start(self, key: ContainerKey) -> Container:
         root = await self.ensure_root()
-        network, binds = key
+        network, binds, folder = key
         work_dir = self.work_dir
         assert work_dir is not None
         self._logs += 1
@@ -137,6 +139,7 @@ class Sandbox:
             scratch = root / f"container-{self._logs}"
             for name in ("tmp", "shm"):
                 (scratch / name).mkdir(0o1777, parents=True)
+        layer = await asyncio.to_thread(workspace_view.make_layer, root) if folder and bwrap is not None else None
         seccomp_fd = self.container_filter.memfd() if self.container_filter is not None else None
 
         def argv(control_fd: int, info_fd: int, block_fd: int) -> list[str]:
@@ -153,6 +156,7 @@ class Sandbox:
                 block_fd=block_fd,
                 seccomp_fd=seccomp_fd,
                 scratch=scratch,
+                workspace=(folder, layer) if folder and layer is not None else None,
             )
             return [*head, *agent]
 
@@ -171,6 +175,8 @@ class Sandbox:
         except BaseException:
             if scratch is not None:
                 await asyncio.to_thread(shutil.rmtree, scratch, True)
+            if layer is not None:
+                await asyncio.to_thread(workspace_view.remove_tree, layer)
             raise
         finally:
             if seccomp_fd is not None:
@@ -182,6 +188,8 @@ class Sandbox:
         self._live.append(container)
         if scratch is not None:
             self._scratch[container] = scratch
+        if layer is not None:
+            self._layers[container] = layer
         self.last = container
         return container
 
@@ -202,6 +210,13 @@ class Sandbox:
             scratch = self._scratch.pop(c, None)
             if scratch is not None:
                 await asyncio.to_thread(shutil.rmtree, scratch, True)
+            layer = self._layers.pop(c, None)
+            if layer is not None:
+                await asyncio.to_thread(workspace_view.remove_tree, layer)
+
+    def layer(self, container: Container) -> Path | None:
+        """The container's writable layer over the workspace folder (None: it shows none)."""
+        return self._layers.get(container)
 
     def disk_note(self) -> str:
         """The line a run adds when it left the bounded store full, else ``""``."""

@@ -49,13 +49,14 @@ def overlay_changes(upper: str | Path, lower: str | Path, rules: Rules | None = 
             if stat.S_ISDIR(st.st_mode):
                 if rules is None or not rules.excludes(rel, is_dir=True):
                     stack.append(rel)
-            elif (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and _differs(de.path, os.path.join(lower, rel)):
+            elif (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and differs(de.path, os.path.join(lower, rel)):
                 if rules is None or not rules.excludes(rel):
                     found.append(rel)
     return sorted(found)
 
 
-def _differs(new: str, old: str) -> bool:
+def differs(new: str, old: str) -> bool:
+    """Whether the file (or symlink) ``new`` differs from ``old`` (missing counts as different)."""
     try:
         if os.path.islink(new) or os.path.islink(old):
             return not (os.path.islink(new) and os.path.islink(old) and os.readlink(new) == os.readlink(old))

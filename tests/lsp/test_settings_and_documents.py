@@ -43,6 +43,7 @@ def test_default_settings_wire_lists_every_setting_in_camel_case() -> None:
         "local.memoryMb": 2048,
         "local.diskMb": 1024,
         "local.maxConcurrentRuns": 16,
+        "local.pythonPath": "",
     }
     assert set(settings_docs()) == set(wire)  # every setting is documented
     assert "apiKey" not in wire  # the key never travels in settings
@@ -134,6 +135,7 @@ USER_ONLY_VALUES = {
     "local.network": True,
     "workspace.writeBack": True,
     "sync.include": [".env"],
+    "local.pythonPath": "./.venv/bin/python",
 }
 
 

@@ -36,6 +36,7 @@ MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 """Output the server keeps per run at most (the server holds it in memory)."""
 KEY_DESTINATION = "where your Daytona API key is sent"
 ISOLATION = "how isolated code runs on this machine"
+INTERPRETER = "which program of this machine is started (outside the sandbox, to find its installation) to run code"
 WRITES = "whether runs may change the files of your workspace"
 SECRETS = "which of your secret files a run may see (and Daytona receive)"
 
@@ -139,9 +140,19 @@ class LocalSettings:
         maximum=256,
     )
 
+    python_path: str = setting(
+        "",
+        "The Python interpreter for python runs in the local sandbox (empty: the workspace's `.venv` / `venv` when "
+        "there is one, else the server's own); its installation is visible read-only in the sandbox.",
+        user_only=INTERPRETER,
+    )
+
     def environment_options(self) -> dict[str, Any]:
-        """The ``LocalCodeEnvironment`` keyword arguments these settings give (same names)."""
-        return dataclasses.asdict(self)
+        """The ``LocalCodeEnvironment`` keyword arguments these settings give (same names; ``python_path`` is its
+        ``python``, None when empty)."""
+        options = dataclasses.asdict(self)
+        options["python"] = options.pop("python_path") or None
+        return options
 
 
 @dataclass(frozen=True)

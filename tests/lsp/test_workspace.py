@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
-
 from tests.lsp.conftest import rng, start_session
 
 LOCAL = {"outputNotifications": True, "backend": "local", "prewarm": False}

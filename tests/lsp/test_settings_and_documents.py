@@ -33,11 +33,17 @@ def test_default_settings_wire_lists_every_setting_in_camel_case() -> None:
         "outputMode": "channel",
         "maxOutputBytes": 1024 * 1024,
         "prewarm": True,
+        "cwd": "fileDirectory",
+        "workspace.writeBack": False,
+        "sync.include": [],
+        "sync.maxFileBytes": 10 * 1024 * 1024,
+        "sync.maxTotalBytes": 200 * 1024 * 1024,
         "local.isolation": "bubblewrap",
         "local.network": False,
         "local.memoryMb": 2048,
         "local.diskMb": 1024,
         "local.maxConcurrentRuns": 16,
+        "local.pythonPath": "",
     }
     assert set(settings_docs()) == set(wire)  # every setting is documented
     assert "apiKey" not in wire  # the key never travels in settings
@@ -122,9 +128,20 @@ def test_http_api_url_is_accepted_for_loopback_hosts_only() -> None:
         assert warnings == []
 
 
-@pytest.mark.parametrize("key", ["apiUrl", "target", "local.isolation", "local.network"])
+USER_ONLY_VALUES = {
+    "apiUrl": "https://elsewhere.test",
+    "target": "eu",
+    "local.isolation": "none",
+    "local.network": True,
+    "workspace.writeBack": True,
+    "sync.include": [".env"],
+    "local.pythonPath": "./.venv/bin/python",
+}
+
+
+@pytest.mark.parametrize("key", sorted(USER_ONLY_VALUES))
 def test_user_only_settings_from_a_folder_are_refused_with_a_warning(key: str) -> None:
-    value = {"apiUrl": "https://elsewhere.test", "target": "eu", "local.isolation": "none", "local.network": True}[key]
+    value = USER_ONLY_VALUES[key]
     user = parse_settings({"timeout": 5})
     warnings: list[str] = []
     s = parse_settings({key: value, "timeout": 7}, warnings.append, user, folder="file:///w")
@@ -136,6 +153,20 @@ def test_user_only_settings_from_a_folder_are_refused_with_a_warning(key: str) -
     assert parse_settings({key: value}, warnings.append, from_user, folder="file:///w") == from_user
     assert len(warnings) == 1
     assert key in user_only_keys()
+
+
+def test_every_user_only_setting_is_tested_as_refused_from_a_folder() -> None:
+    assert sorted(user_only_keys()) == sorted(USER_ONLY_VALUES)
+
+
+def test_workspace_settings_nest_like_local_and_sync_include_takes_only_relative_paths() -> None:
+    warnings: list[str] = []
+    s = parse_settings({"cwd": "workspaceFolder", "sync": {"include": ["a/.env", "id_rsa"], "maxFileBytes": 5}})
+    assert (s.cwd, s.sync.include, s.sync.max_file_bytes) == ("workspaceFolder", ("a/.env", "id_rsa"), 5)
+    for bad in (["/etc/passwd"], ["../.env"], ["a/../../b"], [""], [3], "notalist"):
+        assert parse_settings({"sync.include": bad}, warnings.append).sync.include == ()
+    assert len(warnings) == 6 and all("workspace-relative" in w or "expected" in w for w in warnings)
+    assert parse_settings({"cwd": "elsewhere"}, warnings.append).cwd == "fileDirectory"
 
 
 def test_snapshot_and_image_are_exclusive_and_resources_need_an_image() -> None:

@@ -202,6 +202,19 @@ local function footer(run)
   return '── ' .. table.concat(parts, ' · ') .. ' ──', ok and 'DaytonaFooterOk' or 'DaytonaFooterError'
 end
 
+--- The one line naming the workspace files a run created or changed (the first ten by name), or nil.
+local function changed_files_line(files)
+  if type(files) ~= 'table' or #files == 0 then
+    return nil
+  end
+  local shown = {}
+  for i = 1, math.min(#files, 10) do
+    shown[i] = tostring(files[i])
+  end
+  local more = #files > 10 and (' and %d more'):format(#files - 10) or ''
+  return 'changed files: ' .. table.concat(shown, ', ') .. more
+end
+
 local function track_tail(run, text)
   local combined = run.partial .. text:gsub('\r\n', '\n')
   for line in combined:gmatch('([^\n]*)\n') do
@@ -311,7 +324,8 @@ local function finish_run(run)
   run.finished = true
   prune()
   local line, hl = footer(run)
-  output.append_lines({ line, '' }, hl)
+  local changed = changed_files_line(run.changed_files)
+  output.append_lines(changed and { line, changed, '' } or { line, '' }, hl)
   set_virtual_text(run)
   local message = ('run %s finished: exit %s'):format(run.id, tostring(run.exit_code))
   if run.duration_ms then
@@ -328,6 +342,7 @@ local function finish_run(run)
     exit_code = run.exit_code,
     duration_ms = run.duration_ms,
     truncated = run.truncated,
+    changed_files = run.changed_files,
     bufnr = run.bufnr,
   })
 end
@@ -377,6 +392,7 @@ M.handlers['daytona/runFinished'] = function(_, params)
   run.exit_code = params.exitCode
   run.duration_ms = params.durationMs ~= vim.NIL and params.durationMs or nil
   run.truncated = params.truncated == true
+  run.changed_files = params.changedFiles
   start_run(run)
   finish_run(run)
 end
@@ -424,6 +440,7 @@ function M.run(opts)
         run.exit_code = result.exitCode
         run.duration_ms = result.durationMs ~= vim.NIL and result.durationMs or nil
         run.truncated = result.truncated == true
+        run.changed_files = run.changed_files or result.changedFiles
         start_run(run)
         if not run.streamed and type(result.output) == 'string' and result.output ~= '' then
           -- the server did not stream (a client without outputNotifications): show the whole output now

@@ -21,6 +21,7 @@ from daytona_lsp.core.environment import CodeEnvironment, CodeLanguage, CodeRunR
 from daytona_lsp.core.output import OutputBuffer, utf8_head
 from daytona_lsp.core.secrets import api_key, redact
 from daytona_lsp.lsp.settings import Settings
+from daytona_lsp.lsp.workspace import Placement
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ class RunRequest:
     """The program's arguments (its argv after the file name), exactly."""
     stdin: str | None = None
     """Preset input for the program (None: it reads EOF at once)."""
+    placement: Placement | None = None
+    """The document's workspace folder as the run sees it, its path and cwd there (None: outside every folder)."""
 
 
 @dataclass
@@ -118,9 +121,10 @@ class RunOutcome:
     cancelled: bool = False
     source_path: str | None = None
     line_offset: int = 0
+    changed_files: list[str] = field(default_factory=list)
 
     def wire(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "runId": self.run_id,
             "exitCode": self.exit_code,
             "output": self.output,
@@ -128,6 +132,9 @@ class RunOutcome:
             "durationMs": self.duration_ms,
             "backend": self.backend,
         }
+        if self.changed_files:
+            out["changedFiles"] = list(self.changed_files)
+        return out
 
 
 @dataclass(eq=False)
@@ -390,7 +397,16 @@ class RunService:
                     except Exception:
                         log.exception("Output observer failed")
 
-            spec = RunSpec(code=req.code, language=req.language, args=req.args, stdin=req.stdin)
+            place = req.placement
+            spec = RunSpec(
+                code=req.code,
+                language=req.language,
+                args=req.args,
+                stdin=req.stdin,
+                path=place.path if place else None,
+                cwd=place.cwd if place else None,
+                workspace=place.view if place else None,
+            )
             result = await env.execute(spec, on_output)
             if run.cancel_requested:
                 cancelled = True
@@ -423,6 +439,7 @@ class RunService:
             cancelled=cancelled,
             source_path=result.source_path,
             line_offset=result.line_offset,
+            changed_files=list(result.changed_files),
         )
         if buffer.total_bytes == 0:
             rest = outcome.output  # a backend that did not stream: the channel still gets the output

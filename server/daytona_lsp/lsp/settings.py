@@ -24,17 +24,21 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from daytona_lsp.core.environment import LANGUAGES
+from daytona_lsp.core.environment import LANGUAGES, MAX_FILE_BYTES, MAX_TOTAL_BYTES
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
 
 BACKENDS = ("auto", "daytona", "local")
 OUTPUT_MODES = ("channel", "diagnostics", "both")
 ISOLATIONS = ("bubblewrap", "none")
 RESOURCE_KEYS = ("cpu", "memory", "disk", "gpu")
+CWD_MODES = ("fileDirectory", "workspaceFolder")
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 """Output the server keeps per run at most (the server holds it in memory)."""
 KEY_DESTINATION = "where your Daytona API key is sent"
 ISOLATION = "how isolated code runs on this machine"
+INTERPRETER = "which program of this machine is started (outside the sandbox, to find its installation) to run code"
+WRITES = "whether runs may change the files of your workspace"
+SECRETS = "which of your secret files a run may see (and Daytona receive)"
 
 T = TypeVar("T")
 
@@ -95,6 +99,14 @@ def _resources_ok(value: Mapping[Any, Any]) -> bool:
     return all(k in RESOURCE_KEYS and _is_int(x) for k, x in value.items())
 
 
+def _relative_paths(value: Any) -> bool:
+    """Workspace-relative ``/`` paths or bare file names: no absolute path, no ``..``, no empty part."""
+    return all(
+        isinstance(x, str) and x and "\x00" not in x and not x.startswith("/") and ".." not in x.split("/")
+        for x in value
+    )
+
+
 @dataclass(frozen=True)
 class LocalSettings:
     isolation: str = setting(
@@ -128,9 +140,53 @@ class LocalSettings:
         maximum=256,
     )
 
+    python_path: str = setting(
+        "",
+        "The Python interpreter for python runs in the local sandbox (empty: the workspace's `.venv` / `venv` when "
+        "there is one, else the server's own); its installation is visible read-only in the sandbox.",
+        user_only=INTERPRETER,
+    )
+
     def environment_options(self) -> dict[str, Any]:
-        """The ``LocalCodeEnvironment`` keyword arguments these settings give (same names)."""
-        return dataclasses.asdict(self)
+        """The ``LocalCodeEnvironment`` keyword arguments these settings give (same names; ``python_path`` is its
+        ``python``, None when empty)."""
+        options = dataclasses.asdict(self)
+        options["python"] = options.pop("python_path") or None
+        return options
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    write_back: bool = setting(
+        False,
+        "Copy the workspace files a run created or changed (in the sandbox's copy) back into the workspace folder; "
+        "off: your files are never written (the run result lists them as `changedFiles`).",
+        user_only=WRITES,
+    )
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    include: tuple[str, ...] = setting(
+        (),
+        "Workspace files a run sees although an ignore rule or the secrets deny-list (`.env*`, `*.pem`, `*.key`, "
+        "`id_rsa*`…) leaves them out: workspace-relative paths or file names.",
+        user_only=SECRETS,
+        check=_relative_paths,
+        expected="a list of workspace-relative paths or file names",
+    )
+    max_file_bytes: int = setting(
+        MAX_FILE_BYTES,
+        "Largest workspace file a run sees (Daytona: uploads); larger ones are skipped and named in one output line.",
+        minimum=1,
+        maximum=1024**3,
+    )
+    max_total_bytes: int = setting(
+        MAX_TOTAL_BYTES,
+        "Workspace bytes a run sees in total (Daytona: uploads); past it files are skipped and named in one line.",
+        minimum=1,
+        maximum=16 * 1024**3,
+    )
 
 
 @dataclass(frozen=True)
@@ -193,6 +249,16 @@ class Settings:
     prewarm: bool = setting(
         True, "Create the workspace's sandbox in the background when the first supported document opens."
     )
+    cwd: str = setting(
+        "fileDirectory",
+        "Where a file of a workspace folder runs: `fileDirectory` (its own directory) or `workspaceFolder` (the "
+        "folder's root).",
+        choices=CWD_MODES,
+    )
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
+    """What runs may do to the workspace folder."""
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    """Which workspace files a run sees."""
     local: LocalSettings = field(default_factory=LocalSettings)
     """The local (bubblewrap) backend."""
 
@@ -292,7 +358,7 @@ def expected(d: Declared) -> str:
     spec = d.spec
     if spec.expected:
         return spec.expected
-    if d.kind == "array":
+    if d.kind == "array" and spec.choices:
         return f"a non-empty list of {', '.join(spec.choices)}"
     if spec.choices:
         return f"one of {', '.join(spec.choices)}"
@@ -303,7 +369,9 @@ def _valid(d: Declared, value: Any) -> bool:
     if not _type_ok(d.kind, value):
         return False
     choices = d.spec.choices
-    if d.kind == "array" and (not value or any(x not in choices for x in value)):
+    if d.kind == "array" and not all(isinstance(x, str) for x in value):
+        return False
+    if d.kind == "array" and choices and (not value or any(x not in choices for x in value)):
         return False
     if d.kind == "string" and choices and value not in choices:
         return False
@@ -343,6 +411,10 @@ def bounds_text(d: Declared) -> str:
     return f"≤ {hi}" if hi is not None else ""
 
 
+GROUPS = frozenset(d.key.split(".")[0] for d in SETTINGS if "." in d.key)
+"""The nested groups (``local``, ``sync``, ``workspace``)."""
+
+
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"local": {"network": true}}`` and ``{"local.network": true}`` both → ``{"local.network": true}``."""
     out: dict[str, Any] = {}
@@ -350,8 +422,8 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         if not isinstance(key, str):
             continue
         name = prefix + key
-        if name == "local" and isinstance(value, Mapping):
-            out.update(_flatten(value, "local."))
+        if name in GROUPS and isinstance(value, Mapping):
+            out.update(_flatten(value, name + "."))
         else:
             out[name] = value
     return out
@@ -495,7 +567,7 @@ def package_json_properties() -> dict[str, dict[str, Any]]:
         if d.kind == "string" and d.spec.choices:
             prop["enum"] = list(d.spec.choices)
         if d.kind == "array":
-            prop["items"] = {"type": "string", "enum": list(d.spec.choices)}
+            prop["items"] = {"type": "string", **({"enum": list(d.spec.choices)} if d.spec.choices else {})}
         for bound in ("minimum", "maximum"):
             value = getattr(d.spec, bound)
             if value is not None and d.kind != "object":

@@ -17,6 +17,8 @@ const FILES = {
     "",
   ].join("\n"),
   "slow.py": 'import time\nprint("started, now sleeping", flush=True)\ntime.sleep(120)\nprint("not reached")\n',
+  "greeting.py": "GREETING = 1\n",
+  "uses_greeting.py": 'import greeting\nprint("greeting is", greeting.GREETING)\nopen("made.txt", "w").write("x")\n',
 };
 
 /** The part of the Daytona output after the last run header. */
@@ -187,4 +189,18 @@ test("the keybinding Ctrl+Alt+D R runs the file", async () => {
   await vscode.page.keyboard.press("KeyR");
   const text = await vscode.waitForOutput(/▶ \[run (\S+)\] hello\.py[^\n]*\n[^▶]*■ \[run \1\] exit 0\D[^▶]*$/);
   assert.match(lastRun(text), /hello from the sandbox 42/);
+});
+
+test("a file importing an unsaved sibling sees the editor's text; the files it wrote are listed, not written", async () => {
+  await vscode.openFile("greeting.py");
+  await vscode.page.keyboard.press("Control+A");
+  await vscode.page.keyboard.type("GREETING = 4243 * 1000");
+  await vscode.waitForText(".tabs-container .tab.dirty", /greeting\.py/, 10_000, "the unsaved greeting.py tab");
+  await vscode.openFile("uses_greeting.py");
+  await vscode.command("Daytona: Run File in Sandbox");
+  const text = await vscode.waitForOutput(/uses_greeting\.py[^\n]*\n[^▶]*■ \[run \S+\] exit 0[^\n]*\n {2}changed files: made\.txt/);
+  assert.match(lastRun(text), /greeting is 4243000/);
+  assert.equal(fs.readFileSync(`${vscode.workspace}/greeting.py`, "utf8"), "GREETING = 1\n", "the disk copy is untouched");
+  assert.equal(fs.existsSync(`${vscode.workspace}/made.txt`), false, "the run's write stayed in the sandbox");
+  await vscode.screenshot("unsaved-sibling");
 });

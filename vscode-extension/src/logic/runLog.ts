@@ -58,6 +58,12 @@ export function formatFooter(finished: RunFinished): string {
   return `■ [run ${finished.runId}] ${parts.join(" · ")}`;
 }
 
+/** The one line naming the workspace files a run created or changed (at most `limit` of them by name). */
+export function formatChangedFiles(files: readonly string[], limit = 10): string {
+  const more = files.length > limit ? ` and ${files.length - limit} more` : "";
+  return `  changed files: ${files.slice(0, limit).join(", ")}${more}`;
+}
+
 interface RunState {
   started: RunStarted;
   finished: boolean;
@@ -111,7 +117,8 @@ export class RunLog {
     const key = runKey(finished.runId);
     const run = this.runs.get(key);
     if (run) run.finished = true;
-    this.emit(`${this.atLineStart ? "" : "\n"}${formatFooter(finished)}\n\n`, key);
+    const changed = finished.changedFiles?.length ? `${formatChangedFiles(finished.changedFiles)}\n` : "";
+    this.emit(`${this.atLineStart ? "" : "\n"}${formatFooter(finished)}\n${changed}\n`, key);
     this.runs.delete(key);
   }
 
@@ -136,6 +143,7 @@ export class RunLog {
       exitCode: result.exitCode,
       durationMs: result.durationMs,
       truncated: result.truncated,
+      changedFiles: result.changedFiles,
     });
   }
 

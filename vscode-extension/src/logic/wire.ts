@@ -23,6 +23,7 @@ export interface RunResult {
   truncated: boolean;
   durationMs: number | null;
   backend: string;
+  changedFiles?: string[];
 }
 
 export interface RunStarted {
@@ -44,6 +45,8 @@ export interface RunFinished {
   exitCode: number;
   durationMs?: number | null;
   truncated?: boolean;
+  /** Workspace files (folder-relative) the run created or changed in the sandbox's copy. */
+  changedFiles?: string[];
 }
 
 export interface SandboxInfo {

@@ -1,6 +1,14 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { backendLabel, displayPath, formatDuration, formatFooter, formatHeader, RunLog } from "../logic/runLog";
+import {
+  backendLabel,
+  displayPath,
+  formatChangedFiles,
+  formatDuration,
+  formatFooter,
+  formatHeader,
+  RunLog,
+} from "../logic/runLog";
 
 const at = new Date(2026, 0, 2, 3, 4, 5);
 
@@ -38,6 +46,19 @@ test("the footer shows exit code, duration and truncation", () => {
     "■ [run 3] exit 1 (failed) · 40 ms · output truncated (daytona.maxOutputBytes)",
   );
   assert.equal(formatFooter({ runId: 3, exitCode: 124, durationMs: null }), "■ [run 3] exit 124 (failed)");
+});
+
+test("the files a run changed are one line after its footer, the first ten by name", () => {
+  const written: string[] = [];
+  const log = new RunLog((text) => written.push(text));
+  log.started({ runId: 4, uri: "file:///ws/a.py", backend: "local" });
+  log.finished({ runId: 4, exitCode: 0, durationMs: 5, changedFiles: ["out.txt", "data/x.csv"] });
+  assert.match(written.join(""), /■ \[run 4\] exit 0 · 5 ms\n {2}changed files: out\.txt, data\/x\.csv\n\n$/);
+  const many = Array.from({ length: 12 }, (_, i) => `f${i}`);
+  assert.equal(formatChangedFiles(many), "  changed files: f0, f1, f2, f3, f4, f5, f6, f7, f8, f9 and 2 more");
+  log.started({ runId: 5, uri: "file:///ws/a.py", backend: "local" });
+  log.finished({ runId: 5, exitCode: 0, durationMs: 5, changedFiles: [] });
+  assert.doesNotMatch(written.slice(-1)[0], /changed files/);
 });
 
 test("durations read naturally", () => {

@@ -56,6 +56,7 @@ def find_errors(
     line_offset: int = 0,
     line_count: int | None = None,
     code: str | None = None,
+    workspace_root: str | None = None,
 ) -> list[RunError]:
     """The errors a run's ``output`` reports, located in the code that was run where possible.
 
@@ -63,13 +64,16 @@ def find_errors(
     None recognises the usual ones. ``line_offset``: lines the backend put before the code. ``line_count``: the
     code's line count; locations outside it are dropped. ``code``: the code itself (optional) — with it, columns
     account for the indentation that tracebacks strip, and lines without a column marker get the span of the
-    statement. Columns count characters of the code line.
+    statement. Columns count characters of the code line. ``workspace_root``: the sandbox's path of the workspace
+    folder (python, javascript, typescript) — frames in its other files (library code such as ``site-packages`` and
+    ``node_modules`` excluded) become related frames with a ``path``, and an error raised in one of them is also
+    reported there (:attr:`RunError.path`, that file's line).
 
     Clean output gives ``[]``; an error without a location gives one :class:`RunError` with ``line=None``. Never
     raises, whatever the input.
     """
     try:
-        return _find_errors(output, language, source_path, line_offset, line_count, code)
+        return _find_errors(output, language, source_path, line_offset, line_count, code, workspace_root)
     except Exception:  # pragma: no cover - a parser bug must not break a run; the raw output is still shown
         fallback = _last_error_line(_split_lines(_strip_ansi(output))) if isinstance(output, str) else None
         return [RunError(message=fallback, line=None, column=None, end_column=None)] if fallback else []
@@ -82,13 +86,17 @@ def _find_errors(
     line_offset: int,
     line_count: int | None,
     code: str | None,
+    workspace_root: str | None = None,
 ) -> list[RunError]:
     if not isinstance(output, str) or not output:
         return []
     code_lines = LineIndex(code) if isinstance(code, str) else None  # lines looked up only where errors point
     if line_count is None and code_lines is not None:
         line_count = max(len(code_lines), 1)
-    loc = _Locator(source_path if isinstance(source_path, str) else None, line_offset, line_count, code_lines)
+    source = source_path if isinstance(source_path, str) else None
+    loc = _Locator(
+        source, line_offset, line_count, code_lines, workspace_root if isinstance(workspace_root, str) else None
+    )
     lines = _split_lines(_strip_ansi(output))
 
     entry = languages.by_name(language) if isinstance(language, str) else None

@@ -23,11 +23,13 @@ class Frame:
     """One location in the user's code."""
 
     line: int
-    """0-based line in the code that was run (after subtracting ``line_offset``)."""
+    """0-based line in the code that was run (after subtracting ``line_offset``), or in the file ``path``."""
     column: int | None
     """0-based column (characters of the code line); None when unknown."""
     label: str
     """Short text for relatedInformation: ``"in main"``, ``"at foo"``, or ``""``."""
+    path: str | None = None
+    """None: the code that was run; else another workspace file, as the sandbox reported it (normalised)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class RunError:
     """Exclusive end column on ``line`` when known (a caret range ``^^^^``, a tsc ``~~~`` underline…)."""
     related: tuple[Frame, ...] = ()
     """The other frames in the user's code, outermost first."""
+    path: str | None = None
+    """None: the error is in the code that was run; else in this other workspace file (as the sandbox reported it,
+    normalised; ``line`` is then that file's 0-based line and ``column`` None)."""
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -113,9 +118,16 @@ class _Locator:
     """Decides which reported paths are the user's code and maps reported (1-based) lines to code lines."""
 
     def __init__(
-        self, source_path: str | None, line_offset: int, line_count: int | None, code_lines: LineIndex | None
+        self,
+        source_path: str | None,
+        line_offset: int,
+        line_count: int | None,
+        code_lines: LineIndex | None,
+        workspace_root: str | None = None,
     ) -> None:
         self.source = _normalize_path(source_path) if source_path else None
+        root = _normalize_path(workspace_root) if workspace_root else ""
+        self.workspace_prefix = root.rstrip("/") + "/" if root.startswith("/") else None
         self.line_offset = max(0, int(line_offset))
         self.line_count = line_count if line_count is None or line_count >= 0 else 0
         self.code_lines = code_lines
@@ -144,6 +156,15 @@ class _Locator:
                 return False
             return a == b or a.endswith("/" + b) or b.endswith("/" + a)
         return False
+
+    def workspace_file(self, raw: str) -> str | None:
+        """The normalised path of a workspace file other than the code that was run (library code excluded), or None."""
+        if self.workspace_prefix is None:
+            return None
+        path = _normalize_path(raw)
+        if not path.startswith(self.workspace_prefix) or len(path) > 1000 or self.is_user(raw):
+            return None
+        return None if _looks_like_library(path[len(self.workspace_prefix) - 1 :]) else path
 
     def code_line(self, reported: int, *, clamp_eof: bool = False) -> int | None:
         """0-based code line for a 1-based reported line; None when it falls outside the user's code."""
@@ -182,11 +203,48 @@ def _dedupe_frames(frames: Iterable[Frame], error_line: int) -> tuple[Frame, ...
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class _Site:
+    """One frame of a stack that is the user's: in the code that was run (``path`` None) or in a workspace file."""
+
+    path: str | None
+    line: int
+    """0-based: a code line (``path`` None) or the file's line."""
+    column: int | None
+    label: str
+
+
+def _elsewhere(message: str, sites: list[_Site]) -> list[RunError]:
+    """``sites`` outermost first. When the innermost is in another workspace file: the error there, with the other
+    sites (the call sites in the code that was run first of all) as related frames; else nothing."""
+    if not sites or sites[-1].path is None:
+        return []
+    inner = sites[-1]
+    related: list[Frame] = []
+    seen = {(inner.path, inner.line)}
+    for site in sites[:-1]:
+        if (site.path, site.line) not in seen:
+            seen.add((site.path, site.line))
+            related.append(Frame(line=site.line, column=site.column, label=site.label, path=site.path))
+    if len(related) > _MAX_RELATED:
+        related = related[: _MAX_RELATED // 2] + related[-_MAX_RELATED // 2 :]
+    error = RunError(message, line=inner.line, column=None, end_column=None, related=tuple(related), path=inner.path)
+    return [error]
+
+
+def _raised_in(sites: list[_Site]) -> tuple[Frame, ...]:
+    """Where in another workspace file an error was raised (a related frame for the run's own diagnostic), if it was."""
+    if not sites or sites[-1].path is None:
+        return ()
+    inner = sites[-1]
+    return (Frame(line=inner.line, column=None, label=inner.label or "raised here", path=inner.path),)
+
+
 def _finish(errors: list[RunError]) -> list[RunError]:
     out: list[RunError] = []
-    seen: set[tuple[str, int | None, int | None]] = set()
+    seen: set[tuple[str, str | None, int | None, int | None]] = set()
     for error in errors:
-        key = (error.message, error.line, error.column)
+        key = (error.message, error.path, error.line, error.column)
         if key in seen:
             continue
         seen.add(key)

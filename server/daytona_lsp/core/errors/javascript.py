@@ -5,7 +5,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .common import _MAX_LINE, _MAX_STACK, Frame, RunError, _caret_span, _clip, _dedupe_frames, _Locator
+from .common import (
+    _MAX_LINE,
+    _MAX_STACK,
+    Frame,
+    RunError,
+    _caret_span,
+    _clip,
+    _dedupe_frames,
+    _elsewhere,
+    _Locator,
+    _raised_in,
+    _Site,
+)
 
 # --------------------------------------------------------------------------------------------------------------------
 # javascript / typescript runtime (node, ts-node, tsx)
@@ -100,11 +112,23 @@ def _find_js_runtime(lines: list[str], loc: _Locator) -> list[RunError]:
 
     message = _js_message(lines, header, stack_start)
     frames: list[_JsFrame] = []
+    sites: list[_Site] = []  # innermost first here; reversed for _elsewhere
     if stack_start >= 0:
         for index in range(stack_start, min(stack_end, stack_start + _MAX_STACK)):
             frame = _parse_js_stack_line(lines[index].strip())
-            if frame is not None and loc.is_user(frame.path):
+            if frame is None:
+                continue
+            if loc.is_user(frame.path):
                 frames.append(frame)
+                code_line = loc.code_line(frame.line)
+                if code_line is not None:
+                    sites.append(_Site(None, code_line, max(0, frame.column - 1), frame.label))
+            elif (other := loc.workspace_file(frame.path)) is not None and frame.line > 0:
+                sites.append(_Site(other, frame.line - 1, max(0, frame.column - 1), frame.label))
+    if not sites and header is not None and (other := loc.workspace_file(header[1])) is not None and header[2] > 0:
+        sites.append(_Site(other, header[2] - 1, None, ""))  # thrown at load time in another file: no stack of ours
+    sites.reverse()
+    elsewhere = _elsewhere(message, sites)
 
     located: list[tuple[int, int | None, int | None, str]] = []  # innermost first: (line, col, end, label)
     for frame in frames:
@@ -137,7 +161,7 @@ def _find_js_runtime(lines: list[str], loc: _Locator) -> list[RunError]:
                 located.insert(0, (header_line, max(0, start), max(start + 1, end), ""))
 
     if not located:
-        return [RunError(message=message, line=None, column=None, end_column=None)] if message else []
+        return [*([RunError(message=message, line=None, column=None, end_column=None)] if message else []), *elsewhere]
     first_line, column, end_column, _label = located[0]
     if end_column is None and column is not None:
         first_text = loc.text(first_line)
@@ -150,8 +174,9 @@ def _find_js_runtime(lines: list[str], loc: _Locator) -> list[RunError]:
             line=first_line,
             column=column,
             end_column=end_column,
-            related=_dedupe_frames(related, first_line),
-        )
+            related=_dedupe_frames(related, first_line) + _raised_in(sites),
+        ),
+        *elsewhere,
     ]
 
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .common import _MAX_LINE, Frame, RunError, _caret_span, _clip, _dedupe_frames, _Locator
+from .common import (
+    _MAX_LINE,
+    Frame,
+    RunError,
+    _caret_span,
+    _clip,
+    _dedupe_frames,
+    _elsewhere,
+    _Locator,
+    _raised_in,
+    _Site,
+)
 
 # --------------------------------------------------------------------------------------------------------------------
 # python
@@ -181,15 +192,21 @@ def _find_python(lines: list[str], loc: _Locator) -> list[RunError]:
     if block.ipython_name and not message.startswith(block.ipython_name):
         message = f"{block.ipython_name}: {message}"
     located: list[tuple[_PyFrame, int]] = []
+    sites: list[_Site] = []  # the user's frames, in the code that was run and in other workspace files
     for frame in block.frames:
         if not frame.user:
+            other = loc.workspace_file(frame.path) if not frame.ipython else None
+            if other is not None and frame.line > 0:
+                sites.append(_Site(other, frame.line - 1, None, frame.label))
             continue
         is_syntax = frame is block.frames[-1] and not frame.label
         code_line = loc.code_line(frame.line, clamp_eof=is_syntax)
         if code_line is not None:
             located.append((frame, code_line))
+            sites.append(_Site(None, code_line, _python_columns(frame, code_line, loc)[0], frame.label))
+    elsewhere = _elsewhere(message, sites)
     if not located:
-        return [RunError(message=message, line=None, column=None, end_column=None)]
+        return [RunError(message=message, line=None, column=None, end_column=None), *elsewhere]
     inner, inner_line = located[-1]
     column, end_column = _python_columns(inner, inner_line, loc)
     outer: dict[int, _PyFrame] = {}
@@ -203,6 +220,7 @@ def _find_python(lines: list[str], loc: _Locator) -> list[RunError]:
             line=inner_line,
             column=column,
             end_column=end_column,
-            related=_dedupe_frames(related, inner_line),
-        )
+            related=_dedupe_frames(related, inner_line) + _raised_in(sites),
+        ),
+        *elsewhere,
     ]

@@ -6,6 +6,7 @@ with InvalidParams and a message that says what was expected.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from daytona_lsp.core.environment import MAX_STDIN_BYTES
 from daytona_lsp.core.lines import LineIndex
-from daytona_lsp.lsp import documents
+from daytona_lsp.lsp import documents, workspace
 from daytona_lsp.lsp.documents import BadRequest
 from daytona_lsp.lsp.runs import RunError, RunRequest, api_key
 
@@ -127,11 +128,14 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         message = "daytona.backend is 'daytona' but DAYTONA_API_KEY is not set in the language server's environment"
         server.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
         raise _failed(message)
+    folder = server.workspace_of(uri)
+    texts = {u: d.source for u, d in server.workspace.text_documents.items()}  # as they are now, before any await
+    placement = await asyncio.to_thread(workspace.place, folder, uri, texts, settings)
     request = RunRequest(
         uri=uri,
         code=snip.code,
         language=language,
-        workspace=server.workspace_of(uri),
+        workspace=folder,
         settings=settings,
         first_line=snip.first_line,
         column_offsets=snip.column_offsets,
@@ -140,6 +144,7 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         request_id=None if detach else server.protocol.msg_id,
         args=program_args,
         stdin=program_stdin,
+        placement=placement,
     )
     try:
         run = server.runs.start(request)

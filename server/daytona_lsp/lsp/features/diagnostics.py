@@ -1,7 +1,9 @@
-"""A run's errors (and, with ``outputMode`` diagnostics/both, its output) as diagnostics on the buffer's lines.
+"""A run's errors (and, with ``outputMode`` diagnostics/both, its output) as diagnostics on the buffer's lines, and
+errors raised in other files of the workspace (``import helper``) as diagnostics in those files (open or not), with
+``relatedInformation`` at the call sites in the file that was run.
 
-A run clears the diagnostics of the runs of the same document that finished before it started; runs that overlap
-each other keep each other's diagnostics.
+A run clears the diagnostics of the runs of the same document that finished before it started (also those it left in
+other files); runs that overlap each other keep each other's diagnostics.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from lsprotocol import types
 
 from daytona_lsp.core.lines import LineIndex
 from daytona_lsp.lsp.runs import Run, RunOutcome
+from daytona_lsp.lsp.workspace import PathMap
 
 if TYPE_CHECKING:
     from daytona_lsp.lsp.server import DaytonaLanguageServer
@@ -34,34 +37,42 @@ def last_error_line(output: str) -> str:
     return ""
 
 
+Published = dict[str, list[types.Diagnostic]]
+"""Document URI → the diagnostics one run gives it."""
+
+
 class DiagnosticsPublisher:
     def __init__(self, server: DaytonaLanguageServer) -> None:
         self.server = server
-        # uri -> run id -> diagnostics (None while the run is still going)
-        self.by_uri: dict[str, dict[str, list[types.Diagnostic] | None]] = {}
+        # uri of the document that was run -> run id -> diagnostics by uri (None while the run is still going)
+        self.by_uri: dict[str, dict[str, Published | None]] = {}
         self._published: dict[str, bool] = {}
         """uri → whether the client currently shows diagnostics of ours"""
 
     def run_started(self, run: Run) -> None:
         runs = self.by_uri.setdefault(run.request.uri, {})
+        touched = {run.request.uri}
         for run_id in [k for k, v in runs.items() if v is not None]:
-            del runs[run_id]
+            touched.update(runs.pop(run_id) or ())
         runs[run.id] = None
-        self._publish(run.request.uri)
+        for uri in touched:
+            self._publish(uri)
 
     def run_finished(self, run: Run, outcome: RunOutcome) -> None:
         runs = self.by_uri.setdefault(run.request.uri, {})
         if run.id not in runs:
             return  # superseded
         try:
-            runs[run.id] = self.diagnostics_for(run, outcome)
+            published = self.diagnostics_for(run, outcome)
         except Exception:
             log.exception("Could not compute diagnostics for run %s", run.id)
-            runs[run.id] = []
-        self._publish(run.request.uri)
+            published = {}
+        runs[run.id] = published
+        for uri in {run.request.uri, *published}:
+            self._publish(uri)
 
     def _publish(self, uri: str) -> None:
-        items = [d for ds in self.by_uri.get(uri, {}).values() if ds for d in ds]
+        items = [d for runs in self.by_uri.values() for ds in runs.values() if ds for d in ds.get(uri, ())]
         if not items and not self._published.get(uri):
             return  # nothing shown, nothing to show
         self._published[uri] = bool(items)
@@ -94,11 +105,23 @@ class DiagnosticsPublisher:
         text = lines.get(line) if lines is not None else None
         return len(text) if text is not None else 0
 
-    def diagnostics_for(self, run: Run, outcome: RunOutcome) -> list[types.Diagnostic]:
+    def _file_range(self, uri: str, line: int) -> types.Range:
+        """A line of another file: its statement when the file is open, else the whole line (no disk read here)."""
+        lines = self._doc_lines(uri)
+        text = lines.get(line) if lines is not None else None
+        if text is None:
+            return types.Range(types.Position(line, 0), types.Position(line + 1, 0))
+        start = len(text) - len(text.lstrip())
+        end = max(len(text.rstrip()), start)
+        return types.Range(self._position(uri, lines, line, start), self._position(uri, lines, line, end))
+
+    def diagnostics_for(self, run: Run, outcome: RunOutcome) -> Published:
         req = run.request
         uri = req.uri
         lines = self._doc_lines(uri)
         out: list[types.Diagnostic] = []
+        published: Published = {uri: out}
+        paths = PathMap.of_run(req.placement, outcome.source_path)
 
         def buffer_pos(code_line: int, code_col: int | None) -> tuple[int, int]:
             col = code_col or 0
@@ -123,17 +146,43 @@ class DiagnosticsPublisher:
             # errors of a run that still succeeded (bash goes on after a failed command) are warnings
             failed = outcome.exit_code != 0
             severity = types.DiagnosticSeverity.Error if failed else types.DiagnosticSeverity.Warning
-            errors = self._find_errors(run, outcome)
-            located = [e for e in errors if e.line is not None and 0 <= e.line < max(req.line_count, e.line + 1)]
-            for err in located:
-                related = [
-                    types.DiagnosticRelatedInformation(
-                        location=types.Location(uri=uri, range=rng(f.line, f.column, None)),
-                        message=f.label or "called from here",
+            errors = self._find_errors(run, outcome, paths)
+
+            def location(frame: Any) -> types.Location | None:
+                """A frame in the code that was run (``path`` None) or in another workspace file."""
+                if frame.path is None:
+                    ok = 0 <= frame.line < max(req.line_count, 1)
+                    return types.Location(uri=uri, range=rng(frame.line, frame.column, None)) if ok else None
+                target = paths.uri(frame.path) if paths is not None else None
+                return types.Location(uri=target, range=self._file_range(target, frame.line)) if target else None
+
+            def related_of(err: Any) -> list[types.DiagnosticRelatedInformation] | None:
+                found = [(f, location(f)) for f in err.related]
+                return [
+                    types.DiagnosticRelatedInformation(location=where, message=f.label or "called from here")
+                    for f, where in found
+                    if where is not None
+                ] or None
+
+            for err in errors:
+                target = paths.uri(err.path) if err.path is not None and paths is not None else None
+                if target is not None and err.line is not None and target != uri:
+                    published.setdefault(target, []).append(
+                        types.Diagnostic(
+                            range=self._file_range(target, err.line),
+                            message=err.message,
+                            severity=severity,
+                            source=SOURCE,
+                            code=outcome.exit_code,
+                            related_information=related_of(err),
+                        )
                     )
-                    for f in err.related
-                    if f.line is not None and 0 <= f.line < max(req.line_count, 1)
-                ]
+            located = [
+                e
+                for e in errors
+                if e.path is None and e.line is not None and 0 <= e.line < max(req.line_count, e.line + 1)
+            ]
+            for err in located:
                 out.append(
                     types.Diagnostic(
                         range=rng(err.line, err.column, err.end_column),
@@ -141,7 +190,7 @@ class DiagnosticsPublisher:
                         severity=severity,
                         source=SOURCE,
                         code=outcome.exit_code,
-                        related_information=related or None,
+                        related_information=related_of(err),
                     )
                 )
             if failed and not located:
@@ -168,9 +217,9 @@ class DiagnosticsPublisher:
                     source=SOURCE,
                 )
             )
-        return out
+        return published
 
-    def _find_errors(self, run: Run, outcome: RunOutcome) -> list[Any]:
+    def _find_errors(self, run: Run, outcome: RunOutcome, paths: PathMap | None) -> list[Any]:
         try:
             from daytona_lsp.core.errors import find_errors
 
@@ -182,6 +231,7 @@ class DiagnosticsPublisher:
                     line_offset=outcome.line_offset,
                     line_count=run.request.line_count,
                     code=run.request.code,
+                    workspace_root=paths.sandbox_root if paths is not None else None,
                 )
             )
         except Exception:

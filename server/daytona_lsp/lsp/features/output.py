@@ -25,6 +25,7 @@ RUN_FINISHED = "daytona/runFinished"
 PROGRESS_INTERVAL_S = 1.0
 SUMMARY_LINES = 5
 SUMMARY_WIDTH = 200
+CHANGED_FILES_SHOWN = 10
 
 
 def _name(uri: str) -> str:
@@ -54,6 +55,13 @@ def last_lines(output: str, count: int = SUMMARY_LINES, width: int = SUMMARY_WID
             found.append(line if len(line) <= width else line[: width - 1] + "…")
         end = start - 1
     return found[::-1]
+
+
+def changed_files_line(files: list[str], limit: int = CHANGED_FILES_SHOWN) -> str:
+    """The one output line naming the workspace files a run created or changed (the sandbox's copy)."""
+    shown = ", ".join(files[:limit])
+    more = f" and {len(files) - limit} more" if len(files) > limit else ""
+    return f"changed files: {shown}{more}"
 
 
 def plain_summary(run: Run, outcome: RunOutcome) -> tuple[types.MessageType, str]:
@@ -117,21 +125,23 @@ class RunReporter:
         self.diagnostics.run_finished(run, outcome)
         rest = self._partial.pop(run.id, "")
         if self.server.output_notifications:
-            self.server.protocol.notify(
-                RUN_FINISHED,
-                {
-                    "runId": run.id,
-                    "exitCode": outcome.exit_code,
-                    "durationMs": outcome.duration_ms,
-                    "truncated": outcome.truncated,
-                },
-            )
+            finished = {
+                "runId": run.id,
+                "exitCode": outcome.exit_code,
+                "durationMs": outcome.duration_ms,
+                "truncated": outcome.truncated,
+            }
+            if outcome.changed_files:
+                finished["changedFiles"] = list(outcome.changed_files)
+            self.server.protocol.notify(RUN_FINISHED, finished)
         else:
             if rest and self._channel(run):
                 self._log(rest)
             kind, message = summary(run, outcome)
             if self._channel(run):
                 self._log(f"■ run {run.id}: {message}")
+                if outcome.changed_files:
+                    self._log(changed_files_line(outcome.changed_files))
             kind, message = plain_summary(run, outcome)
             self.server.window_show_message(types.ShowMessageParams(type=kind, message=message))
         self._end_progress(run, outcome)

@@ -441,11 +441,18 @@ def _forbid_user_namespaces() -> None:
         f.write("0")
 
 
+def _warm_up() -> None:
+    """Once, here: the compiler's lazy set-up (its AST types, about 2 ms), which every inline Python run would
+    otherwise pay again in its own fork."""
+    exec(compile("pass\n", "<warm-up>", "exec"), {})
+
+
 def main() -> None:
     sock = _socket.socket(fileno=int(sys.argv[1]))
     isolated = "--plain" not in sys.argv[2:]
     if isolated:
         _forbid_user_namespaces()
+    _warm_up()
     gc.freeze()  # forks of the agent (every run) then do not copy its objects' pages when they collect garbage
     Agent(sock, isolated).serve()
 

@@ -117,6 +117,7 @@ def _clone(flags: int) -> int:
     """A fork into new namespaces (``flags``): clone(2) without a stack of its own, so the child goes on from here as
     after ``os.fork``, but without the interpreter's after-fork hooks. Only for a child that runs the agent's own code
     and ends with ``os._exit`` (the agent has no threads and no fork handlers)."""
+    assert _SYS_CLONE is not None
     arg = ctypes.c_long
     pid = _libc.syscall(arg(_SYS_CLONE), arg(flags | SIGCHLD), arg(0), arg(0), arg(0), arg(0))
     if pid == -1:

@@ -1,5 +1,6 @@
-"""The agent inside a local sandbox container. Standard library only; run as ``python agent.py FD [--plain]`` in an
-empty environment (so that a Python run forked from it starts as ``python FILE`` would: site-packages included).
+"""The agent inside a local sandbox container. Standard library only; run as ``python agent.pyc FD [--plain]`` (its
+bytecode: ``launch.agent_bytecode``) in an empty environment (so that a Python run forked from it starts as
+``python FILE`` would: site-packages included).
 
 It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one message per packet (host → agent: ``marshal``,
 agent → host: JSON), file descriptors passed with the message (SCM_RIGHTS). Its imports are few and quick (they are

@@ -225,6 +225,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
         self._workspaces: dict[str, LocalWorkspace] = {}
         self._workspace_folder = os.fspath(workspace_folder) if workspace_folder is not None else None
+        self._container_keys: dict[tuple[Any, ...], ContainerKey] = {}  # by the settings it depends on
         self._closed = False
         self._active: dict[str, Run] = {}
         self._inflight = 0
@@ -318,8 +319,23 @@ class LocalCodeEnvironment(CodeEnvironment):
     # -- running ---------------------------------------------------------------------------------------------------
 
     async def _container_key(self, context: RunContext | None, view: RunView | None = None) -> ContainerKey:
-        """``view``: a run's workspace (the container shows its folder, and binds its virtualenv's base)."""
-        binds: list[str] = [*view.interpreter.binds] if view is not None and view.interpreter is not None else []
+        """Which container a run with ``context`` goes to: the settings' part is worked out once per settings (and
+        whenever a runtime is found that was not before), not per run; ``view``, a run's workspace, adds its folder
+        (the container shows it) and its virtualenv's base installation."""
+        settings = tuple(
+            resolve_variable(v, context) for v in (self._network, self._python, self._node, self._typescript_runner)
+        )
+        key = self._container_keys.get(settings)
+        if key is None:
+            key = self._container_keys[settings] = await self._find_container_key(context)
+        if view is None:
+            return key
+        network, binds, _ = key
+        venv = view.interpreter.binds if view.interpreter is not None else ()
+        return (network, dedupe([*binds, *venv]), view.workspace.root)
+
+    async def _find_container_key(self, context: RunContext | None) -> ContainerKey:
+        binds: list[str] = []
         if self.isolation == "bubblewrap":
             agent = await python_runtime(None)
             assert isinstance(agent, Runtime)
@@ -328,8 +344,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                 runtime = await self._runtime(language, context)
                 if isinstance(runtime, Runtime):
                     binds += runtime.binds
-        folder = view.workspace.root if view is not None else None
-        return (bool(resolve_variable(self._network, context)), dedupe(binds), folder)
+        return (bool(resolve_variable(self._network, context)), dedupe(binds), None)
 
     async def _run(
         self, spec: RunSpec, context: RunContext | None, buffer: OutputBuffer, on_output: OutputCallback | None
@@ -511,6 +526,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         found = await find_runtime(language, python, node, runner)
         if isinstance(found, Runtime):  # a missing runtime may be installed meanwhile: look again next time
             self._runtimes[key] = found
+            self._container_keys.clear()  # its directories join the container's (in a new container)
         return found
 
     def _limit_values(self, context: RunContext | None, timeout: float) -> dict[str, int]:

@@ -140,6 +140,7 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         request_id=None if detach else server.protocol.msg_id,
         args=program_args,
         stdin=program_stdin,
+        interactive=server.interactive_input,
     )
     try:
         run = server.runs.start(request)

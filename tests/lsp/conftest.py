@@ -59,6 +59,7 @@ class Session:
         self.started: dict[str, dict[str, Any]] = {}
         self.output: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.finished: dict[str, dict[str, Any]] = {}
+        self.input_requests: list[dict[str, Any]] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._versions: dict[str, int] = {}
@@ -68,6 +69,7 @@ class Session:
             ("daytona/runStarted", self._on_started),
             ("daytona/output", self._on_output),
             ("daytona/runFinished", self._on_finished),
+            ("daytona/inputRequested", self._on_input_requested),
         ):
             client.feature(method)(self._handler(sink))
         # pytest-lsp's own handlers record diagnostics / messages; re-check the waiters after each of them
@@ -111,6 +113,12 @@ class Session:
         p = _plain(params)
         self.finished[p["runId"]] = p
         self.events.append(("finished", p))
+        self._check()
+
+    def _on_input_requested(self, params: Any) -> None:
+        p = _plain(params)
+        self.input_requests.append(p)
+        self.events.append(("inputRequested", p))
         self._check()
 
     def _check(self) -> None:

@@ -128,6 +128,96 @@ MAX_STDIN_BYTES = 16 * 1024 * 1024
 """The largest preset stdin (UTF-8) a run takes, from any caller (CLI, ``daytona.run``)."""
 
 
+MAX_INPUT_BYTES = 1024 * 1024
+"""The largest piece of interactive input (UTF-8) one :meth:`InputChannel.send` takes."""
+
+STDIN_CLOSED_NOTE = "stdin is closed (no input was given)"
+"""The note of a run whose program read its stdin when no input was given (it read EOF)."""
+
+InputRequestedCallback = Callable[[str], "Awaitable[None] | None"]
+"""Receives the prompt (the partial last output line, ``""`` if none) when the program waits for input."""
+
+
+class InputClosed(Exception):
+    """Input for a run that takes no more: it finished, or its stdin was closed (EOF sent)."""
+
+
+class InputSink(Protocol):
+    """A backend's end of an :class:`InputChannel`: where the program's stdin goes."""
+
+    async def write(self, text: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class InputChannel:
+    """A running program's stdin fed as the caller goes (:attr:`RunSpec.input`).
+
+    The caller: :meth:`send` a line (a newline is added unless ``text`` ends with one, as Daytona's daemon does),
+    :meth:`close` (EOF); ``on_input_requested(prompt)`` is called when the program waits for input (it blocks
+    reading its stdin with nothing to read; ``prompt`` is the partial last output line). Input sent before the
+    program starts is kept for it. What is sent is echoed in the run's output, as a terminal shows it.
+    The backend: :meth:`attach` its sink once the program runs, :meth:`detach` when the run ended,
+    :meth:`input_requested` when it sees the program wait.
+    """
+
+    def __init__(self, on_input_requested: InputRequestedCallback | None = None) -> None:
+        self.on_input_requested = on_input_requested
+        self._sink: InputSink | None = None
+        self._pending: list[str] = []
+        self._eof = False
+        self._ended = False
+
+    @property
+    def is_open(self) -> bool:
+        """Whether :meth:`send` takes input (the run has not ended and EOF was not sent)."""
+        return not (self._eof or self._ended)
+
+    async def send(self, text: str) -> None:
+        """Feed one line to the program. Raises :class:`InputClosed` or ``ValueError`` (over the size cap)."""
+        if not self.is_open:
+            raise InputClosed("the run has ended" if self._ended else "the run's stdin was closed")
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
+            raise ValueError(f"input larger than {MAX_INPUT_BYTES} bytes")
+        line = text if text.endswith("\n") else text + "\n"
+        if self._sink is None:
+            self._pending.append(line)
+        else:
+            await self._sink.write(line)
+
+    async def close(self) -> None:
+        """End the program's input (it reads EOF); idempotent."""
+        if self._eof:
+            return
+        self._eof = True
+        if self._sink is not None and not self._ended:
+            await self._sink.close()
+
+    async def attach(self, sink: InputSink) -> None:
+        """Backend: the program runs; hand it what was sent so far (and EOF, if that was sent)."""
+        while self._pending:
+            await sink.write(self._pending.pop(0))
+        self._sink = sink
+        if self._eof:
+            await sink.close()
+
+    def detach(self) -> None:
+        """Backend: the run has ended; input for it is refused from now on."""
+        self._ended = True
+        self._sink = None
+
+    async def input_requested(self, prompt: str) -> None:
+        """Backend: the program waits for input. A failing callback never breaks the run."""
+        if self.on_input_requested is None:
+            return
+        try:
+            result = self.on_input_requested(prompt)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("daytona-lsp: input-requested callback failed")
+
+
 MAX_FILE_BYTES = 10 * 1024 * 1024
 """Default cap on one workspace file a run sees (larger ones are skipped and named)."""
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
@@ -158,7 +248,8 @@ class RunSpec:
 
     ``path`` is the file's workspace-relative path (``None`` for a snippet or an untitled buffer), ``cwd`` the
     workspace-relative directory to run in (``None``: the sandbox's work directory), ``args`` the program's arguments,
-    ``stdin`` preset input (``None``: no input, the program reads EOF at once), ``env`` extra environment variables for
+    ``stdin`` preset input, ``input`` interactive input after it (:class:`InputChannel`); with neither the program
+    reads EOF at once (and its output ends with :data:`STDIN_CLOSED_NOTE` when it did read), ``env`` extra environment variables for
     this run only. ``workspace``: the folder the run sees (``None``: none, only the code); with it the program runs
     as the file at its real path (``root/path``: ``__file__``, ``sys.argv[0]``, ``$0``). ``session``: the key of a
     persistent interpreter to run in (e.g. the document's URI; the backend keys it by key + language), ``None``: a
@@ -177,6 +268,7 @@ class RunSpec:
     workspace: WorkspaceView | None = None
     session: str | None = None
     separate_stderr: bool = False
+    input: InputChannel | None = field(default=None, compare=False)
 
 
 class _SandboxInfoBase(TypedDict):

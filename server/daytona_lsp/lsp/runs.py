@@ -17,7 +17,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daytona_lsp.core.environment import CodeEnvironment, CodeLanguage, CodeRunResult, RunSpec
+from daytona_lsp.core.environment import (
+    CodeEnvironment,
+    CodeLanguage,
+    CodeRunResult,
+    InputChannel,
+    InputClosed,
+    RunSpec,
+)
 from daytona_lsp.core.output import OutputBuffer, utf8_head
 from daytona_lsp.core.secrets import api_key, redact
 from daytona_lsp.lsp.settings import Settings
@@ -105,9 +112,12 @@ class RunRequest:
     args: tuple[str, ...] = ()
     """The program's arguments (its argv after the file name), exactly."""
     stdin: str | None = None
-    """Preset input for the program (None: it reads EOF at once)."""
+    """Preset input for the program (None: it reads EOF at once, unless ``interactive``)."""
     placement: Placement | None = None
     """The document's workspace folder as the run sees it, its path and cwd there (None: outside every folder)."""
+    interactive: bool = False
+    """The client answers ``daytona/inputRequested`` (``initializationOptions.interactiveInput``): the program's
+    stdin stays open for :meth:`RunService.send_input` after the preset."""
 
 
 @dataclass
@@ -149,6 +159,8 @@ class Run:
     """How much of the output (UTF-8 bytes, at most the cap) went to the observer while running."""
     data: dict[str, Any] = field(default_factory=dict)
     """Scratch space for observers (progress token…)."""
+    input: InputChannel | None = None
+    """The program's stdin, for an interactive run."""
 
     @property
     def done(self) -> bool:
@@ -210,10 +222,15 @@ class EnvironmentSlot:
         return self.ready.result().sandbox_id
 
 
+InputRequestedHandler = Callable[[Run, str], None]
+"""Told (run, prompt) when an interactive run's program waits for input."""
+
+
 class RunService:
     def __init__(self, factory: EnvironmentFactory | None = None, observer: RunObserver | None = None) -> None:
         self.factory = factory or default_environment_factory
         self.observer: RunObserver = observer or _NullObserver()
+        self.on_input_requested: InputRequestedHandler = lambda run, prompt: None
         self.runs: dict[str, Run] = {}
         self.slots: dict[str, EnvironmentSlot] = {}
         self._retired: set[EnvironmentSlot] = set()
@@ -368,6 +385,8 @@ class RunService:
         if self._closing:
             raise RunError("The server is shutting down")
         run = Run(id=str(next(self._ids)), request=request, backend=resolve_backend(request.settings))
+        if request.interactive:
+            run.input = InputChannel(lambda prompt: self.on_input_requested(run, prompt))
         self.runs[run.id] = run
         run.task = asyncio.create_task(self._execute(run), name=f"daytona-run-{run.id}")
         return run
@@ -403,6 +422,7 @@ class RunService:
                 language=req.language,
                 args=req.args,
                 stdin=req.stdin,
+                input=run.input,
                 path=place.path if place else None,
                 cwd=place.cwd if place else None,
                 workspace=place.view if place else None,
@@ -450,11 +470,32 @@ class RunService:
             with contextlib.suppress(Exception):
                 await self.observer.run_output(run, "stdout", rest)
         self.runs.pop(run.id, None)
+        if run.input is not None:
+            run.input.detach()  # whatever the backend did: no input is taken for a finished run
         try:
             self.observer.run_finished(run, outcome)
         except Exception:
             log.exception("Finish observer failed")
         return outcome
+
+    async def send_input(self, run_id: str, text: str, eof: bool = False) -> None:
+        """Feed a line (``text``; none when it is ``""`` and ``eof``) to a running interactive run's program, then
+        EOF when ``eof``. Raises :class:`RunError` (unknown, finished or not interactive run, stdin closed) or
+        ``ValueError`` (over the size cap)."""
+        run = self.runs.get(run_id)
+        if run is None or run.done:
+            raise RunError(f"run {run_id} is not running (it finished, or there never was one)")
+        if run.input is None:
+            raise RunError(
+                f"run {run_id} takes no input: the client did not opt in (initializationOptions.interactiveInput)"
+            )
+        try:
+            if text or not eof:
+                await run.input.send(text)
+            if eof:
+                await run.input.close()
+        except InputClosed as exc:
+            raise RunError(f"run {run_id} takes no more input: {exc}") from None
 
     def cancel(self, run_id: str) -> bool:
         run = self.runs.get(run_id)

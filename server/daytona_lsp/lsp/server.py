@@ -79,6 +79,8 @@ class DaytonaLanguageServer(LanguageServer):
         )
         self.runs = RunService(factory)
         self.output_notifications = False
+        self.interactive_input = False
+        """The client answers ``daytona/inputRequested`` (``initializationOptions.interactiveInput``)."""
         self.base_settings = Settings()
         self.client_settings: dict[str, Any] | None = None
         """The ``daytona`` settings object a client pushed with didChangeConfiguration (no pull support)."""
@@ -194,7 +196,7 @@ class DaytonaLanguageServer(LanguageServer):
 
 def create_server(factory: EnvironmentFactory | None = None) -> DaytonaLanguageServer:
     """Build the server with every feature registered. ``factory`` builds environments (default: the real backends)."""
-    from daytona_lsp.lsp.features import code_actions, code_lens, commands, lifecycle, output
+    from daytona_lsp.lsp.features import code_actions, code_lens, commands, input, lifecycle, output
 
     server = DaytonaLanguageServer(factory)
     server.runs.observer = output.RunReporter(server)
@@ -202,6 +204,7 @@ def create_server(factory: EnvironmentFactory | None = None) -> DaytonaLanguageS
     code_actions.register(server)
     code_lens.register(server)
     commands.register(server)
+    input.register(server)
     return server
 
 

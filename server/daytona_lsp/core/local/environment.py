@@ -87,6 +87,7 @@ from daytona_lsp.core.local.runtimes import (
     venv_runtime,
 )
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
+from daytona_lsp.core.local.stdin import StdinPipe, stop_feeding
 from daytona_lsp.core.local.workspace import LocalWorkspace, RunView, WorkspaceProblem, run_view
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 
@@ -467,20 +468,30 @@ class LocalCodeEnvironment(CodeEnvironment):
             if isolated and self._sandbox.run_filter is not None:
                 request["seccomp"] = self._sandbox.run_filter
             stdin = spec.stdin.encode("utf-8", "surrogatepass") if spec.stdin is not None else None
-            code = spec.code.encode("utf-8", "surrogatepass")
-            if view is not None:
-                fields, code = view.request(run_id, code, SANDBOX_CODE_DIR)
-                request.update(fields)
-                await asyncio.to_thread(view.started, self._sandbox.layer(container))
+            pipe = StdinPipe(spec.input, stdin) if spec.input is not None or stdin is None else None
             try:
-                run = Run.start(container, request, code, stdin)
-            except ContainerGone:
-                shutil.rmtree(run_dir, ignore_errors=True)
+                code = spec.code.encode("utf-8", "surrogatepass")
+                if view is not None:
+                    fields, code = view.request(run_id, code, SANDBOX_CODE_DIR)
+                    request.update(fields)
+                    await asyncio.to_thread(view.started, self._sandbox.layer(container))
+                if pipe is None:
+                    run = Run.start(container, request, code, stdin)
+                else:
+                    run = Run.start(container, request, code, None, pipe.read_fd)
+                    pipe.handed_over()  # the agent has its copy of the read end
+            except BaseException:
+                if pipe is not None:
+                    pipe.discard()
                 raise
+        except ContainerGone:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         except (OSError, UnicodeError, ValueError) as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
             return _result(f"Could not start the run: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
         self._active[run_id] = run
+        feeding = asyncio.ensure_future(pipe.serve(buffer, on_output, container.pid1)) if pipe is not None else None
         try:
             exit_code, note = await run.supervise(buffer, on_output, timeout)
             if group is not None and exit_code == OOM_KILLED_EXIT_CODE and group.oom_kills() > oom_kills:
@@ -488,12 +499,16 @@ class LocalCodeEnvironment(CodeEnvironment):
             changed, line = await asyncio.to_thread(view.finished, run_id) if view is not None else ([], None)
             note = "\n".join(filter(None, (note, self._sandbox.disk_note(), line)))
         finally:
+            if feeding is not None:
+                await stop_feeding(feeding)
             self._active.pop(run_id, None)
             if group is not None:
                 with contextlib.suppress(OSError):  # the set-up processes of the runs still going
                     limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"], len(self._active))
             if not isolated:
                 shutil.rmtree(run_dir, ignore_errors=True)
+        if pipe is not None:
+            note = "\n".join(filter(None, (pipe.note, note)))
         await finish_output(buffer, on_output, note, _notes(spec))
         result = _buffered_result(buffer, exit_code, start, source_path)
         result.changed_files = changed

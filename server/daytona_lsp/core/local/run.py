@@ -59,9 +59,12 @@ class Run:
         self.exit_code = SANDBOX_FAILED_EXIT_CODE
 
     @classmethod
-    def start(cls, container: Container, request: dict[str, Any], code: bytes, stdin: bytes | None) -> Run:
-        """Hand ``request`` to the agent with the output pipe, the code and the preset stdin (``None``: /dev/null),
-        and a pipe of its own for the program's stderr when ``request["separate_stderr"]``.
+    def start(
+        cls, container: Container, request: dict[str, Any], code: bytes, stdin: bytes | None, stdin_fd: int = -1
+    ) -> Run:
+        """Hand ``request`` to the agent with the output pipe, the code and the preset stdin (``None``: /dev/null;
+        or ``stdin_fd``, a pipe's read end, the caller's to close), and a pipe of its own for the program's stderr
+        when ``request["separate_stderr"]``.
 
         Raises ``OSError`` or :class:`ContainerGone` when it cannot."""
         fds: list[int] = []
@@ -75,7 +78,8 @@ class Run:
             if request.get("separate_stderr"):
                 err_r, err_w = os.pipe()
                 fds.append(err_w)
-            run = cls(container, container.submit(request, fds), out_r)
+            sent = fds if stdin_fd == -1 else [*fds[:2], stdin_fd, *fds[2:]]
+            run = cls(container, container.submit(request, sent), out_r)
             run.err_r = err_r
             return run
         except BaseException:

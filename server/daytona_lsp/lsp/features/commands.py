@@ -145,6 +145,7 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         args=program_args,
         stdin=program_stdin,
         placement=placement,
+        interactive=server.interactive_input,
     )
     try:
         run = server.runs.start(request)

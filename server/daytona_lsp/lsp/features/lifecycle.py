@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from daytona_lsp.lsp import documents
+from daytona_lsp.lsp.features import input
 from daytona_lsp.lsp.settings import parse_settings
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_CLIENT_OPTIONS = {"outputNotifications"}
+_CLIENT_OPTIONS = {"outputNotifications", input.CLIENT_OPTION}
 
 
 def initialization_settings(options: Any) -> Mapping[str, Any] | None:
@@ -40,6 +41,7 @@ def register(server: DaytonaLanguageServer) -> None:
             server.warn("initializationOptions must be an object; ignoring them")
             options = None
         server.output_notifications = bool(options and options.get("outputNotifications") is True)
+        server.interactive_input = input.opted_in(options)
         server.base_settings = parse_settings(initialization_settings(options), server.warn)
         server.folder_settings = {"": server.base_settings}
         if not server.supports_configuration():

@@ -1,0 +1,217 @@
+"""A local run's stdin when it is not a preset: a pipe the host writes to as input arrives, and a watcher that sees
+the program wait for input.
+
+Waiting is read from the kernel, for every language alike: while the run's output is idle, the host looks at the
+container's processes (its own ``/proc``: they are its descendants) for a thread asleep reading this pipe —
+``wchan`` a pipe read and the ``read`` syscall's descriptor this pipe (Python, bash, any blocking reader) — or asleep
+in ``epoll_wait`` on an epoll set that watches this pipe for input (Node's event loop). Only the run's own pipe
+counts, so concurrent runs in one container never see each other's waits.
+
+With an :class:`~daytona_lsp.core.environment.InputChannel` the wait is reported with the prompt (the partial last
+output line); without one the host closes the pipe at the first wait, so the program reads EOF at once, and the run's
+output says so (:data:`~daytona_lsp.core.environment.STDIN_CLOSED_NOTE`). A program that never reads gets no note.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import termios
+from collections.abc import Iterator
+
+from daytona_lsp.core.environment import STDIN_CLOSED_NOTE, InputChannel, OutputCallback, emit
+from daytona_lsp.core.output import OutputBuffer
+
+log = logging.getLogger(__name__)
+
+_FIRST_POLL_S = 0.002
+_MAX_POLL_S = 0.05
+_PROMPT_BYTES = 1024
+_EPOLL_TARGET = re.compile(r"tfd:\s*\d+\s+events:\s*(?P<events>[0-9a-f]+)\b.*\bino:(?P<ino>[0-9a-f]+)")
+
+
+def descendants(pid: int) -> Iterator[int]:
+    """``pid``'s descendants (not itself), from ``/proc/PID/task/TID/children``."""
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{parent}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{parent}/task/{tid}/children") as f:
+                    for child in f.read().split():
+                        todo.append(int(child))
+                        yield int(child)
+
+
+def _epoll_watches(pid: int, epfd: int, inode: int) -> bool:
+    """Whether epoll descriptor ``epfd`` of ``pid`` watches the pipe ``inode`` for input (EPOLLIN)."""
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/fdinfo/{epfd}") as f:
+        for line in f:
+            match = _EPOLL_TARGET.match(line)
+            if match and int(match["ino"], 16) == inode and int(match["events"], 16) & 1:
+                return True
+    return False
+
+
+def waits_on(pid: int, inode: int) -> bool:
+    """Whether a thread of process ``pid`` is asleep reading the pipe ``inode`` (directly or through epoll)."""
+    target = f"pipe:[{inode}]"
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+                wchan = f.read()
+            if "pipe" not in wchan and "epoll" not in wchan:
+                continue
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                fields = f.read().split()
+            fd = int(fields[1], 16)
+            if "pipe" in wchan:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return True
+            elif _epoll_watches(pid, fd, inode):
+                return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
+def anyone_waits(root_pid: int, inode: int) -> bool:
+    """Whether a descendant of ``root_pid`` waits reading the pipe ``inode``."""
+    return any(waits_on(pid, inode) for pid in descendants(root_pid))
+
+
+def prompt_of(buffer: OutputBuffer) -> str:
+    """The partial last line of the output so far (``""`` when it ends with a newline)."""
+    tail = buffer.text_from(max(0, buffer.total_bytes - _PROMPT_BYTES))
+    return tail.rsplit("\n", 1)[-1]
+
+
+class StdinPipe:
+    """The run's stdin as a pipe: hand :attr:`read_fd` to the agent, then :meth:`serve` until the run ends."""
+
+    def __init__(self, channel: InputChannel | None, preset: bytes | None) -> None:
+        self.channel = channel
+        self.preset = preset
+        self.read_fd, self._write_fd = os.pipe()
+        os.set_inheritable(self.read_fd, False)
+        self.inode = os.fstat(self._write_fd).st_ino
+        self.read_eof = False
+        """Whether the program read its stdin with no input given (it was closed for it: the note)."""
+        self._transport: asyncio.WriteTransport | None = None
+        self._buffer: OutputBuffer | None = None
+        self._on_output: OutputCallback | None = None
+        self._sent = asyncio.Event()
+
+    @property
+    def note(self) -> str:
+        return STDIN_CLOSED_NOTE if self.read_eof else ""
+
+    def handed_over(self) -> None:
+        """The agent has its copy of the read end (ours is closed, so EOF comes when we close the write end)."""
+        if self.read_fd != -1:
+            os.close(self.read_fd)
+            self.read_fd = -1
+
+    async def serve(self, buffer: OutputBuffer, on_output: OutputCallback | None, root_pid: int) -> None:
+        """Feed and watch the program's stdin until cancelled (when the run has ended)."""
+        loop = asyncio.get_running_loop()
+        pipe = os.fdopen(self._write_fd, "wb", buffering=0)
+        self._write_fd = -1
+        self._transport, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, pipe)
+        self._buffer, self._on_output = buffer, on_output
+        if self.preset:
+            self._transport.write(self.preset)
+        try:
+            if self.channel is not None:
+                await self.channel.attach(self)
+            await self._watch(buffer, root_pid)
+        finally:
+            if self.channel is not None:
+                self.channel.detach()
+            if not self._transport.is_closing():  # a closing one ends by itself (written out, or the reader gone)
+                self._transport.abort()
+
+    # -- the InputSink the channel writes to ----------------------------------------------------------------------
+
+    async def write(self, text: str) -> None:
+        assert self._buffer is not None and self._transport is not None
+        await emit(self._on_output, "stdout", self._buffer.write(text))  # the echo, as a terminal shows it
+        if not self._transport.is_closing():
+            self._transport.write(text.encode("utf-8", "surrogatepass"))
+        self._sent.set()
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()  # once what is buffered is written: EOF
+        self._sent.set()
+
+    # -- seeing the program wait ----------------------------------------------------------------------------------
+
+    async def _watch(self, buffer: OutputBuffer, root_pid: int) -> None:
+        """Poll (backing off) while the output is idle; report each wait once (again after input or output)."""
+        assert self._transport is not None
+        interval, seen = _FIRST_POLL_S, buffer.total_bytes
+        while not self._transport.is_closing():
+            await asyncio.sleep(interval)
+            if buffer.total_bytes != seen or self._sent.is_set():
+                seen, interval = buffer.total_bytes, _FIRST_POLL_S
+                self._sent.clear()
+                continue
+            if self._unread():
+                continue  # the program has input it has not taken yet: not waiting
+            try:
+                waiting = await asyncio.to_thread(anyone_waits, root_pid, self.inode)
+            except Exception:  # noqa: BLE001 - never break the run; without the watcher: EOF at once
+                log.exception("daytona-lsp: watching the run's stdin failed")
+                waiting = self.channel is None
+            if not waiting:
+                interval = min(interval * 2, _MAX_POLL_S)
+                continue
+            if self.channel is None:
+                self.read_eof = True
+                self._transport.close()
+                return
+            await self.channel.input_requested(prompt_of(buffer))
+            await self._input_or_output(buffer, seen)
+
+    def _unread(self) -> bool:
+        """Whether input is still on its way: in the pipe or in the transport's buffer."""
+        assert self._transport is not None
+        if self._transport.get_write_buffer_size():
+            return True
+        count = array.array("i", [0])
+        with contextlib.suppress(OSError, ValueError):  # ValueError: the pipe is closed (the reader is gone)
+            fcntl.ioctl(self._transport.get_extra_info("pipe").fileno(), termios.FIONREAD, count)
+        return count[0] > 0
+
+    async def _input_or_output(self, buffer: OutputBuffer, seen: int) -> None:
+        """Until input is sent, the program writes or the pipe closes (a wait is reported once)."""
+        assert self._transport is not None
+        while buffer.total_bytes == seen and not self._transport.is_closing():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._sent.wait(), _MAX_POLL_S)
+                return
+
+    def discard(self) -> None:
+        """The run never started: close what is still ours."""
+        for fd in (self.read_fd, self._write_fd):
+            if fd != -1:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.read_fd = self._write_fd = -1
+
+
+async def stop_feeding(task: asyncio.Future[None]) -> None:
+    """End :meth:`StdinPipe.serve` (the run has ended); idempotent."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -22,6 +22,7 @@ import hashlib
 import os
 import posixpath
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,7 @@ class Synced:
     """The result of one sync: the sandbox path of the folder's root and the view it now holds."""
 
     root: str
-    files: dict[str, Entry]
+    files: Mapping[str, Entry]
     rules: Rules
     """The view's rules (which of the files a run changed are workspace files)."""
     note: str | None
@@ -100,20 +101,17 @@ class FolderSync:
                     self.root = posixpath.join(home, WORKSPACES_DIR, self.name)
                 overlays: Overlays = {path: text for path, text in view.overlays.items()}
                 diff = await asyncio.to_thread(workspace.diff, self.manifest, overlays)
+                manifest = diff.manifest
                 if not diff.empty:
                     uploads, manifest = await asyncio.to_thread(_read_changes, diff)
                     if uploads:
                         await _upload(sandbox, self.root, uploads)
                     if diff.deleted:
                         await _delete(sandbox, self.root, diff.deleted)
-                    self.manifest = manifest
-                else:
-                    self.manifest = diff.manifest
-            except RunFailed:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # the manifest stays as it was: the next sync sends these changes again
                 raise RunFailed(error_result(exc, api_key=api_key)) from exc
-            return Synced(self.root, dict(self.manifest.files), workspace.rules, workspace.skipped_line(diff.skipped))
+            self.manifest = manifest
+            return Synced(self.root, manifest.files, workspace.rules, workspace.skipped_line(diff.skipped))
 
     async def finish(
         self, sandbox: AsyncSandbox, synced: Synced, trailer: Trailer, view: WorkspaceView, api_key: str

@@ -306,7 +306,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                     if synced.note and not shown:
                         shown.append(synced.note + "\n")
                         await emit(on_output, "stderr", shown[0])
-                    whole_file = is_synced_file(spec, synced.files)
+                    whole_file = await asyncio.to_thread(is_synced_file, spec, synced.files)  # hashes the code
                     command = tree_command(spec, self._timeout, synced.root, whole_file=whole_file)
                 if on_output is None and spec.language == "python" and is_plain(spec) and folder is None:
                     result = await self._runner.code_run(sandbox, spec.code, slot.spec.api_key)

@@ -353,11 +353,22 @@ def test_write_back_never_writes_outside_the_folder_or_through_a_symlink(tmp_pat
     outside.mkdir()
     (root / "link").symlink_to(outside)
     (root / "file-link").symlink_to(outside / "target.txt")
+    (root / "run.sh").write_text("old")
+    (root / "run.sh").chmod(0o750)
     written, refused = write_files(
         str(root),
-        {"ok/new.txt": b"1", "../escape.txt": b"2", "link/x.txt": b"3", "file-link": b"4", "/etc/x": b"5"},
+        {
+            "ok/new.txt": b"1",
+            "../escape.txt": b"2",
+            "link/x.txt": b"3",
+            "file-link": b"4",
+            "/etc/x": b"5",
+            "run.sh": b"new",
+        },
     )
-    assert list(written) == ["ok/new.txt"] and (root / "ok" / "new.txt").read_bytes() == b"1"
+    assert sorted(written) == ["ok/new.txt", "run.sh"] and (root / "ok" / "new.txt").read_bytes() == b"1"
+    assert (root / "run.sh").read_bytes() == b"new" and (root / "run.sh").stat().st_mode & 0o777 == 0o750
+    assert sorted(p.name for p in root.iterdir()) == ["file-link", "link", "ok", "run.sh"]  # no temporary left
     assert sorted(refused) == ["../escape.txt", "/etc/x", "file-link", "link/x.txt"]
     assert list(outside.iterdir()) == [] and not (tmp_path / "escape.txt").exists()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -310,3 +311,19 @@ async def test_prewarm_starts_the_container_that_shows_the_environments_workspac
         assert (result.output, env.sandbox_id) == ("1\n", warm)  # the run found its container started
     finally:
         await env.aclose()
+
+
+async def test_without_a_writable_layer_the_folder_is_read_only_for_the_run_which_says_so(env, tmp_path):
+    code = "open('data.txt', 'w').write('changed')\n"
+    root = write(tmp_path / "proj", {"data.txt": "original\n", "main.py": code})
+    assert (await env.execute(spec(root, "main.py"))).exit_code == 0
+    assert env.work_dir is not None
+    for upper in env.work_dir.parent.glob("layer-*/upper"):  # the overlay cannot be mounted any more
+        shutil.rmtree(upper)
+    result = await env.execute(spec(root, "main.py"))
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "daytona-lsp: the workspace is read-only in this sandbox (no writable overlay here: No such file or directory)\n"
+    ), result.output
+    assert "OSError: [Errno 30] Read-only file system: 'data.txt'" in result.output
+    assert (root / "data.txt").read_text() == "original\n" and result.changed_files == []

@@ -289,7 +289,8 @@ def _mount_workspace(ws: dict, code_dir: str, out_fd: int) -> None:
     except OSError as exc:  # no overlayfs in user namespaces here (Linux < 5.11): the folder read-only
         _mount(f"{view}/lower", root, "", MS_BIND | MS_REC)
         _mount("none", root, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        _report(out_fd, f"the workspace is read-only in this sandbox (no writable overlay here: {exc.strerror})")
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        _report(out_fd, f"the workspace is read-only in this sandbox (no writable overlay here: {reason})")
     _mount("tmpfs", view, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
     empty = os.path.join(code_dir, ws["empty"])
     for path in ws["masks"]:  # a mount that fails fails the run rather than show a secret

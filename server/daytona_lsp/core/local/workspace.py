@@ -143,12 +143,15 @@ class LocalWorkspace:
                 cached = self._dirs.get(rel_dir)
                 if cached is None or not cached.trusted or (cached.mtime_ns, cached.ino) != (st.st_mtime_ns, st.st_ino):
                     cached = self._dirs[rel_dir] = self._list(rel_dir, path, st)
-            except OSError:
+            except OSError as exc:
+                if not rel_dir:
+                    raise WorkspaceProblem(
+                        f"the workspace folder {self.root} cannot be read ({exc.strerror}); running without it"
+                    ) from None
                 self._dirs.pop(rel_dir, None)
                 # the run cannot list it either, but could make it listable (its own, in the layer): hidden whole
-                skipped.unreadable.append(rel_dir + "/" if rel_dir else self.root)
-                if rel_dir:
-                    found.append(_Dir(0, 0, False, [], [(f"{self.root}/{rel_dir}", True)], [], []))
+                skipped.unreadable.append(rel_dir + "/")
+                found.append(_Dir(0, 0, False, [], [(f"{self.root}/{rel_dir}", True)], [], []))
                 continue
             found.append(cached)
             skipped.outside += cached.outside

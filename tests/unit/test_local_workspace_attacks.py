@@ -6,7 +6,6 @@ import json
 import sys
 
 import pytest
-
 from tests.unit.test_local_workspace import spec, write
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")

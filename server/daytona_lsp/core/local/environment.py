@@ -87,7 +87,7 @@ from daytona_lsp.core.local.runtimes import (
     venv_runtime,
 )
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
-from daytona_lsp.core.local.workspace import LocalWorkspace, RunView, WorkspaceProblem, run_view
+from daytona_lsp.core.local.workspace import LocalWorkspace, RunView, WorkspaceProblem, container_for, run_view
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 
 log = logging.getLogger(__name__)
@@ -219,12 +219,12 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "it can read and change your files and use your network."
             )
         self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir, disk_mb=disk_mb)
+        self._workspaces: dict[str, LocalWorkspace] = {}
+        self._workspace_folder = os.fspath(workspace_folder) if workspace_folder is not None else None
         self._run_counter = 0
         self._max_concurrent_runs = max_concurrent_runs
         self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
-        self._workspaces: dict[str, LocalWorkspace] = {}
-        self._workspace_folder = os.fspath(workspace_folder) if workspace_folder is not None else None
         self._closed = False
         self._active: dict[str, Run] = {}
         self._inflight = 0
@@ -274,7 +274,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         if self._workspace_folder is not None:
             view, _ = await self._view(RunSpec("", "python", workspace=WorkspaceView(self._workspace_folder)), "", "")
         try:
-            await self._sandbox.container(await self._container_key(context, view))
+            await self._sandbox.container(*container_for(await self._container_key(context), view))
         except OSError as exc:
             raise LocalSandboxError(self._sandbox.start_problem(exc)) from None
 
@@ -317,9 +317,8 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     # -- running ---------------------------------------------------------------------------------------------------
 
-    async def _container_key(self, context: RunContext | None, view: RunView | None = None) -> ContainerKey:
-        """``view``: a run's workspace (the container shows its folder, and binds its virtualenv's base)."""
-        binds: list[str] = [*view.interpreter.binds] if view is not None and view.interpreter is not None else []
+    async def _container_key(self, context: RunContext | None) -> ContainerKey:
+        binds: list[str] = []
         if self.isolation == "bubblewrap":
             agent = await python_runtime(None)
             assert isinstance(agent, Runtime)
@@ -328,8 +327,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                 runtime = await self._runtime(language, context)
                 if isinstance(runtime, Runtime):
                     binds += runtime.binds
-        folder = view.workspace.root if view is not None else None
-        return (bool(resolve_variable(self._network, context)), dedupe(binds), folder)
+        return (bool(resolve_variable(self._network, context)), dedupe(binds))
 
     async def _run(
         self, spec: RunSpec, context: RunContext | None, buffer: OutputBuffer, on_output: OutputCallback | None
@@ -357,7 +355,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                     notes.insert(0, f"python: {view.interpreter.python} (the workspace's virtualenv)")
                 if isinstance(runtime, Unavailable):
                     return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
-                key = await self._container_key(context, view)
+                key, folder = container_for(await self._container_key(context), view)
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
             for note in notes:
@@ -367,7 +365,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             async with self._slots:
                 for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
                     try:
-                        container, replaced = await self._sandbox.container(key)
+                        container, replaced = await self._sandbox.container(key, folder)
                     except OSError as exc:
                         problem = self._sandbox.start_problem(exc)
                         return await _early(problem, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)

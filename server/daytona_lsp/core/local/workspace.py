@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daytona_lsp.core.environment import WorkspaceView
+from daytona_lsp.core.local.runtimes import dedupe
 from daytona_lsp.core.workspace import BUILTIN_IGNORED_DIRS, RACY_NS, Skipped, Workspace, changed_files, is_secret
 from daytona_lsp.core.workspace.changes import differs
 
@@ -37,6 +38,10 @@ UPPER = "upper"
 NOT_SEARCHED = BUILTIN_IGNORED_DIRS - {"dist", "build"}
 """Directories the secrets search does not enter (their files stay visible)."""
 _RESERVED = ("/proc", "/sys", "/dev", "/run", "/usr", "/etc", "/workspace", "/code", "/tmp/..")
+
+
+_Key = tuple[bool, tuple[str, ...]]
+"""A container's key (``sandbox.ContainerKey``: network, binds)."""
 
 
 class WorkspaceProblem(ValueError):
@@ -405,6 +410,16 @@ class RunView:
                     placeholder.unlink()
         line = self.workspace.write_back(self.layer, changed) if self.view.write_back and changed else None
         return changed, line
+
+
+def container_for(key: _Key, view: RunView | None) -> tuple[_Key, str | None]:
+    """The container a run with ``view`` goes to: ``key`` with its virtualenv's base bound, and the folder shown."""
+    if view is None:
+        return key, None
+    network, binds = key
+    if view.interpreter is not None and view.interpreter.binds:
+        binds = dedupe([*binds, *view.interpreter.binds])
+    return (network, binds), view.workspace.root
 
 
 def run_view(

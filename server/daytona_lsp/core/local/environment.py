@@ -62,6 +62,7 @@ from daytona_lsp.core.environment import (
     resolve_variable,
 )
 from daytona_lsp.core.local import launch, limits
+from daytona_lsp.core.local import workspace as workspace_view
 from daytona_lsp.core.local.container import Container, ContainerGone
 from daytona_lsp.core.local.launch import (
     SANDBOX_CODE_DIR,
@@ -87,7 +88,6 @@ from daytona_lsp.core.local.runtimes import (
     venv_runtime,
 )
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
-from daytona_lsp.core.local.workspace import LocalWorkspace, RunView, WorkspaceProblem, container_for, run_view
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "it can read and change your files and use your network."
             )
         self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir, disk_mb=disk_mb)
-        self._workspaces: dict[str, LocalWorkspace] = {}
+        self._workspaces: dict[str, workspace_view.LocalWorkspace] = {}
         self._workspace_folder = os.fspath(workspace_folder) if workspace_folder is not None else None
         self._run_counter = 0
         self._max_concurrent_runs = max_concurrent_runs
@@ -274,7 +274,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         if self._workspace_folder is not None:
             view, _ = await self._view(RunSpec("", "python", workspace=WorkspaceView(self._workspace_folder)), "", "")
         try:
-            await self._sandbox.container(*container_for(await self._container_key(context), view))
+            await self._sandbox.container(*workspace_view.container_for(await self._container_key(context), view))
         except OSError as exc:
             raise LocalSandboxError(self._sandbox.start_problem(exc)) from None
 
@@ -355,7 +355,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                     notes.insert(0, f"python: {view.interpreter.python} (the workspace's virtualenv)")
                 if isinstance(runtime, Unavailable):
                     return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
-                key, folder = container_for(await self._container_key(context), view)
+                key, folder = workspace_view.container_for(await self._container_key(context), view)
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
             for note in notes:
@@ -397,7 +397,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         runtime: Runtime,
         file_name: str,
         cwd: str,
-        view: RunView | None,
+        view: workspace_view.RunView | None,
         timeout: float,
         context: RunContext | None,
         buffer: OutputBuffer,
@@ -482,13 +482,15 @@ class LocalCodeEnvironment(CodeEnvironment):
         result.changed_files = changed
         return result
 
-    async def _view(self, spec: RunSpec, path: str, cwd: str) -> tuple[RunView | None, list[str]]:
+    async def _view(self, spec: RunSpec, path: str, cwd: str) -> tuple[workspace_view.RunView | None, list[str]]:
         """The run's view of ``spec.workspace`` (isolated runs), and the notes to show before it starts."""
         if spec.workspace is None or self.isolation != "bubblewrap":
             return None, []
         want_python = spec.language == "python" and self._python is None
-        made = await asyncio.to_thread(run_view, self._workspaces, spec.workspace, path, cwd, want_python=want_python)
-        if isinstance(made, WorkspaceProblem):
+        made = await asyncio.to_thread(
+            workspace_view.run_view, self._workspaces, spec.workspace, path, cwd, want_python=want_python
+        )
+        if isinstance(made, workspace_view.WorkspaceProblem):
             return None, [str(made)]
         return made, list(made.notes)
 

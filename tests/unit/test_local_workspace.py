@@ -261,6 +261,14 @@ async def test_a_name_that_is_not_utf8_is_named_and_the_run_goes_on(env, tmp_pat
     assert "names not valid UTF-8: caf\\xe9.txt" in result.output
 
 
+async def test_a_system_directory_as_the_workspace_folder_runs_without_it_saying_why(env):
+    result = await env.execute(RunSpec(code="print(1)\n", language="python", workspace=WorkspaceView("/usr")))
+    assert (result.exit_code, result.output) == (
+        0,
+        "[daytona-lsp: the workspace folder /usr is a system directory; running without it]\n1\n",
+    )
+
+
 async def test_a_workspace_folder_that_does_not_exist_runs_without_it_saying_why(env, tmp_path):
     missing = tmp_path / "nowhere"
     result = await env.execute(RunSpec(code="print(1)\n", language="python", workspace=WorkspaceView(str(missing))))

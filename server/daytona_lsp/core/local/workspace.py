@@ -37,8 +37,8 @@ UPPER = "upper"
 
 NOT_SEARCHED = BUILTIN_IGNORED_DIRS - {"dist", "build"}
 """Directories the secrets search does not enter (their files stay visible)."""
-_RESERVED = ("/proc", "/sys", "/dev", "/run", "/usr", "/etc", "/workspace", "/code", "/tmp/..")
-
+_RESERVED = ("/proc", "/sys", "/dev", "/run", "/usr", "/etc", "/workspace", "/code", "/agent")
+"""The sandbox's own directories: no workspace folder lies in them (nor is ``/`` or ``/tmp``)."""
 
 _Key = tuple[bool, tuple[str, ...]]
 """A container's key (``sandbox.ContainerKey``: network, binds)."""
@@ -81,8 +81,8 @@ class _Dir:
 def check_root(root: str) -> str:
     """The folder's absolute path, or :class:`WorkspaceProblem` saying why it cannot be the workspace."""
     path = os.path.abspath(root)
-    if path == "/" or any(path == r or path.startswith(r + "/") for r in _RESERVED):
-        raise WorkspaceProblem(f"the workspace folder {path} is a system directory; it is not shown to the run")
+    if path in ("/", "/tmp") or any(path == r or path.startswith(r + "/") for r in _RESERVED):
+        raise WorkspaceProblem(f"the workspace folder {path} is a system directory; running without it")
     try:
         st = os.stat(path)
     except OSError as exc:

@@ -8,6 +8,8 @@ import sys
 import pytest
 from tests.unit.test_local_workspace import spec, write
 
+from daytona_lsp.core.local.workspace import LocalWorkspace, make_layer
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
 
 ATTACKS = r"""
@@ -62,3 +64,15 @@ async def test_code_cannot_unmask_move_or_reach_the_secrets_nor_plant_links_for_
     later = await env.execute(spec(root, "main.py", code="print(repr(open('planted').read()))\n"))
     assert later.exit_code == 1 and "FileNotFoundError" in later.output  # the staging copy is out of every run's reach
     assert (root / ".env").read_text() == "API_KEY=secret\n" and (root / "deploy" / "id_rsa").exists()
+
+
+def test_write_back_never_reads_through_a_directory_of_the_layer_a_run_turned_into_a_link(tmp_path):
+    # what a run beside another can do between that run's end and its write-back: swap a directory for a link
+    host_secret = write(tmp_path / "host", {"shadow": "host-only\n"})
+    root = write(tmp_path / "proj", {"keep.txt": "k\n"})
+    layer = make_layer(tmp_path)
+    (layer / "upper" / "d").symlink_to(host_secret)
+    (layer / "upper" / "fine.txt").write_text("ok\n")
+    line = LocalWorkspace(str(root)).write_back(layer, ["d/shadow", "fine.txt"])
+    assert line == "workspace: not written back (outside the folder, through a symlink or not a file): d/shadow"
+    assert not (root / "d").exists() and (root / "fine.txt").read_text() == "ok\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import io
 import itertools
 import os
 import shutil
@@ -271,19 +272,19 @@ class LocalWorkspace:
         what was not copied, or None."""
         refused: list[str] = []
         for rel in paths:
-            src = layer / UPPER / rel
             dst = os.path.join(self.root, rel)
             parent = os.path.realpath(os.path.dirname(dst))
             try:
                 if parent != self.real and not parent.startswith(self.real + os.sep):
                     raise PermissionError("outside the workspace")
-                st = os.lstat(src)
-                if not stat.S_ISREG(st.st_mode):
-                    raise PermissionError("not a regular file")
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, st.st_mode & 0o777)
-                with open(src, "rb") as f, os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(f, out)
+                with open_in_layer(layer, rel, os.O_RDONLY | os.O_NONBLOCK) as src:
+                    st = os.fstat(src.fileno())
+                    if not stat.S_ISREG(st.st_mode):
+                        raise PermissionError("not a regular file")
+                    os.makedirs(os.path.dirname(dst), exist_ok=True)
+                    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, st.st_mode & 0o777)
+                    with os.fdopen(fd, "wb") as out:
+                        shutil.copyfileobj(src, out)
             except OSError:
                 refused.append(rel)
         if not refused:
@@ -291,6 +292,35 @@ class LocalWorkspace:
         return (
             f"workspace: not written back (outside the folder, through a symlink or not a file): {', '.join(refused)}"
         )
+
+
+class _LayerFile(io.FileIO):
+    dir_fd: int = -1
+
+    def close(self) -> None:
+        super().close()
+        if self.dir_fd != -1:
+            os.close(self.dir_fd)
+            self.dir_fd = -1
+
+
+def open_in_layer(layer: Path, rel: str, flags: int) -> _LayerFile:
+    """Open the layer's file ``rel`` without following a symlink in any part of its path (a run may have made a
+    directory of the layer a link to anywhere on the host). ``dir_fd``: its directory, open until the file closes."""
+    dir_fd = os.open(layer / UPPER, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        *dirs, name = rel.split("/")
+        for part in dirs:
+            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = next_fd
+        fd = os.open(name, flags | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    f = _LayerFile(fd, "rb")
+    f.dir_fd = dir_fd
+    return f
 
 
 def make_layer(base: Path) -> Path:
@@ -404,10 +434,12 @@ class RunView:
             own.add(self.file[len(root) + 1 :])
         changed = self.workspace.changes(self.layer, self.before, self.view, own)
         for rel in own - self.before.keys():  # the run's overlay is gone: its placeholders go too
-            placeholder = self.layer / UPPER / rel
-            with contextlib.suppress(OSError):
-                if os.lstat(placeholder).st_size == 0 and not os.path.lexists(os.path.join(root, rel)):
-                    placeholder.unlink()
+            if os.path.lexists(os.path.join(root, rel)):
+                continue
+            with contextlib.suppress(OSError), open_in_layer(self.layer, rel, os.O_RDONLY | os.O_NONBLOCK) as f:
+                st = os.fstat(f.fileno())
+                if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                    os.unlink(os.path.basename(rel), dir_fd=f.dir_fd)
         line = self.workspace.write_back(self.layer, changed) if self.view.write_back and changed else None
         return changed, line
 

@@ -335,3 +335,18 @@ async def test_without_a_writable_layer_the_folder_is_read_only_for_the_run_whic
     ), result.output
     assert "OSError: [Errno 30] Read-only file system: 'data.txt'" in result.output
     assert (root / "data.txt").read_text() == "original\n" and result.changed_files == []
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("w.py", "open('data.txt', 'w').write('py')\n"),
+        ("w.js", "require('fs').writeFileSync('data.txt', 'js');\n"),
+        ("w.sh", "printf sh > data.txt\n"),
+    ],
+)
+async def test_each_language_writes_to_the_sandbox_copy_only(env, tmp_path, path, code):
+    root = write(tmp_path / "proj", {"data.txt": "original\n"})
+    result = await env.execute(spec(root, path, code=code))
+    assert (result.exit_code, result.changed_files) == (0, ["data.txt"]), result.output
+    assert (root / "data.txt").read_text() == "original\n"

@@ -373,7 +373,7 @@ def _run_command(args: argparse.Namespace) -> int:
         args=tuple(args.args),
         stdin=_program_stdin(args.file),
         separate_stderr=True,
-        **_workspace_fields(args, backend),
+        **_workspace_fields(args),
     )
     if backend == "daytona":
         _keep_sigint_ours()
@@ -465,11 +465,7 @@ async def _run_async(args: argparse.Namespace, backend: str, spec: RunSpec) -> i
     return result.exit_code if 0 <= result.exit_code <= 255 else 1
 
 
-WORKSPACE_BACKENDS = ("local",)
-"""The backends that show a run the workspace folder (Daytona's sync: the ws-daytona work)."""
-
-
-def _workspace_fields(args: argparse.Namespace, backend: str) -> dict[str, Any]:
+def _workspace_fields(args: argparse.Namespace) -> dict[str, Any]:
     """``path``, ``cwd`` and ``workspace`` of the run of FILE (none for code on stdin)."""
     from daytona_lsp.core.environment import WorkspaceView
     from daytona_lsp.core.workspace import find_root
@@ -477,8 +473,6 @@ def _workspace_fields(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     if args.file == "-":
         if args.workspace is not None or args.write_back:
             raise CliError("--workspace and --write-back need a FILE (not - for stdin)")
-        return {}
-    if backend not in WORKSPACE_BACKENDS:
         return {}
     file = os.path.abspath(args.file)
     root = find_root(file, args.workspace)

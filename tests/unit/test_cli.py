@@ -474,3 +474,21 @@ def test_readme_cli_synopsis_lists_every_option():
         actions = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
         expected = _long_options(sub) | {o for a in actions for p in a.choices.values() for o in _long_options(p)}
         assert set(re.findall(r"--[a-z][a-z-]*", line)) == expected, name
+
+
+def test_run_file_on_daytona_sees_its_workspace(daytona_server, tmp_path):
+    """`run FILE` on Daytona syncs the file's project (nearest pyproject.toml) and runs there, secrets left behind."""
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / ".env").write_text("TOKEN=never-uploaded\n")
+    (root / "src" / "helper.py").write_text("VALUE = 41\n")
+    main = root / "src" / "main.py"
+    main.write_text("import helper, os\nprint(helper.VALUE + 1, os.path.basename(os.getcwd()))\nopen('o.txt','w')\n")
+    proc = run_cli("run", str(main), env=daytona_env(daytona_server))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"42 src\n"
+    assert b"changed files (in the sandbox only" in proc.stderr and b"src/o.txt" in proc.stderr
+    assert not (root / "src" / "o.txt").exists()
+    assert {"helper.py", "main.py", "pyproject.toml"} <= daytona_server.uploaded_names()
+    assert ".env" not in daytona_server.uploaded_names()

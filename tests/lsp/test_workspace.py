@@ -148,3 +148,71 @@ async def test_workspace_folder_settings_cannot_turn_on_write_back_or_let_secret
         result = await s.run(main)
         assert "TOKEN=secret" not in result["output"]
         assert not (s.root / "out.txt").exists()  # no write-back
+
+
+SIBLINGS = {
+    "javascript": (
+        "mod.js",
+        "exports.word = () => 'from disk';\n",
+        "exports.word = () => 'unsaved javascript';\n",
+        "main.js",
+        "console.log(require('./mod').word());\n",
+    ),
+    "typescript": (
+        "mod.ts",
+        "export const word = (): string => 'from disk';\n",
+        "export const word = (): string => 'unsaved typescript';\n",
+        "main.ts",
+        "import { word } from './mod';\nconsole.log(word());\n",
+    ),
+    "bash": (
+        "lib.sh",
+        "word() { echo from disk; }\n",
+        "word() { echo unsaved bash; }\n",
+        "main.sh",
+        "source ./lib.sh\nword\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(SIBLINGS))
+async def test_js_ts_and_bash_see_an_unsaved_sibling(language: str) -> None:
+    lib, disk, unsaved, main_name, main_text = SIBLINGS[language]
+    async with start_session(init_options=LOCAL) as s:
+        lib_uri = s.open(lib, disk, language_id=language if language != "bash" else "shellscript")
+        s.change(lib_uri, unsaved)
+        main = s.open(main_name, main_text, language_id=language if language != "bash" else "shellscript")
+        result = await _run_ok(s, main)
+        assert f"unsaved {language}" in result["output"]
+        assert "from disk" not in result["output"]
+
+
+THROWERS = {
+    "javascript": (
+        "lib/mod.js",
+        "function boom(x) {\n  return x.nope.deeper;\n}\nmodule.exports = { boom };\n",
+        "main.js",
+        "const m = require('./lib/mod');\n\nm.boom(1);\n",
+    ),
+    "typescript": (
+        "lib/mod.ts",
+        "export function boom(x: any): number {\n  return x.nope.deeper;\n}\n",
+        "main.ts",
+        "import { boom } from './lib/mod';\n\nboom(1);\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(THROWERS))
+async def test_a_js_or_ts_error_raised_in_an_imported_file_is_a_diagnostic_there(language: str) -> None:
+    lib, lib_text, main_name, main_text = THROWERS[language]
+    async with start_session(init_options=LOCAL) as s:
+        (s.root / "lib").mkdir()
+        (s.root / lib).write_text(lib_text)
+        lib_uri = (s.root / lib).as_uri()
+        main = s.open(main_name, main_text, language_id=language)
+        assert (await s.run(main))["exitCode"] == 1
+        await s.wait_until(lambda: bool(s.diagnostics(lib_uri)))
+        [there] = s.diagnostics(lib_uri)
+        assert there.range.start.line == 1 and "Cannot read properties of undefined" in there.message
+        assert [(r.location.uri, r.location.range.start.line) for r in there.related_information or []] == [(main, 2)]

@@ -138,6 +138,10 @@ class DaytonaTestServer:
         self.sandboxes: dict[str, FakeSandbox] = {}
         self.deleted_ids: list[str] = []
         self.created_requests: list[dict[str, Any]] = []
+        self.uploads: list[list[str]] = []
+        """The destination paths of each ``POST /files/bulk-upload`` request, in order (what reached the server)."""
+        self.downloads: list[list[str]] = []
+        """The paths of each ``POST /files/bulk-download`` request, in order."""
         self.legacy_exec = False
         """Run ``/process/execute`` like old daemons: split the command on spaces (quotes honoured) and exec it."""
         self.exec_shell = "bash"
@@ -150,6 +154,17 @@ class DaytonaTestServer:
         self._bin = os.path.join(self._root, ".bin")
         os.makedirs(self._bin)
         os.symlink(sys.executable, os.path.join(self._bin, "python3"))
+        tsx = os.environ.get("DAYTONA_LSP_TSX")  # scripts/setup-tsx
+        self.runs_typescript = bool(tsx and os.access(tsx, os.X_OK))
+        """Whether ``npx ts-node -T FILE`` (what real sandboxes run TypeScript with) works here: tsx stands in."""
+        if self.runs_typescript:
+            shim = os.path.join(self._bin, "npx")
+            with open(shim, "w") as fh:
+                fh.write(
+                    '#!/bin/sh\nif [ "$1" = ts-node ]; then shift; [ "$1" = -T ] && shift; '
+                    f'exec {_shell_quote(str(tsx))} "$@"; fi\nexec {_shell_quote(shutil.which("npx") or "false")} "$@"\n'
+                )
+            os.chmod(shim, 0o755)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -932,6 +947,8 @@ class DaytonaTestServer:
                 paths[match.group(1)] = data.decode()
             else:
                 contents[match.group(1)] = bytes(data)
+        with self._lock:
+            self.uploads.append(list(paths.values()))
         for index, path in paths.items():
             target = self._path(sandbox, path)
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
@@ -942,6 +959,8 @@ class DaytonaTestServer:
     async def download_files(self, request: web.Request) -> web.StreamResponse:
         sandbox = self.sandboxes[request.match_info["sid"]]
         body = await request.json()
+        with self._lock:
+            self.downloads.append([str(p) for p in body.get("paths") or []])
         with MultipartWriter("form-data") as writer:
             for path in body.get("paths") or []:
                 target = self._path(sandbox, path)
@@ -963,6 +982,11 @@ class DaytonaTestServer:
     def only_sandbox(self) -> FakeSandbox:
         (sandbox,) = self.sandboxes.values()
         return sandbox
+
+    def uploaded_names(self) -> set[str]:
+        """The base names of every file uploaded so far (to assert that a secret never reached the server)."""
+        with self._lock:
+            return {os.path.basename(path) for upload in self.uploads for path in upload}
 
     def running_processes(self) -> Iterator[int]:
         for sandbox in list(self.sandboxes.values()):

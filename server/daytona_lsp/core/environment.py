@@ -44,6 +44,10 @@ class CodeRunResult:
     copy (empty without :attr:`RunSpec.workspace`)."""
     value: str | None = None
     """A session run's trailing expression value (``repr``, capped); ``None`` otherwise."""
+    workspace_root: str | None = None
+    """Where the run saw :attr:`WorkspaceView.root`: the path of the workspace folder inside the sandbox (Daytona: the
+    synced copy, ``~/workspace/<folder name>``), so that paths under it in tracebacks map back to the user's files
+    (``None`` without a workspace)."""
 
 
 class RunContext(Protocol):

@@ -12,8 +12,12 @@ import re
 import shlex
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from daytona_lsp.core.environment import CodeLanguage, RunSpec
+
+if TYPE_CHECKING:
+    from daytona_lsp.core.daytona.tree import Trailer
 
 MAX_INLINE_COMMAND = 120_000
 """Longest command sent inline (a single exec argument is limited to 128 KiB on Linux); longer code is uploaded."""
@@ -25,6 +29,8 @@ class Command:
     source_path: str | None
     line_offset: int = 0
     upload: tuple[str, bytes] | None = None
+    trailer: Trailer | None = None
+    """Set when the command prints a change listing after the program's output (:mod:`.tree`)."""
 
 
 def build_command(spec: RunSpec, timeout: int) -> Command:
@@ -36,46 +42,61 @@ def build_command(spec: RunSpec, timeout: int) -> Command:
     a little later, is only a backstop (it answers 408 and drops the output). The program's stdin is the preset
     ``spec.stdin`` or nothing (EOF at once), never the code.
     """
-    b64 = _b64(spec.code)
+    code_b64 = b64(spec.code)
     limited = LIMITED.format(timeout=timeout)
     if spec.language in ("python", "javascript") and is_plain(spec):
         # code on stdin, as Daytona's own code-run does (tracebacks say <stdin> / [stdin] with the code's lines)
         runner = "python3 -u -" if spec.language == "python" else "node -"
         source_path = "<stdin>" if spec.language == "python" else "[stdin]"
         command = (
-            f'sh -c "printf %s {b64} | base64 -d | {{ if command -v timeout >/dev/null; '
+            f'sh -c "printf %s {code_b64} | base64 -d | {{ if command -v timeout >/dev/null; '
             f'then exec timeout -k 2 {timeout} {runner}; else exec {runner}; fi; }}"'
         )
-        script = f"printf %s {b64} | base64 -d | {{ {limited} {runner}; }}\n"
+        script = f"printf %s {code_b64} | base64 -d | {{ {limited} {runner}; }}\n"
         if len(command) <= MAX_INLINE_COMMAND:
             return Command(command, source_path)
     else:
         # a file (code of any size) run with the spec's arguments, environment, directory and stdin; TypeScript goes
         # through ts-node -T as Daytona's own code-run does; the file is removed when the run ends
-        suffix, runner = _FILE_RUNNERS[spec.language]
+        suffix, runner = FILE_RUNNERS[spec.language]
         source_path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}{suffix}"
         lines = [
             f"__dlsp_f={source_path}",
             "trap 'rm -f \"$__dlsp_f\"' EXIT",
-            f'printf %s {b64} | base64 -d > "$__dlsp_f"',
+            f'printf %s {code_b64} | base64 -d > "$__dlsp_f"',
         ]
-        lines += [f"export {name}={shlex.quote(value)}" for name, value in spec.env.items()]
-        if spec.cwd:
-            lines.append(f"cd -- {shlex.quote(spec.cwd)} || exit 2")
-        argv = "".join(" " + shlex.quote(arg) for arg in spec.args)
-        program = f'{limited} {runner} "$__dlsp_f"{argv}'
-        if spec.stdin is None:
-            lines.append(f"{program} </dev/null")
-        else:
-            lines.append(f"printf %s {_b64(spec.stdin)} | base64 -d | {program}")
-        script = "\n".join(lines) + "\n"
-        command = f'bash -c "source <(echo {_b64(script)} | base64 -d)"'
-        if len(command) <= MAX_INLINE_COMMAND:
-            return Command(command, source_path)
-    # Too long for one argument: upload the script (it deletes itself first), then run it.
+        return package("\n".join(lines + program_lines(spec, runner, timeout)) + "\n", source_path)
+    return _uploaded(script, source_path)
+
+
+def program_lines(spec: RunSpec, runner: str, timeout: int) -> list[str]:
+    """The script lines that run the file ``$__dlsp_f`` with ``runner``: the spec's environment, directory,
+    arguments and stdin, ended at ``timeout``."""
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in spec.env.items()]
+    if spec.cwd:
+        lines.append(f"cd -- {shlex.quote(spec.cwd)} || exit 2")
+    argv = "".join(" " + shlex.quote(arg) for arg in spec.args)
+    program = f'{LIMITED.format(timeout=timeout)} {runner} "$__dlsp_f"{argv}'
+    if spec.stdin is None:
+        lines.append(f"{program} </dev/null")
+    else:
+        lines.append(f"printf %s {b64(spec.stdin)} | base64 -d | {program}")
+    return lines
+
+
+def package(script: str, source_path: str | None, *, trailer: Trailer | None = None) -> Command:
+    """The command that runs a bash ``script``: inline (base64, no quotes) when it fits in one argument."""
+    command = f'bash -c "source <(echo {b64(script)} | base64 -d)"'
+    if len(command) <= MAX_INLINE_COMMAND:
+        return Command(command, source_path, trailer=trailer)
+    return _uploaded(script, source_path, trailer)
+
+
+def _uploaded(script: str, source_path: str | None, trailer: Trailer | None = None) -> Command:
+    """Too long for one argument: upload the script (it deletes itself first), then run it."""
     path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}.sh"
     script = f"rm -f {path}\n" + script
-    return Command(f"bash {path}", source_path, upload=(path, script.encode("utf-8")))
+    return Command(f"bash {path}", source_path, upload=(path, script.encode("utf-8")), trailer=trailer)
 
 
 def is_plain(spec: RunSpec) -> bool:
@@ -96,11 +117,11 @@ def spec_problem(spec: RunSpec) -> str | None:
     return None
 
 
-def _b64(text: str) -> str:
+def b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
 
 
-_FILE_RUNNERS: dict[CodeLanguage, tuple[str, str]] = {
+FILE_RUNNERS: dict[CodeLanguage, tuple[str, str]] = {
     "python": (".py", "python3 -u"),
     "javascript": (".js", "node"),
     "bash": (".sh", "bash"),

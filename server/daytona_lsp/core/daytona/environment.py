@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from daytona_lsp.core.daytona.commands import build_command, is_plain, spec_problem
 from daytona_lsp.core.daytona.errors import RunFailed, error_result, is_timeout, never_reached
-from daytona_lsp.core.daytona.runner import Runner, uncancel
+from daytona_lsp.core.daytona.runner import Runner, uncancel, with_note
 from daytona_lsp.core.daytona.sandboxes import SandboxPool, Slot
 from daytona_lsp.core.daytona.sdk import ensure_sdk
 from daytona_lsp.core.daytona.spec import (
@@ -34,6 +34,8 @@ from daytona_lsp.core.daytona.spec import (
     Spec,
     api_key_from,
 )
+from daytona_lsp.core.daytona.sync import FolderSync, Synced, folder_name
+from daytona_lsp.core.daytona.tree import is_synced_file, tree_command, tree_problem
 from daytona_lsp.core.environment import (
     LANGUAGES,
     TIMEOUT_EXIT_CODE,
@@ -46,6 +48,7 @@ from daytona_lsp.core.environment import (
     RunSpec,
     SandboxInfo,
     Variable,
+    WorkspaceView,
     elapsed_ms,
     emit,
     not_enabled_result,
@@ -116,6 +119,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         )
         self._runner = Runner(timeout=timeout, max_output_bytes=max_output_bytes)
         self._last_slot: Slot | None = None
+        self._folders: dict[tuple[Spec, str], FolderSync] = {}
 
     # ------------------------------------------------------------------ public API
     @property
@@ -174,7 +178,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         try:
             if not isinstance(spec.code, str):
                 raise ValueError("code must be a string")
-            problem = spec_problem(spec)
+            problem = spec_problem(spec) or (tree_problem(spec) if spec.workspace is not None else None)
             if problem is not None:
                 return _ending_a_line(CodeRunResult(problem, 2))
             if self._pool.closed:
@@ -270,12 +274,41 @@ class DaytonaCodeEnvironment(CodeEnvironment):
     # ------------------------------------------------------------------ sandbox lifecycle
     # ------------------------------------------------------------------ running
     async def _run_in_slot(self, slot: Slot, spec: RunSpec, on_output: OutputCallback | None) -> CodeRunResult:
-        command = build_command(spec, self._timeout)
+        """Run ``spec`` in the slot's sandbox; the workspace's skipped-files line (streamed before the program's
+        output) starts the result's output, whatever the result."""
+        shown: list[str] = []
+        try:
+            result = await self._attempt(slot, spec, on_output, shown)
+        except asyncio.CancelledError:
+            uncancel()
+            cancelled = CodeRunResult("".join(shown) + "Run cancelled before the code started.", TIMEOUT_EXIT_CODE)
+            raise RunFailed(cancelled) from None
+        except RunFailed as failed:
+            failed.result.output = "".join(shown) + failed.result.output
+            raise
+        result.output = "".join(shown) + result.output
+        return result
+
+    async def _attempt(
+        self, slot: Slot, spec: RunSpec, on_output: OutputCallback | None, shown: list[str]
+    ) -> CodeRunResult:
         recovered = False
         while True:
             sandbox, generation = await self._wait_for_sandbox(slot)
+            folder: FolderSync | None = None
+            synced: Synced | None = None
             try:
-                if on_output is None and spec.language == "python" and is_plain(spec):
+                if spec.workspace is None:
+                    command = build_command(spec, self._timeout)
+                else:
+                    folder = self._folder(slot.spec, spec.workspace)
+                    synced = await folder.sync(sandbox, spec.workspace, slot.spec.api_key)
+                    if synced.note and not shown:
+                        shown.append(synced.note + "\n")
+                        await emit(on_output, "stderr", shown[0])
+                    whole_file = is_synced_file(spec, synced.files)
+                    command = tree_command(spec, self._timeout, synced.root, whole_file=whole_file)
+                if on_output is None and spec.language == "python" and is_plain(spec) and folder is None:
                     result = await self._runner.code_run(sandbox, spec.code, slot.spec.api_key)
                 elif on_output is None:
                     result = await self._runner.exec(sandbox, command, slot.spec.api_key)
@@ -291,7 +324,23 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 continue
             result.source_path = command.source_path
             result.line_offset = command.line_offset
+            if folder is not None and synced is not None and command.trailer is not None:
+                assert spec.workspace is not None
+                result.workspace_root = synced.root
+                result.changed_files, note = await folder.finish(
+                    sandbox, synced, command.trailer, spec.workspace, slot.spec.api_key
+                )
+                result.output = with_note(result.output, note)
             return result
+
+    def _folder(self, spec: Spec, view: WorkspaceView) -> FolderSync:
+        """The copy of the folder ``view.root`` in the sandbox of ``spec`` (one per folder and sandbox spec)."""
+        key = (spec, view.root)
+        folder = self._folders.get(key)
+        if folder is None:
+            taken = {f.name for (s, _), f in self._folders.items() if s == spec}
+            folder = self._folders[key] = FolderSync(view.root, folder_name(view.root, taken))
+        return folder
 
     async def _wait_for_sandbox(self, slot: Slot) -> tuple[AsyncSandbox, int]:
         """The slot's sandbox, waiting for its creation at most ``create_timeout`` in all (retries included); the run's

@@ -120,7 +120,8 @@ class Runner:
                 result.output = self.timeout_note
             raise RunFailed(result) from exc
         buffer = OutputBuffer(self.max_output_bytes)
-        buffer.write(response.result or "")
+        output = response.result or ""
+        buffer.write(command.trailer.split(output) if command.trailer is not None else output)
         return self._finish(buffer, response.exit_code, started)
 
     async def stream(
@@ -141,8 +142,10 @@ class Runner:
             shown = buffer.write(text)
             await emit(on_output, stream, shown)
 
+        trailer = command.trailer
+
         async def on_stdout(text: str) -> None:
-            await forward("stdout", text)
+            await forward("stdout", trailer.feed(text) if trailer is not None else text)
 
         async def on_stderr(text: str) -> None:
             await forward("stderr", text)
@@ -177,6 +180,8 @@ class Runner:
                 # the code did start: keep what it printed, never retry
                 raise RunFailed(error_result(exc, api_key=api_key, output=buffer.text())) from None
             else:
+                if trailer is not None:
+                    await forward("stdout", trailer.flush())
                 reported = await self._command_exit_code(sandbox, session_id, cmd_id)
                 clean = reported is not None
                 exit_code, note = self._verdict(reported, started)

@@ -216,3 +216,21 @@ async def test_a_js_or_ts_error_raised_in_an_imported_file_is_a_diagnostic_there
         [there] = s.diagnostics(lib_uri)
         assert there.range.start.line == 1 and "Cannot read properties of undefined" in there.message
         assert [(r.location.uri, r.location.range.start.line) for r in there.related_information or []] == [(main, 2)]
+
+
+async def test_each_backend_sees_the_unsaved_helper_lists_writes_and_maps_its_errors(backend: dict[str, Any]) -> None:
+    init = {**LOCAL, **backend["settings"]}
+    async with start_session(init_options=init, env=backend["env"]) as s:
+        helper = s.open("pkg/helper.py", "def greet():\n    return 'from disk'\n")
+        s.change(helper, "def greet():\n    return 'unsaved edit'\n")
+        main = s.open("pkg/main.py", "import helper\nprint(helper.greet())\nopen('out.txt', 'w').write('x')\n")
+        result = await _run_ok(s, main)
+        assert result["backend"] == backend["name"]
+        assert "unsaved edit" in result["output"] and "from disk" not in result["output"]
+        assert result["changedFiles"] == ["pkg/out.txt"] and not (s.root / "pkg" / "out.txt").exists()
+        s.change(helper, "def greet():\n    return 1 / 0\n")
+        assert (await s.run(main))["exitCode"] == 1
+        await s.wait_until(lambda: bool(s.diagnostics(helper)))
+        [there] = s.diagnostics(helper)
+        assert there.range.start.line == 1 and "ZeroDivisionError" in there.message
+        assert [(r.location.uri, r.location.range.start.line) for r in there.related_information or []] == [(main, 1)]

@@ -121,7 +121,7 @@ class DiagnosticsPublisher:
         lines = self._doc_lines(uri)
         out: list[types.Diagnostic] = []
         published: Published = {uri: out}
-        paths = PathMap.of_run(req.placement, outcome.source_path)
+        paths = PathMap.of_run(req.placement, outcome.workspace_root, outcome.source_path)
 
         def buffer_pos(code_line: int, code_col: int | None) -> tuple[int, int]:
             col = code_col or 0

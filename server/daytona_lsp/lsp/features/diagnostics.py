@@ -80,9 +80,11 @@ class DiagnosticsPublisher:
 
     # ---- mapping ------------------------------------------------------------------------------------------------
     def _doc_lines(self, uri: str) -> LineIndex | None:
-        """The document's lines as they are now, read only where a diagnostic points (not split per run)."""
+        """An open document's lines as they are now, read only where a diagnostic points (not split per run); None
+        for a document that is not open (pygls would read it from disk, on the event loop)."""
+        doc = self.server.workspace.text_documents.get(uri)
         try:
-            return LineIndex(self.server.workspace.get_text_document(uri).source)
+            return LineIndex(doc.source) if doc is not None else None
         except Exception:
             return None
 

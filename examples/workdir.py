@@ -1,6 +1,7 @@
-# The sandbox's work directory (/workspace, also $HOME) survives between the runs of one editor session
-# (`daytona-lsp run` starts a fresh one each time): run this file twice from your editor and the counter goes up.
-# Nothing outside it, and nothing of your home directory, is visible.
+# The sandbox sees your project folder at its real path; what a run writes lands in the sandbox's own copy of it (kept
+# while the sandbox lives, listed as the run's changed files), never in your files. Run this file twice from your
+# editor and the counter goes up (`daytona-lsp run` starts a fresh sandbox each time; --write-back keeps the file).
+# Nothing outside the folder, and nothing of your home directory, is visible.
 from pathlib import Path
 
 counter = Path("counter.txt")

@@ -144,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="local backend: 'none' runs the code unisolated (default: $DAYTONA_LSP_ISOLATION or bubblewrap)",
     )
     run.add_argument("--network", action="store_true", help="local backend: allow network access")
+    run.add_argument(
+        "--workspace",
+        "-w",
+        metavar="DIR",
+        help="the folder the run sees (default: the nearest ancestor of FILE holding .git, pyproject.toml or "
+        "package.json, else FILE's directory); the program runs in FILE's directory as FILE itself",
+    )
+    run.add_argument(
+        "--write-back",
+        action="store_true",
+        help="copy the files the run created or changed back into the workspace folder (never deletes)",
+    )
 
     boxes = sub.add_parser("sandboxes", help="list or delete the Daytona sandboxes daytona-lsp created")
     boxes_sub = boxes.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -354,10 +366,15 @@ def _run_command(args: argparse.Namespace) -> int:
     from daytona_lsp.core.select import resolve_backend
 
     code, language = _read_code(args.file, args.language)
-    spec = RunSpec(
-        code=code, language=language, args=tuple(args.args), stdin=_program_stdin(args.file), separate_stderr=True
-    )
     backend = resolve_backend(args.backend)
+    spec = RunSpec(
+        code=code,
+        language=language,
+        args=tuple(args.args),
+        stdin=_program_stdin(args.file),
+        separate_stderr=True,
+        **_workspace_fields(args, backend),
+    )
     if backend == "daytona":
         _keep_sigint_ours()
     return asyncio.run(_run_async(args, backend, spec))
@@ -369,8 +386,11 @@ async def _run_async(args: argparse.Namespace, backend: str, spec: RunSpec) -> i
     common: dict[str, Any] = {"timeout": args.timeout, "max_output_bytes": args.max_output_bytes}
     try:
         if backend == "local":
+            folder = spec.workspace.root if spec.workspace is not None else None
             env: Any = create_environment(
-                "local", **common, local={"isolation": args.isolation, "network": args.network}
+                "local",
+                **common,
+                local={"isolation": args.isolation, "network": args.network, "workspace_folder": folder},
             )
         else:
             env = create_environment(
@@ -439,7 +459,49 @@ async def _run_async(args: argparse.Namespace, backend: str, spec: RunSpec) -> i
         _error(rest)  # a note or error the backend did not stream (timeout, API error, dropped connection…)
     if result.output and not result.output.endswith("\n") and not output.closed and sys.stdout.isatty():
         output("stdout", "\n")
+    if result.changed_files:
+        done = "written back" if args.write_back else "in the sandbox only; --write-back copies them"
+        _note(f"changed files ({done}): {' '.join(result.changed_files)}")
     return result.exit_code if 0 <= result.exit_code <= 255 else 1
+
+
+WORKSPACE_BACKENDS = ("local",)
+"""The backends that show a run the workspace folder (Daytona's sync: the ws-daytona work)."""
+
+
+def _workspace_fields(args: argparse.Namespace, backend: str) -> dict[str, Any]:
+    """``path``, ``cwd`` and ``workspace`` of the run of FILE (none for code on stdin)."""
+    from daytona_lsp.core.environment import WorkspaceView
+    from daytona_lsp.core.workspace import find_root
+
+    if args.file == "-":
+        if args.workspace is not None or args.write_back:
+            raise CliError("--workspace and --write-back need a FILE (not - for stdin)")
+        return {}
+    if backend not in WORKSPACE_BACKENDS:
+        return {}
+    file = os.path.abspath(args.file)
+    root = find_root(file, args.workspace)
+    if not root.is_dir():
+        raise CliError(f"--workspace {args.workspace}: not a directory")
+    rel = os.path.relpath(file, root)
+    if rel.startswith(os.pardir + os.sep):
+        raise CliError(f"{args.file} is not inside the workspace {root}")
+    path = rel.replace(os.sep, "/")
+    return {
+        "path": path,
+        "cwd": os.path.dirname(path),
+        "workspace": WorkspaceView(root=str(root), write_back=args.write_back),
+    }
+
+
+def _note(message: str) -> None:
+    """One line of this tool's own on stderr."""
+    try:
+        sys.stderr.write(f"{PROG}: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 # -- sandboxes ------------------------------------------------------------------------------------------------------

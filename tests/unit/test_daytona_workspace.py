@@ -217,12 +217,12 @@ async def test_a_write_is_listed_in_changed_files_and_leaves_the_host_untouched(
 async def test_write_back_downloads_the_changed_files_in_one_request_and_does_not_upload_them_again(
     make_daytona_env: DaytonaEnvFactory, daytona_server: DaytonaTestServer, project: Path
 ) -> None:
-    code = "import os\nos.makedirs('out', exist_ok=True)\nopen('out/r.txt', 'w').write('result')\nopen('a.txt', 'a').write('+run')\n"
+    code = "import os\nos.makedirs('out', exist_ok=True)\nopen('out/r.txt', 'w').write('result')\nopen('a.txt', 'a').write('+run')\nopen('ü.txt', 'w').write('ü')\n"
     write(project, {"a.txt": "host", "main.py": code})
     env = make_daytona_env()
     result, _ = await run(env, project, "main.py", write_back=True)
-    assert result.changed_files == ["a.txt", "out/r.txt"], result.output
-    assert (project / "out" / "r.txt").read_text() == "result"
+    assert result.changed_files == ["a.txt", "out/r.txt", "ü.txt"], result.output
+    assert (project / "out" / "r.txt").read_text() == "result" and (project / "ü.txt").read_text() == "ü"
     assert (project / "a.txt").read_text() == "host+run"
     assert len(daytona_server.downloads) == 1
     uploads = daytona_server.count(UPLOAD)
@@ -353,11 +353,22 @@ def test_write_back_never_writes_outside_the_folder_or_through_a_symlink(tmp_pat
     outside.mkdir()
     (root / "link").symlink_to(outside)
     (root / "file-link").symlink_to(outside / "target.txt")
+    (root / "run.sh").write_text("old")
+    (root / "run.sh").chmod(0o750)
     written, refused = write_files(
         str(root),
-        {"ok/new.txt": b"1", "../escape.txt": b"2", "link/x.txt": b"3", "file-link": b"4", "/etc/x": b"5"},
+        {
+            "ok/new.txt": b"1",
+            "../escape.txt": b"2",
+            "link/x.txt": b"3",
+            "file-link": b"4",
+            "/etc/x": b"5",
+            "run.sh": b"new",
+        },
     )
-    assert list(written) == ["ok/new.txt"] and (root / "ok" / "new.txt").read_bytes() == b"1"
+    assert sorted(written) == ["ok/new.txt", "run.sh"] and (root / "ok" / "new.txt").read_bytes() == b"1"
+    assert (root / "run.sh").read_bytes() == b"new" and (root / "run.sh").stat().st_mode & 0o777 == 0o750
+    assert sorted(p.name for p in root.iterdir()) == ["file-link", "link", "ok", "run.sh"]  # no temporary left
     assert sorted(refused) == ["../escape.txt", "/etc/x", "file-link", "link/x.txt"]
     assert list(outside.iterdir()) == [] and not (tmp_path / "escape.txt").exists()
 
@@ -392,3 +403,19 @@ async def test_a_failed_upload_is_a_clear_result_and_the_next_run_uploads_again(
     result, _ = await run(env, project, "main.py")
     assert (result.exit_code, result.output) == (0, "2\n")
     assert [os.path.basename(p) for p in daytona_server.uploads[-1]] == ["helper.py"]
+
+
+async def test_the_test_server_takes_the_sdks_bulk_upload_and_download_as_sent(
+    daytona_server: DaytonaTestServer,
+) -> None:
+    from daytona import AsyncDaytona, DaytonaConfig, FileDownloadRequest, FileUpload
+
+    async with AsyncDaytona(DaytonaConfig(api_key=daytona_server.api_key, api_url=daytona_server.api_url)) as client:
+        sandbox = await client.create()
+        home = await sandbox.get_user_home_dir()
+        paths = [f"{home}/w/a b.txt", f"{home}/w/sub/ü.bin"]
+        await sandbox.fs.upload_files([FileUpload(b"one", paths[0]), FileUpload(b"\x00\xff", paths[1])])
+        got = await sandbox.fs.download_files([FileDownloadRequest(p) for p in [*paths, f"{home}/w/missing"]])
+    assert daytona_server.uploads == [paths] and daytona_server.downloads == [[*paths, f"{home}/w/missing"]]
+    assert [r.result for r in got[:2]] == [b"one", b"\x00\xff"]
+    assert got[2].result is None and got[2].error

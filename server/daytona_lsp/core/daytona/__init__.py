@@ -2,7 +2,9 @@
 
 Modules, one job each: :mod:`.spec` (constants, configuration types), :mod:`.commands` (the shell command of a run),
 :mod:`.errors` (SDK exceptions → results), :mod:`.sandboxes` (SDK client, creation, recovery, deletion),
-:mod:`.runner` (code-run, exec, streamed session commands), :mod:`.cleanup` (exit cleanup, ``sandboxes list|clean``),
+:mod:`.runner` (code-run, exec, streamed session commands), :mod:`.sync` (the workspace folder's copy in the sandbox:
+incremental upload, deletions, write-back), :mod:`.tree` (a run in that copy and its changed-files listing),
+:mod:`.cleanup` (exit cleanup, ``sandboxes list|clean``),
 :mod:`.environment` (:class:`DaytonaCodeEnvironment`). Importing this package never imports the SDK.
 """
 

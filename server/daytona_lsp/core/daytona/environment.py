@@ -6,7 +6,8 @@ worker thread before a run or a prewarm first touches it.
 One run is one toolbox request in every language. Python without an output callback uses the daemon's own
 ``code-run`` (code on stdin of ``python3 -u -``, exactly the cost of a bare SDK ``code_run``); the other languages
 use ``process.exec`` with the command of :mod:`.commands`. With an ``on_output`` callback the same command runs as a
-session command whose logs stream (:mod:`.runner`).
+session command whose logs stream (:mod:`.runner`). A run with a workspace folder (``RunSpec.workspace``) first
+syncs the folder into the sandbox (:mod:`.sync`: no request when nothing changed) and runs there (:mod:`.tree`).
 """
 
 from __future__ import annotations
@@ -306,7 +307,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                     if synced.note and not shown:
                         shown.append(synced.note + "\n")
                         await emit(on_output, "stderr", shown[0])
-                    whole_file = is_synced_file(spec, synced.files)
+                    whole_file = await asyncio.to_thread(is_synced_file, spec, synced.files)  # hashes the code
                     command = tree_command(spec, self._timeout, synced.root, whole_file=whole_file)
                 if on_output is None and spec.language == "python" and is_plain(spec) and folder is None:
                     result = await self._runner.code_run(sandbox, spec.code, slot.spec.api_key)

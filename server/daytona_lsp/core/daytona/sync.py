@@ -18,10 +18,13 @@ replaced atomically — and the manifest learns them, so the next sync does not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import posixpath
-import tempfile
+import stat
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -45,7 +48,7 @@ class Synced:
     """The result of one sync: the sandbox path of the folder's root and the view it now holds."""
 
     root: str
-    files: dict[str, Entry]
+    files: Mapping[str, Entry]
     rules: Rules
     """The view's rules (which of the files a run changed are workspace files)."""
     note: str | None
@@ -100,20 +103,17 @@ class FolderSync:
                     self.root = posixpath.join(home, WORKSPACES_DIR, self.name)
                 overlays: Overlays = {path: text for path, text in view.overlays.items()}
                 diff = await asyncio.to_thread(workspace.diff, self.manifest, overlays)
+                manifest = diff.manifest
                 if not diff.empty:
                     uploads, manifest = await asyncio.to_thread(_read_changes, diff)
                     if uploads:
                         await _upload(sandbox, self.root, uploads)
                     if diff.deleted:
                         await _delete(sandbox, self.root, diff.deleted)
-                    self.manifest = manifest
-                else:
-                    self.manifest = diff.manifest
-            except RunFailed:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # the manifest stays as it was: the next sync sends these changes again
                 raise RunFailed(error_result(exc, api_key=api_key)) from exc
-            return Synced(self.root, dict(self.manifest.files), workspace.rules, workspace.skipped_line(diff.skipped))
+            self.manifest = manifest
+            return Synced(self.root, manifest.files, workspace.rules, workspace.skipped_line(diff.skipped))
 
     async def finish(
         self, sandbox: AsyncSandbox, synced: Synced, trailer: Trailer, view: WorkspaceView, api_key: str
@@ -195,46 +195,69 @@ async def _delete(sandbox: AsyncSandbox, root: str, deleted: list[str]) -> None:
 
 def write_files(host_root: str, contents: dict[str, bytes]) -> tuple[dict[str, Entry], list[str]]:
     """Write ``contents`` (workspace-relative path → bytes) into ``host_root``: each file replaced atomically, never
-    outside the root, never through a symlink (a path with one, or with ``..``, is refused). Blocking.
+    outside the root, never through a symlink (a path with one, or with ``..``, is refused). The directories are
+    walked by descriptor (``O_NOFOLLOW``), so a directory swapped for a link meanwhile is refused too. Blocking.
     Returns the manifest entries of what was written and the refused paths."""
-    real_root = os.path.realpath(host_root)
     written: dict[str, Entry] = {}
     refused: list[str] = []
-    for rel, data in contents.items():
-        parts = rel.split("/")
-        if rel.startswith("/") or any(part in ("", ".", "..") for part in parts):
-            refused.append(rel)
-            continue
-        target = os.path.join(real_root, *parts)
-        parent = os.path.dirname(target)
-        try:
-            _make_dirs(real_root, parts[:-1])
-            if os.path.islink(target) or os.path.realpath(parent) != parent:
-                raise PermissionError(f"{rel}: a symlink is in the way")
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=".daytona-lsp-")
+    root_fd = os.open(host_root, _DIR_FLAGS)
+    try:
+        for rel, data in contents.items():
+            parts = rel.split("/")
+            if rel.startswith("/") or any(part in ("", ".", "..") for part in parts):
+                refused.append(rel)
+                continue
             try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, target)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-            st = os.stat(target, follow_symlinks=False)
-        except OSError:
-            refused.append(rel)
-            continue
-        written[rel] = Entry(st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest())
+                st = _write_at(root_fd, parts, data)
+            except OSError:  # ELOOP / ENOTDIR: a symlink in the way; or the disk's own errors
+                refused.append(rel)
+                continue
+            written[rel] = Entry(st.st_size, st.st_mtime_ns, hashlib.sha256(data).hexdigest())
+    finally:
+        os.close(root_fd)
     return written, refused
 
 
-def _make_dirs(real_root: str, parts: list[str]) -> None:
-    path = real_root
-    for part in parts:
-        path = os.path.join(path, part)
-        if os.path.islink(path):
-            raise PermissionError(f"{path}: a symlink is in the way")
-        if not os.path.isdir(path):
-            os.mkdir(path)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _write_at(root_fd: int, parts: list[str], data: bytes) -> os.stat_result:
+    dir_fd = os.dup(root_fd)
+    try:
+        for part in parts[:-1]:
+            try:
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=dir_fd)
+            except FileNotFoundError:
+                os.mkdir(part, dir_fd=dir_fd)
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = next_fd
+        name = parts[-1]
+        mode = _lstat_at(dir_fd, name)
+        if stat.S_ISLNK(mode):
+            raise PermissionError(f"{name}: a symlink is in the way")
+        tmp = f".daytona-lsp-{uuid.uuid4().hex[:12]}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if stat.S_ISREG(mode):
+                    os.fchmod(f.fileno(), stat.S_IMODE(mode))  # a replaced file keeps its mode (an executable…)
+                f.write(data)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # replaces a link itself, never its target
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    finally:
+        os.close(dir_fd)
+
+
+def _lstat_at(dir_fd: int, name: str) -> int:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return 0
 
 
 def folder_name(host_root: str, taken: set[str]) -> str:

@@ -8,7 +8,8 @@ synced file's content) runs from a hidden file next to it, so that it has the fi
 What the run created or changed costs no request of its own: the command lists the tree (``find``: path, size,
 mtime) before and after the program and prints, after a marker unique to the run, the lines of the second listing
 that are not in the first. :class:`Trailer` takes that part off the output — also from a stream, chunk by chunk —
-and :meth:`Trailer.changed` turns it into workspace-relative paths.
+and :meth:`Trailer.changed` turns it into workspace-relative paths. (A file name holding a newline cannot be told
+apart in the listing: such a file is not reported correctly.)
 """
 
 from __future__ import annotations

@@ -424,8 +424,9 @@ async def test_each_workspace_folder_has_its_settings_and_its_sandbox(caps: str,
         s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
         a = s.open("alpha/a.sh", "echo $WHO; touch mark-a; ls\n", language_id="shellscript")
         b = s.open("beta/b.sh", "echo $WHO; ls\n", language_id="shellscript")
-        assert (await s.run(a))["output"] == "alpha\nmark-a\n"
-        assert (await s.run(b))["output"] == "beta\n"  # another sandbox: no mark-a there
+        # each runs in its own folder (its files visible), in a sandbox of its own: no mark-a in beta's
+        assert (await s.run(a))["output"] == "alpha\na.sh\nmark-a\n"
+        assert (await s.run(b))["output"] == "beta\nb.sh\n"
         assert len(_leftovers(tmp_path)) == 2
         assert (await s.command("daytona.sandboxInfo", {"uri": a}))["state"] == "ready"
         assert (await s.command("daytona.resetSandbox", {"uri": a}))["closed"] == 1

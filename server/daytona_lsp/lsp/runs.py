@@ -132,6 +132,8 @@ class RunOutcome:
     source_path: str | None = None
     line_offset: int = 0
     changed_files: list[str] = field(default_factory=list)
+    workspace_root: str | None = None
+    """The workspace folder's path in the sandbox, when the backend says (see CodeRunResult.workspace_root)."""
 
     def wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -460,6 +462,7 @@ class RunService:
             source_path=result.source_path,
             line_offset=result.line_offset,
             changed_files=list(result.changed_files),
+            workspace_root=result.workspace_root,
         )
         if buffer.total_bytes == 0:
             rest = outcome.output  # a backend that did not stream: the channel still gets the output

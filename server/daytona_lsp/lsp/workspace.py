@@ -101,9 +101,14 @@ class PathMap:
     host_root: str
 
     @classmethod
-    def of_run(cls, placement: Placement | None, source_path: str | None) -> PathMap | None:
-        """From where the backend says the run's file was (``source_path`` = sandbox root + the file's path)."""
-        if placement is None or not source_path:
+    def of_run(cls, placement: Placement | None, workspace_root: str | None, source_path: str | None) -> PathMap | None:
+        """From where the backend says the folder was (``workspace_root``), else from where the run's file was
+        (``source_path`` = the sandbox root + the file's folder-relative path: the local sandbox's real path)."""
+        if placement is None:
+            return None
+        if workspace_root and workspace_root.startswith("/"):
+            return cls(posixpath.normpath(workspace_root), placement.view.root)
+        if not source_path:
             return None
         source = posixpath.normpath(source_path)
         suffix = "/" + placement.path

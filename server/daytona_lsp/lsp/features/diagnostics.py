@@ -80,9 +80,11 @@ class DiagnosticsPublisher:
 
     # ---- mapping ------------------------------------------------------------------------------------------------
     def _doc_lines(self, uri: str) -> LineIndex | None:
-        """The document's lines as they are now, read only where a diagnostic points (not split per run)."""
+        """An open document's lines as they are now, read only where a diagnostic points (not split per run); None
+        for a document that is not open (pygls would read it from disk, on the event loop)."""
+        doc = self.server.workspace.text_documents.get(uri)
         try:
-            return LineIndex(self.server.workspace.get_text_document(uri).source)
+            return LineIndex(doc.source) if doc is not None else None
         except Exception:
             return None
 
@@ -121,7 +123,7 @@ class DiagnosticsPublisher:
         lines = self._doc_lines(uri)
         out: list[types.Diagnostic] = []
         published: Published = {uri: out}
-        paths = PathMap.of_run(req.placement, outcome.source_path)
+        paths = PathMap.of_run(req.placement, outcome.workspace_root, outcome.source_path)
 
         def buffer_pos(code_line: int, code_col: int | None) -> tuple[int, int]:
             col = code_col or 0

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 RUN_STARTED = "daytona/runStarted"
 OUTPUT = "daytona/output"
 RUN_FINISHED = "daytona/runFinished"
+RUN_FINISHED_KEYS = ("runId", "exitCode", "durationMs", "truncated", "changedFiles")
+"""What of the command's result ``daytona/runFinished`` carries (not the output: it was streamed)."""
 PROGRESS_INTERVAL_S = 1.0
 SUMMARY_LINES = 5
 SUMMARY_WIDTH = 200
@@ -125,15 +127,8 @@ class RunReporter:
         self.diagnostics.run_finished(run, outcome)
         rest = self._partial.pop(run.id, "")
         if self.server.output_notifications:
-            finished = {
-                "runId": run.id,
-                "exitCode": outcome.exit_code,
-                "durationMs": outcome.duration_ms,
-                "truncated": outcome.truncated,
-            }
-            if outcome.changed_files:
-                finished["changedFiles"] = list(outcome.changed_files)
-            self.server.protocol.notify(RUN_FINISHED, finished)
+            wire = outcome.wire()
+            self.server.protocol.notify(RUN_FINISHED, {k: wire[k] for k in RUN_FINISHED_KEYS if k in wire})
         else:
             if rest and self._channel(run):
                 self._log(rest)

@@ -88,11 +88,11 @@ async def test_cancel_without_id_cancels_every_run(caps: str) -> None:
 async def test_runs_proceed_concurrently_and_requests_are_answered_meanwhile(caps: str) -> None:
     waiter = (
         "import os, time\nprint('waiting', flush=True)\n"
-        "while not os.path.exists('b-was-here'):\n    time.sleep(0.01)\nprint('A saw B')\n"
-    )
+        "while not os.path.exists('/tmp/b-was-here'):\n    time.sleep(0.01)\nprint('A saw B')\n"
+    )  # /tmp: the container's own, shared by its runs (a workspace folder's view is each run's own as of its start)
     async with start_session(caps, init_options=LOCAL) as s:
         a = s.open("a.py", waiter)
-        b = s.open("b.py", "open('b-was-here', 'w').close()\nprint('B done')\n")
+        b = s.open("b.py", "open('/tmp/b-was-here', 'w').close()\nprint('B done')\n")
         run_a = asyncio.ensure_future(s.run(a))
         await s.wait_until(lambda: any("waiting" in o["text"] for out in s.output.values() for o in out))
         # the server answers while A runs

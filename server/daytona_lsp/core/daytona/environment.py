@@ -34,6 +34,7 @@ from daytona_lsp.core.daytona.spec import (
     Spec,
     api_key_from,
 )
+from daytona_lsp.core.daytona.stdin import StdinPlan
 from daytona_lsp.core.environment import (
     LANGUAGES,
     TIMEOUT_EXIT_CODE,
@@ -270,7 +271,13 @@ class DaytonaCodeEnvironment(CodeEnvironment):
     # ------------------------------------------------------------------ sandbox lifecycle
     # ------------------------------------------------------------------ running
     async def _run_in_slot(self, slot: Slot, spec: RunSpec, on_output: OutputCallback | None) -> CodeRunResult:
-        command = build_command(spec, self._timeout)
+        if spec.input is not None and on_output is None:
+            on_output = _discard  # interactive input needs the session command (the streaming path)
+        # a plain snippet that is not streamed keeps its code on the interpreter's stdin, as Daytona's own code-run
+        # (EOF after the code, no note)
+        code_on_stdin = on_output is None and is_plain(spec)
+        stdin = None if code_on_stdin else StdinPlan.for_spec(spec)
+        command = build_command(spec, self._timeout, stdin)
         recovered = False
         while True:
             sandbox, generation = await self._wait_for_sandbox(slot)
@@ -278,9 +285,11 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 if on_output is None and spec.language == "python" and is_plain(spec):
                     result = await self._runner.code_run(sandbox, spec.code, slot.spec.api_key)
                 elif on_output is None:
-                    result = await self._runner.exec(sandbox, command, slot.spec.api_key)
+                    result = await self._runner.exec(sandbox, command, slot.spec.api_key, stdin)
                 else:
-                    result = await self._runner.stream(slot, sandbox, generation, command, on_output, slot.spec.api_key)
+                    result = await self._runner.stream(
+                        slot, sandbox, generation, command, on_output, slot.spec.api_key, stdin, spec.input
+                    )
             except RunFailed as failed:
                 cause = failed.__cause__
                 if recovered or cause is None or not never_reached(cause):
@@ -318,3 +327,7 @@ def _ending_a_line(result: CodeRunResult) -> CodeRunResult:
     if result.output and not result.output.endswith("\n"):
         result.output += "\n"
     return result
+
+
+def _discard(stream: OutputStream, text: str) -> None:
+    """An output callback that keeps nothing (the result has the output)."""

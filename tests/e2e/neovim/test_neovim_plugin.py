@@ -37,3 +37,7 @@ def test_filetypes_map_to_languages_and_concurrent_runs_keep_their_output_apart(
 
 def test_setup_without_settings_warns_nothing_and_old_neovim_gets_a_message(run_lua):
     assert "PASS" in run_lua("plugin_setup.lua").stdout
+
+
+def test_run_with_arguments_and_an_answered_input_prompt(run_lua):
+    assert "PASS" in run_lua("plugin_input.lua").stdout

@@ -203,7 +203,7 @@ class Runner:
                     raise RunFailed(error_result(exc2, api_key=api_key)) from exc2
             cmd_id = response.cmd_id
             if channel is not None and stdin is not None:
-                echo = functools.partial(forward, "stdout")
+                echo = functools.partial(forward, "stdout") if channel.echo else None
                 await channel.attach(SessionInput(sandbox, session_id, cmd_id, stdin, echo))
             try:
                 await asyncio.wait_for(

@@ -122,7 +122,8 @@ class MarkerFilter:
 
 class SessionInput:
     """The :class:`~daytona_lsp.core.environment.InputSink` of a session command: each line goes to
-    ``send_session_command_input`` (after its echo in the output); closing sends the plan's EOF token."""
+    ``send_session_command_input`` (after its echo in the output, unless ``echo`` is ``None``); closing sends the
+    plan's EOF token."""
 
     def __init__(
         self,
@@ -130,7 +131,7 @@ class SessionInput:
         session_id: str,
         cmd_id: str,
         plan: StdinPlan,
-        echo: Callable[[str], Awaitable[None]],
+        echo: Callable[[str], Awaitable[None]] | None,
     ) -> None:
         self.sandbox, self.session_id, self.cmd_id = sandbox, session_id, cmd_id
         self.plan = plan
@@ -144,7 +145,8 @@ class SessionInput:
             raise InputClosed("the program has ended") from None
 
     async def write(self, text: str) -> None:
-        await self.echo(text)
+        if self.echo is not None:
+            await self.echo(text)
         await self._send(text)
 
     async def close(self) -> None:

@@ -78,7 +78,8 @@ class StdinPipe:
 
     async def write(self, text: str) -> None:
         assert self._buffer is not None and self._transport is not None
-        await emit(self._on_output, "stdout", self._buffer.write(text))  # the echo, as a terminal shows it
+        if self.channel is not None and self.channel.echo:
+            await emit(self._on_output, "stdout", self._buffer.write(text))  # the echo, as a terminal shows it
         if not self._transport.is_closing():
             self._transport.write(text.encode("utf-8", "surrogatepass"))
         self._sent.set()

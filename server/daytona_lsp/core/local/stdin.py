@@ -68,6 +68,7 @@ class StdinPipe:
             if self.channel is not None:
                 await self.channel.attach(self)
             await self._watch(buffer, root_pid)
+            await loop.create_future()  # stdin is closed; the run goes on until it ends (this is cancelled then)
         finally:
             if self.channel is not None:
                 self.channel.detach()
@@ -105,9 +106,11 @@ class StdinPipe:
                 continue  # the program has input it has not taken yet: not waiting
             try:
                 waiting = await asyncio.to_thread(anyone_waits, root_pid, self.inode)
-            except Exception:  # noqa: BLE001 - never break the run; without the watcher: EOF at once
+            except Exception:  # never break the run: no more watching (without input: EOF at once, no note)
                 log.exception("daytona-lsp: watching the run's stdin failed")
-                waiting = self.channel is None
+                if self.channel is None:
+                    self._transport.close()
+                return
             if not waiting:
                 interval = min(interval * 2, _MAX_POLL_S)
                 continue

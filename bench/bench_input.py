@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import itertools
 import os
 import platform
 import statistics
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from bench_lsp import SERVER, open_doc, start, stop  # noqa: E402
+from bench_sessions import percentile  # noqa: E402
 from daytona_lsp.core.environment import InputChannel, RunSpec  # noqa: E402
 from results import record  # noqa: E402
 
@@ -55,75 +57,52 @@ class Echoes:
             await asyncio.wait_for(self.changed.wait(), 30)
 
 
-async def measure(send: Callable[[str], Awaitable[Any]], echoes: Echoes, lines: int) -> list[float]:
-    out: list[float] = []
+_LINE_IDS = itertools.count()
+
+
+async def measure(
+    send: Callable[[str], Awaitable[Any]], echoes: Echoes, lines: int, asked: asyncio.Event | None = None
+) -> tuple[list[float], list[float]]:
+    """Per line, the time from sending it to the program's echo; with ``asked``, also the time from that echo to
+    the next "waiting for input" (``asked`` set)."""
+    echoed: list[float] = []
+    waited: list[float] = []
     for _ in range(lines):
-        global _sent
-        _sent += 1
-        i = _sent
+        line = f"k{next(_LINE_IDS)}"
+        if asked is not None:
+            asked.clear()
         t0 = time.perf_counter()
-        await send(f"k{i}")
-        await echoes.wait_for(f"got:k{i}\n")
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+        await send(line)
+        await echoes.wait_for(f"got:{line}\n")
+        t1 = time.perf_counter()
+        echoed.append((t1 - t0) * 1000)
+        if asked is not None:
+            await asyncio.wait_for(asked.wait(), 30)
+            waited.append((time.perf_counter() - t1) * 1000)
+    return echoed, waited
 
 
-async def core_latency(env: Any, lines: int, waits: list[float] | None = None) -> list[float]:
-    """Send → echo per line; ``waits`` gets, per line, the time from the echo to the next "waiting for input"."""
+async def core_latency(env: Any, lines: int) -> tuple[list[float], list[float]]:
+    """Send → echo, and echo → the next wait seen, per line, through ``env`` (a core environment)."""
     echoes = Echoes()
     asked = asyncio.Event()
     channel = InputChannel(lambda prompt: asked.set())
     run = asyncio.ensure_future(env.execute(RunSpec(ECHO, "python", input=channel), lambda s, t: echoes.add(t)))
     await asyncio.wait_for(asked.wait(), 60)
-
-    async def send(text: str) -> None:
-        asked.clear()
-        await channel.send(text)
-
     try:
-        out = []
-        for _ in range(lines):
-            out += await measure(send, echoes, 1) if waits is None else await measure_one(send, echoes, asked, waits)
-        return out
+        return await measure(channel.send, echoes, lines, asked)
     finally:
         await channel.close()
         await asyncio.wait_for(run, 60)
 
 
-_sent = 0
-
-
-async def measure_one(send: Callable[[str], Awaitable[Any]], echoes: Echoes, asked: asyncio.Event, waits: list[float]):
-    global _sent
-    _sent += 1
-    t0 = time.perf_counter()
-    await send(f"w{_sent}")
-    await echoes.wait_for(f"got:w{_sent}\n")
-    t1 = time.perf_counter()
-    await asyncio.wait_for(asked.wait(), 30)
-    waits.append((time.perf_counter() - t1) * 1000)
-    return [(t1 - t0) * 1000]
-
-
-async def bench_local_core(lines: int) -> list[float]:
+async def bench_local_core(lines: int) -> tuple[list[float], list[float]]:
     from daytona_lsp.core.local import LocalCodeEnvironment
 
     env = LocalCodeEnvironment(timeout=300)
     try:
         await core_latency(env, 5)  # warm: the container exists
         return await core_latency(env, lines)
-    finally:
-        await env.aclose()
-
-
-async def bench_local_detection(lines: int) -> list[float]:
-    from daytona_lsp.core.local import LocalCodeEnvironment
-
-    env = LocalCodeEnvironment(timeout=300)
-    waits: list[float] = []
-    try:
-        await core_latency(env, lines, waits)
-        return waits
     finally:
         await env.aclose()
 
@@ -154,7 +133,7 @@ async def bench_local_lsp(lines: int) -> list[float]:
                 )
 
             await measure(send, echoes, 5)  # warm
-            result = await measure(send, echoes, lines)
+            result, _ = await measure(send, echoes, lines)
             await send("", eof=True)
             await asyncio.wait_for(run, 60)
             return result
@@ -173,7 +152,7 @@ async def bench_daytona_core(lines: int) -> tuple[list[float], list[float]]:
     env = DaytonaCodeEnvironment(api_key=server.api_key, api_url=server.api_url, timeout=300)
     try:
         await core_latency(env, 5)  # warm: the sandbox exists, the SDK is imported
-        latencies = await core_latency(env, lines)
+        latencies, _ = await core_latency(env, lines)
         from daytona import AsyncDaytona, DaytonaConfig
 
         async with AsyncDaytona(DaytonaConfig(api_key=server.api_key, api_url=server.api_url)) as daytona:
@@ -190,13 +169,8 @@ async def bench_daytona_core(lines: int) -> tuple[list[float], list[float]]:
         server.stop()
 
 
-def p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def row(name: str, values: list[float], goal: str, ok: bool) -> str:
-    return f"| {name} | {statistics.median(values):.2f} | {p(values, 95):.2f} | {goal} | {'met' if ok else 'MISSED'} |"
+    return f"| {name} | {statistics.median(values):.2f} | {percentile(values, 95):.2f} | {goal} | {'met' if ok else 'MISSED'} |"
 
 
 async def main() -> int:
@@ -206,8 +180,7 @@ async def main() -> int:
     parser.add_argument("--write", action="store_true", help="replace the section in bench/RESULTS.md")
     args = parser.parse_args()
     lines = 20 if args.quick else args.lines
-    local = await bench_local_core(lines)
-    detection = await bench_local_detection(lines)
+    local, detection = await bench_local_core(lines)
     lsp = await bench_local_lsp(lines)
     daytona, trips = await bench_daytona_core(lines)
     trip = statistics.median(trips)

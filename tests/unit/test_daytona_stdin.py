@@ -11,21 +11,13 @@ import time
 import pytest
 from tests.daytona_server import DaytonaTestServer
 from tests.daytona_server.plugin import DaytonaEnvFactory
+from tests.unit.test_local_stdin import ASK as ALL_ASK
 
 from daytona_lsp.core import RunSpec
 from daytona_lsp.core.daytona.stdin import STDIN_CLOSED, WAITING, MarkerFilter
 from daytona_lsp.core.environment import STDIN_CLOSED_NOTE, InputChannel, InputClosed
 
-ASK = {
-    "python": "import sys\nname = input('name? ')\nprint('hello', name)\nprint('rest', repr(sys.stdin.read()))\n",
-    "bash": "printf 'name? '\nread -r name\necho \"hello $name\"\nprintf 'rest %s\\n' \"$(cat)\"\n",
-    "javascript": (
-        "const rl = require('readline').createInterface({input: process.stdin, output: process.stdout});\n"
-        "const lines = [];\n"
-        "rl.question('name? ', (a) => { console.log('hello', a); rl.on('line', (l) => lines.push(l)); });\n"
-        "rl.on('close', () => console.log('rest', JSON.stringify(lines.join('\\n'))));\n"
-    ),
-}
+ASK = {language: ALL_ASK[language] for language in ("python", "bash", "javascript")}  # the test server has no tsx
 
 
 @pytest.fixture(params=list(ASK))

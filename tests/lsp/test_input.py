@@ -129,3 +129,17 @@ async def test_bad_input_is_a_clear_error_and_the_server_goes_on(arguments: Any,
         assert info.value.code == code and says in str(info.value), str(info.value)
         uri = s.open("ok.py", "print('still here')\n")
         assert (await s.run(uri))["output"] == "still here\n"
+
+
+async def test_a_prompt_never_carries_the_api_key() -> None:
+    key = "dtn_test_key_0123456789abcdef"
+    init = {**INTERACTIVE, "backend": "local", "prewarm": False}
+    async with start_session(init_options=init, env={"DAYTONA_API_KEY": key}) as s:
+        uri = s.open("leak.py", f"print(input('{key}? '))\n")
+        run = asyncio.ensure_future(s.run(uri))
+        await s.wait_until(lambda: bool(s.input_requests) or run.done())
+        request = s.input_requests[0]
+        assert key not in request["prompt"] and request["prompt"].endswith("? "), request
+        await s.command("daytona.sendInput", {"runId": request["runId"], "text": "x"})
+        result = await asyncio.wait_for(run, 60)
+        assert key not in result["output"]

@@ -24,6 +24,9 @@ test("Run File with Arguments passes them split as a shell would, and the progra
   await vscode.command("Daytona: Run File with Arguments…", { expectInput: true });
   await vscode.answerInput("Daytona: Run File with Arguments", `one "two words"`);
   await vscode.screenshot("asked-for-input");
+  await vscode.page
+    .locator(".quick-input-widget .quick-input-title", { hasText: "Daytona: name?" })
+    .waitFor({ timeout: 90_000 });
   await vscode.answerInput("Daytona: name?", "Ann");
   const text = await vscode.waitForOutput(/■ \[run \S+\] exit 0/);
   assert.match(text, /name\? Ann/); // the typed line, echoed
@@ -45,7 +48,14 @@ test("Escape in the program's input box closes its stdin (EOF)", async () => {
   await vscode.command("Daytona: Run File with Arguments…", { expectInput: true });
   await vscode.answerInput("Daytona: Run File with Arguments", "x");
   const page = vscode.page;
-  await page.locator(".quick-input-widget .quick-input-title", { hasText: "Daytona: name?" }).waitFor();
+  try {
+    await page
+      .locator(".quick-input-widget .quick-input-title", { hasText: "Daytona: name?" })
+      .waitFor({ timeout: 90_000 }); // a loaded machine: the sandbox run, then the wait seen
+  } catch (error) {
+    await vscode.screenshot("no-input-box");
+    throw new Error(`${error.message}\nthe Daytona channel:\n${vscode.outputChannelText("Daytona")}`);
+  }
   await page.locator(".quick-input-widget .quick-input-box input").press("Escape");
   const text = await vscode.waitForOutput(/■ \[run \S+\] exit 1/);
   assert.match(text, /EOFError/);

@@ -18,13 +18,14 @@ import os
 import signal
 import stat
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from daytona_lsp import __version__
 
 if TYPE_CHECKING:
-    from daytona_lsp.core.environment import CodeLanguage, RunSpec
+    from daytona_lsp.core.environment import CodeLanguage, InputChannel, RunSpec
 
 PROG = "daytona-lsp"
 USAGE_ERROR = 2
@@ -115,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run FILE (or stdin with -) in a sandbox: the program's stdout is streamed to stdout and its "
         "stderr to stderr as produced; this tool's own notes and errors go to stderr. The exit status is the code's "
         "(124 on timeout, 130 when interrupted). Arguments after -- go to the program; stdin, when it is a pipe or a "
-        "file, is read whole and given to the program. The backend is Daytona when DAYTONA_API_KEY is set, else the "
+        "file, is read whole and given to the program; a terminal gives it the lines as they are typed (Ctrl-D: "
+        "EOF). The backend is Daytona when DAYTONA_API_KEY is set, else the "
         "isolated local sandbox (bubblewrap).",
     )
     run.add_argument("file", metavar="FILE", help="the file to run, or - to read the code from stdin")
@@ -271,7 +273,8 @@ def _read_code(file: str, language: str | None) -> tuple[str, CodeLanguage]:
 
 
 def _program_stdin(file: str) -> str | None:
-    """The CLI's stdin for the program when it is a pipe or a file; ``None`` (EOF at once) for a terminal, /dev/null,
+    """The CLI's stdin for the program when it is a pipe or a file; ``None`` for a terminal (see
+    :func:`_terminal_input`), /dev/null (EOF at once),
     a closed stdin, or when stdin held the code (``-``)."""
     from daytona_lsp.core.environment import MAX_STDIN_BYTES
 
@@ -292,6 +295,49 @@ def _program_stdin(file: str) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CliError(f"stdin is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+def _terminal_input(file: str) -> InputChannel | None:
+    """With a terminal as stdin, the program's input line by line as the user types it (Ctrl-D: EOF); the
+    terminal echoes the typing itself. The channel is fed once the run's loop calls :func:`_feed_from_terminal`."""
+    from daytona_lsp.core.environment import InputChannel
+
+    if file == "-" or not sys.stdin.isatty():
+        return None
+    return InputChannel(echo=False)
+
+
+def _feed_from_terminal(channel: InputChannel, loop: asyncio.AbstractEventLoop) -> None:
+    """Read the terminal's lines in a daemon thread (a read of a terminal cannot be abandoned otherwise) and send
+    each to ``channel`` on ``loop``."""
+
+    from daytona_lsp.core.environment import InputClosed
+
+    async def deliver(line: str) -> None:
+        try:
+            await (channel.send(line) if line else channel.close())
+        except InputClosed:  # typed after the program ended
+            pass
+
+    sending: set[asyncio.Task[None]] = set()
+
+    def forward(line: str) -> None:
+        if channel.is_open:
+            task = loop.create_task(deliver(line))
+            sending.add(task)
+            task.add_done_callback(sending.discard)
+
+    def read() -> None:
+        while True:
+            line = sys.stdin.readline()
+            try:
+                loop.call_soon_threadsafe(forward, line)
+            except RuntimeError:  # the loop is closed: the run is over
+                return
+            if not line:
+                return
+
+    threading.Thread(target=read, name="daytona-lsp-terminal-input", daemon=True).start()
 
 
 PIPE_CLOSED = 128 + signal.SIGPIPE
@@ -373,6 +419,7 @@ def _run_command(args: argparse.Namespace) -> int:
         args=tuple(args.args),
         stdin=_program_stdin(args.file),
         separate_stderr=True,
+        input=_terminal_input(args.file),
         **_workspace_fields(args),
     )
     if backend == "daytona":
@@ -423,6 +470,8 @@ async def _run_async(args: argparse.Namespace, backend: str, spec: RunSpec) -> i
         except (NotImplementedError, RuntimeError, ValueError):
             pass
     output = _Output(on_closed=lambda: stop(PIPE_CLOSED))
+    if spec.input is not None:
+        _feed_from_terminal(spec.input, loop)
     result = None
     try:
         if backend == "local":

@@ -82,6 +82,9 @@ class FakeCommand:
     proc: asyncio.subprocess.Process | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    suppress_input_echo: bool = False
+    exit_code_read: bool = False
+    """Whether a client was told the exit code (input for it is then 410, as the daemon answers)."""
 
     def stream(self, name: str) -> str:
         return b"".join(data for s, data in self.chunks if s == name).decode("utf-8", "replace")
@@ -398,6 +401,7 @@ class DaytonaTestServer:
         r.add_get(t + "/process/session/{session}/command/{cmd}", self.get_command)
         r.add_get(t + "/process/session/{session}/command/{cmd}/logs", self.command_logs)
         r.add_post(t + "/process/session/{session}/command/{cmd}/terminate", self.terminate_command)
+        r.add_post(t + "/process/session/{session}/command/{cmd}/input", self.command_input)
         r.add_get(t + "/work-dir", self.work_dir)
         r.add_get(t + "/user-home-dir", self.work_dir)
         r.add_get(t + "/files", self.list_files)
@@ -620,7 +624,14 @@ class DaytonaTestServer:
         return env
 
     async def _spawn(
-        self, sandbox: FakeSandbox, argv: list[str], *, cwd: str | None, env: dict[str, str] | None, split: bool
+        self,
+        sandbox: FakeSandbox,
+        argv: list[str],
+        *,
+        cwd: str | None,
+        env: dict[str, str] | None,
+        split: bool,
+        stdin_pipe: bool = False,
     ) -> asyncio.subprocess.Process:
         workdir = sandbox.workdir
         if cwd:
@@ -629,7 +640,7 @@ class DaytonaTestServer:
             *argv,
             cwd=workdir,
             env=self._env(sandbox, env),
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE if stdin_pipe else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE if split else asyncio.subprocess.STDOUT,
             start_new_session=True,
@@ -812,13 +823,19 @@ class DaytonaTestServer:
         command_text = body.get("command")
         if not isinstance(command_text, str) or not command_text.strip():
             return self._daemon_error(request, 400, "command is required", "BAD_REQUEST")
-        command = FakeCommand(id=str(uuid.uuid4()), command=command_text)
-        command.proc = await self._spawn(sandbox, [self.exec_shell, "-c", command_text], cwd=None, env=None, split=True)
+        # as the daemon: a runAsync command's stdin is a pipe that stays open (fed by …/input), a synchronous one's EOF
+        run_async = bool(body.get("runAsync") or body.get("async"))
+        command = FakeCommand(
+            id=str(uuid.uuid4()), command=command_text, suppress_input_echo=bool(body.get("suppressInputEcho"))
+        )
+        command.proc = await self._spawn(
+            sandbox, [self.exec_shell, "-c", command_text], cwd=None, env=None, split=True, stdin_pipe=run_async
+        )
         session.commands[command.id] = command
         pump = asyncio.ensure_future(self._pump(sandbox, command))
         if self._flag(request, "drop_after_start"):
             return self._drop(request)
-        if body.get("runAsync") or body.get("async"):
+        if run_async:
             return web.json_response({"cmdId": command.id}, status=202)
         await asyncio.shield(pump)
         return web.json_response(
@@ -844,7 +861,36 @@ class DaytonaTestServer:
         command = self._command(request)
         if isinstance(command, web.Response):
             return command
+        if command.exit_code is not None:
+            command.exit_code_read = True
         return web.json_response({"id": command.id, "command": command.command, "exitCode": command.exit_code})
+
+    async def command_input(self, request: web.Request) -> web.Response:
+        """``send_session_command_input``: the daemon appends a newline when ``data`` has none and echoes the input
+        into the command's log as stdout unless it was started with ``suppressInputEcho``."""
+        command = self._command(request)
+        if isinstance(command, web.Response):
+            return command
+        data = (await request.json()).get("data")
+        if not isinstance(data, str):
+            return self._daemon_error(request, 400, "data is required", "BAD_REQUEST")
+        if command.done.is_set():
+            if command.exit_code_read:
+                return self._daemon_error(request, 410, "command has exited", "GONE")
+            return self._daemon_error(request, 500, "command is not running", "INTERNAL_SERVER_ERROR")
+        payload = (data if data.endswith("\n") else data + "\n").encode()
+        proc = command.proc
+        if proc is None or proc.stdin is None:
+            return self._daemon_error(request, 500, "command takes no input", "INTERNAL_SERVER_ERROR")
+        try:
+            proc.stdin.write(payload)
+            await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the program closed its stdin: the daemon drops the input too
+        if not command.suppress_input_echo:
+            command.chunks.append(("stdout", payload))
+            command.changed.set()
+        return web.Response(status=204)
 
     async def terminate_command(self, request: web.Request) -> web.Response:
         command = self._command(request)

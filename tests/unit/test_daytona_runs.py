@@ -15,7 +15,7 @@ from tests.daytona_server.plugin import DaytonaEnvFactory
 
 from daytona_lsp.core import RunSpec
 from daytona_lsp.core.daytona import DaytonaCodeEnvironment
-from daytona_lsp.core.environment import CodeLanguage
+from daytona_lsp.core.environment import STDIN_CLOSED_NOTE, CodeLanguage
 from daytona_lsp.core.errors import find_errors
 
 Chunks = list[tuple[str, str]]
@@ -100,7 +100,7 @@ async def test_without_stdin_a_program_reads_eof_at_once(
 ) -> None:
     env = make_daytona_env()
     result, _ = await execute(env, RunSpec(code, language, args=("x",)), stream=stream)
-    assert (result.exit_code, result.output) == (0, expected)
+    assert (result.exit_code, result.output) == (0, f"{expected}{STDIN_CLOSED_NOTE}\n")
     assert result.duration_ms is not None and result.duration_ms < 15_000  # EOF, not the run's 20 s timeout
 
 

@@ -175,3 +175,20 @@ async def test_input_over_the_cap_is_refused_and_the_run_goes_on(env):
     channel = InputChannel(answer)
     result = await env.execute(RunSpec(code="print(input())\n", language="python", input=channel))
     assert result.output == "ok\nok\n"
+
+
+async def test_input_after_eof_is_refused_while_the_program_still_runs(env):
+    refused: list[str] = []
+
+    async def on_output(stream: str, text: str) -> None:
+        if "eof seen" in text:  # the program has read EOF and goes on
+            try:
+                await channel.send("late")
+            except InputClosed as exc:
+                refused.append(str(exc))
+
+    channel = InputChannel(lambda prompt: channel.close())
+    code = "import sys, time\nsys.stdin.read()\nprint('eof seen', flush=True)\ntime.sleep(0.2)\nprint('done')\n"
+    result = await env.execute(RunSpec(code=code, language="python", input=channel), on_output)
+    assert result.output == "eof seen\ndone\n"
+    assert refused == ["the run's stdin was closed"]

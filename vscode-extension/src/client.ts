@@ -29,6 +29,9 @@ import {
   COMMAND_CANCEL,
   COMMAND_RUN,
   COMMAND_SANDBOX_INFO,
+  COMMAND_SEND_INPUT,
+  InputRequested,
+  NOTIFY_INPUT_REQUESTED,
   NOTIFY_OUTPUT,
   NOTIFY_RUN_FINISHED,
   NOTIFY_RUN_STARTED,
@@ -40,6 +43,7 @@ import {
   SandboxInfo,
   useServerLanguages,
 } from "./logic/wire";
+import { InputPrompter } from "./input";
 import { RunOutputChannel } from "./output";
 import { ApiKeyStore } from "./secrets";
 import { StatusBar } from "./status";
@@ -73,6 +77,10 @@ export class DaytonaClient implements vscode.Disposable {
   private stderr: Readable | undefined;
   private readonly queue = new RestartQueue(() => this.restartNow());
   private readonly correlator = new RunCorrelator();
+  private readonly input = new InputPrompter(
+    (runId, text, eof) => this.execute(COMMAND_SEND_INPUT, [{ runId, text, eof }]),
+    (message) => void vscode.window.showErrorMessage(message),
+  );
   private readonly disposables: vscode.Disposable[] = [];
   private crashes: number[] = [];
   private disposed = false;
@@ -154,6 +162,7 @@ export class DaytonaClient implements vscode.Disposable {
       client.onNotification(NOTIFY_RUN_STARTED, (p: RunStarted) => this.onRunStarted(p)),
       client.onNotification(NOTIFY_OUTPUT, (p: RunOutput) => this.output.log.output(p)),
       client.onNotification(NOTIFY_RUN_FINISHED, (p: RunFinished) => this.onRunFinished(p)),
+      client.onNotification(NOTIFY_INPUT_REQUESTED, (p: InputRequested) => this.input.request(p)),
       client.onDidChangeState((e) => {
         if (this.client !== client) return;
         if (e.newState === State.Running) this.status.setState("ready");
@@ -251,7 +260,7 @@ export class DaytonaClient implements vscode.Disposable {
       outputChannel: this.log,
       traceOutputChannel: this.log,
       revealOutputChannelOn: 4 /* never */,
-      initializationOptions: { outputNotifications: true },
+      initializationOptions: { outputNotifications: true, interactiveInput: true },
       synchronize: { configurationSection: "daytona" },
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue, handled: true }),
@@ -292,6 +301,7 @@ export class DaytonaClient implements vscode.Disposable {
   }
 
   private onRunFinished(p: RunFinished): void {
+    this.input.finished(p.runId);
     this.status.runFinished(p.runId);
     this.output.log.finished(p);
   }
@@ -427,6 +437,7 @@ export class DaytonaClient implements vscode.Disposable {
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    this.input.dispose();
     await this.queue.idle();
     await this.stopNow();
   }

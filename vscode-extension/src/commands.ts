@@ -1,6 +1,7 @@
 // The palette commands. Each is a few lines: the work happens in the client and the server.
 import * as vscode from "vscode";
 import { DaytonaClient } from "./client";
+import { argsKey, splitArgs } from "./logic/args";
 import { errorText } from "./logic/serverCommand";
 import { COMMAND_RESET, Range, RunResult, runArguments } from "./logic/wire";
 import { RunOutputChannel } from "./output";
@@ -25,12 +26,40 @@ export function registerCommands(
   client: DaytonaClient,
   output: RunOutputChannel,
   keys: ApiKeyStore,
+  state: vscode.Memento,
 ): vscode.Disposable[] {
-  const run = async (editor: vscode.TextEditor, selection?: vscode.Selection): Promise<RunResult | undefined> => {
+  const run = async (
+    editor: vscode.TextEditor,
+    selection?: vscode.Selection,
+    programArgs?: string[],
+  ): Promise<RunResult | undefined> => {
     const document = editor.document;
     const args = runArguments(document.uri.toString(), document.languageId, selection ? lspRange(selection) : undefined);
+    if (programArgs) args.args = programArgs;
     if (vscode.workspace.isTrusted) output.reveal();
     return client.runWithProgress(args);
+  };
+
+  /** Ask for the program's arguments (the file's last ones offered again); undefined when the box was dismissed. */
+  const askArgs = async (uri: string): Promise<string[] | undefined> => {
+    const key = argsKey(uri);
+    const line = await vscode.window.showInputBox({
+      title: "Daytona: Run File with Arguments",
+      prompt: "The program's arguments, split as a shell would ('…' and \"…\" quote; nothing is expanded)",
+      value: state.get<string>(key, ""),
+      ignoreFocusOut: true,
+      validateInput: (text) => {
+        try {
+          splitArgs(text);
+          return undefined;
+        } catch (error) {
+          return `Not valid: ${errorText(error)}`;
+        }
+      },
+    });
+    if (line === undefined) return undefined;
+    await state.update(key, line);
+    return splitArgs(line);
   };
 
   return [
@@ -40,6 +69,12 @@ export function registerCommands(
         editor = await vscode.window.showTextDocument(uri, { preserveFocus: true });
       }
       return editor ? run(editor) : undefined;
+    }),
+    vscode.commands.registerCommand("daytona.runFileWithArguments", async () => {
+      const editor = activeEditor();
+      if (!editor) return undefined;
+      const programArgs = await askArgs(editor.document.uri.toString());
+      return programArgs ? run(editor, undefined, programArgs) : undefined;
     }),
     vscode.commands.registerCommand("daytona.runSelection", async () => {
       const editor = activeEditor();

@@ -24,7 +24,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     log,
     status,
-    ...registerCommands(c, output, keys),
+    ...registerCommands(c, output, keys, context.workspaceState),
     keys.onDidChange(() => void c.restart()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void c.restart()),
     vscode.workspace.onDidChangeConfiguration((e) => {

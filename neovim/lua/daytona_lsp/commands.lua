@@ -9,13 +9,25 @@ end
 M.commands = {
   DaytonaRun = {
     function(cmd)
+      -- ARG...: the program's arguments, remembered for the buffer (a later :DaytonaRun reuses them; ! forgets them)
+      if cmd.bang then
+        vim.b.daytona_args = nil
+      elseif #cmd.fargs > 0 then
+        vim.b.daytona_args = cmd.fargs
+      end
+      local args = vim.b.daytona_args
       if cmd.range > 0 then
-        dl().run({ line1 = cmd.line1, line2 = cmd.line2 })
+        dl().run({ line1 = cmd.line1, line2 = cmd.line2, args = args })
       else
-        dl().run()
+        dl().run({ args = args })
       end
     end,
-    { range = true, desc = 'Daytona: run the buffer (or the selected lines) in the sandbox' },
+    {
+      range = true,
+      bang = true,
+      nargs = '*',
+      desc = 'Daytona: run the buffer (or the selected lines) in the sandbox [with ARG..., remembered per buffer]',
+    },
   },
   DaytonaRunCell = {
     function()

@@ -383,6 +383,10 @@ M.handlers['daytona/output'] = function(_, params)
   fire('DaytonaOutput', { run_id = id, stream = params.stream, text = params.text })
 end
 
+M.handlers['daytona/inputRequested'] = function(_, params, ctx)
+  require('daytona_lsp.input').request(ctx.client_id, params)
+end
+
 M.handlers['daytona/runFinished'] = function(_, params)
   if type(params) ~= 'table' or params.runId == nil then
     return
@@ -401,8 +405,9 @@ end
 -- Commands
 
 --- Run code of a buffer in the sandbox.
----@param opts? {bufnr?: integer, line1?: integer, line2?: integer, range?: table, on_done?: fun(err: table?, result: table?)}
----   line1/line2: 1-based inclusive lines (nil: the whole buffer); range: an LSP range instead of lines.
+---@param opts? {bufnr?: integer, line1?: integer, line2?: integer, range?: table, args?: string[], on_done?: fun(err: table?, result: table?)}
+---   line1/line2: 1-based inclusive lines (nil: the whole buffer); range: an LSP range instead of lines; args: the
+---   program's arguments.
 ---@return boolean sent
 function M.run(opts)
   opts = opts or {}
@@ -421,6 +426,9 @@ function M.run(opts)
     args.range = M.line_range(bufnr, opts.line1, opts.line2 or opts.line1, client.offset_encoding)
   end
   args.language = M.language(bufnr)
+  if opts.args and #opts.args > 0 then
+    args.args = opts.args
+  end
   local pending = { bufnr = bufnr, uri = args.uri, range = args.range, language = args.language }
   local ok = client:request('workspace/executeCommand', { command = 'daytona.run', arguments = { args } }, function(err, result)
     if err then
@@ -652,6 +660,7 @@ function M.lsp_config()
   local o = M.options
   local init_options = vim.deepcopy(o.settings)
   init_options.outputNotifications = true
+  init_options.interactiveInput = true -- daytona/inputRequested → vim.ui.input (daytona_lsp.input)
   return {
     cmd = o.cmd,
     filetypes = o.filetypes,

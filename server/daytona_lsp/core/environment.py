@@ -156,13 +156,16 @@ class InputChannel:
     The caller: :meth:`send` a line (a newline is added unless ``text`` ends with one, as Daytona's daemon does),
     :meth:`close` (EOF); ``on_input_requested(prompt)`` is called when the program waits for input (it blocks
     reading its stdin with nothing to read; ``prompt`` is the partial last output line). Input sent before the
-    program starts is kept for it. What is sent is echoed in the run's output, as a terminal shows it.
+    program starts is kept for it. What is sent is echoed in the run's output, as a terminal shows it (unless
+    ``echo=False``).
     The backend: :meth:`attach` its sink once the program runs, :meth:`detach` when the run ended,
     :meth:`input_requested` when it sees the program wait.
     """
 
-    def __init__(self, on_input_requested: InputRequestedCallback | None = None) -> None:
+    def __init__(self, on_input_requested: InputRequestedCallback | None = None, *, echo: bool = True) -> None:
         self.on_input_requested = on_input_requested
+        self.echo = echo
+        """Echo what is sent in the run's output (off where a terminal echoes the typing itself)."""
         self._sink: InputSink | None = None
         self._pending: list[str] = []
         self._eof = False

@@ -74,6 +74,10 @@ class OutputBuffer:
             i += 1
         return head + truncation_marker(dropped) + tail[i:].decode("utf-8", "replace")
 
+    def partial_line(self, max_bytes: int = 1024) -> str:
+        """The output's unfinished last line (``""`` when it ends with a newline): a program's prompt."""
+        return self.text_from(max(0, self.total_bytes - max_bytes)).rsplit("\n", 1)[-1]
+
     def unstreamed_text(self) -> str:
         """The part of :meth:`text` after the head: what :meth:`write` did not return for streaming ('' if none).
 

@@ -41,3 +41,7 @@ def test_setup_without_settings_warns_nothing_and_old_neovim_gets_a_message(run_
 
 def test_a_file_importing_an_unsaved_sibling_sees_its_buffer_text_and_errors_land_in_the_sibling(run_lua):
     assert "PASS" in run_lua("plugin_workspace.lua").stdout
+
+
+def test_run_with_arguments_and_an_answered_input_prompt(run_lua):
+    assert "PASS" in run_lua("plugin_input.lua").stdout

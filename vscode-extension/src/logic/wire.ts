@@ -14,6 +14,7 @@ export interface RunArguments {
   uri: string;
   range?: Range;
   language?: string;
+  args?: string[];
 }
 
 export interface RunResult {
@@ -49,6 +50,11 @@ export interface RunFinished {
   changedFiles?: string[];
 }
 
+export interface InputRequested {
+  runId: string | number;
+  prompt: string;
+}
+
 export interface SandboxInfo {
   backend: string;
   sandboxId?: string | null;
@@ -60,9 +66,11 @@ export const COMMAND_RUN = "daytona.run";
 export const COMMAND_CANCEL = "daytona.cancel";
 export const COMMAND_RESET = "daytona.resetSandbox";
 export const COMMAND_SANDBOX_INFO = "daytona.sandboxInfo";
+export const COMMAND_SEND_INPUT = "daytona.sendInput";
 export const NOTIFY_RUN_STARTED = "daytona/runStarted";
 export const NOTIFY_OUTPUT = "daytona/output";
 export const NOTIFY_RUN_FINISHED = "daytona/runFinished";
+export const NOTIFY_INPUT_REQUESTED = "daytona/inputRequested";
 
 /** One entry of the server's language registry (`initialize` result `capabilities.experimental.daytona.languages`). */
 export interface ServerLanguage {

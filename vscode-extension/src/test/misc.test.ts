@@ -127,3 +127,14 @@ test("URIs match across escaping differences", () => {
   assert.equal(sameUri("file:///a.py", "file:///b.py"), false);
   assert.equal(sameUri("file:///%E0%A4%A", "file:///x"), false);
 });
+
+test("arguments typed as one line split as a shell would, without expanding anything", async () => {
+  const { splitArgs, argsKey } = await import("../logic/args");
+  assert.deepEqual(splitArgs(""), []);
+  assert.deepEqual(splitArgs("  a   b "), ["a", "b"]);
+  assert.deepEqual(splitArgs(`'two words' "q \\"x\\"" ''  $HOME a\\ b "ü ✓"`), ["two words", 'q "x"', "", "$HOME", "a b", "ü ✓"]);
+  assert.deepEqual(splitArgs(`"it's" 'it'"'"'s'`), ["it's", "it's"]);
+  assert.throws(() => splitArgs("'open"), /unterminated ' quote/);
+  assert.throws(() => splitArgs('"open'), /unterminated " quote/);
+  assert.notEqual(argsKey("file:///a.py"), argsKey("file:///b.py"));
+});

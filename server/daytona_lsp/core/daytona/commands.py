@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from daytona_lsp.core.daytona.stdin import StdinPlan
 from daytona_lsp.core.environment import CodeLanguage, RunSpec
 
 if TYPE_CHECKING:
@@ -33,18 +34,19 @@ class Command:
     """Set when the command prints a change listing after the program's output (:mod:`.tree`)."""
 
 
-def build_command(spec: RunSpec, timeout: int) -> Command:
+def build_command(spec: RunSpec, timeout: int, stdin: StdinPlan | None = None) -> Command:
     """The one shell command that runs ``spec``; see the module docstring for why it looks like this.
 
     Inside ``bash -c "…"`` there are no quotes, ``$``, backslashes or backticks: a shell (current daemons) and a
     plain split on spaces (older daemons) hand bash the same string. ``timeout`` (when the sandbox has it) ends the
     code at the run's timeout so that the output printed so far comes back with exit 124; the daemon's own timeout,
     a little later, is only a backstop (it answers 408 and drops the output). The program's stdin is the preset
-    ``spec.stdin`` or nothing (EOF at once), never the code.
+    ``spec.stdin`` or nothing (EOF at once), never the code; with a ``stdin`` plan it is fed under the helper of
+    :mod:`daytona_lsp.core.daytona.stdin` (interactive input, EOF at the first read, the wait announced).
     """
     code_b64 = b64(spec.code)
     limited = LIMITED.format(timeout=timeout)
-    if spec.language in ("python", "javascript") and is_plain(spec):
+    if spec.language in ("python", "javascript") and is_plain(spec) and stdin is None:
         # code on stdin, as Daytona's own code-run does (tracebacks say <stdin> / [stdin] with the code's lines)
         runner = "python3 -u -" if spec.language == "python" else "node -"
         source_path = "<stdin>" if spec.language == "python" else "[stdin]"
@@ -59,25 +61,31 @@ def build_command(spec: RunSpec, timeout: int) -> Command:
         # a file (code of any size) run with the spec's arguments, environment, directory and stdin; TypeScript goes
         # through ts-node -T as Daytona's own code-run does; the file is removed when the run ends
         suffix, runner = FILE_RUNNERS[spec.language]
-        source_path = f"/tmp/daytona-lsp-{uuid.uuid4().hex[:12]}{suffix}"
+        tag = uuid.uuid4().hex[:12]
+        source_path = f"/tmp/daytona-lsp-{tag}{suffix}"
         lines = [
             f"__dlsp_f={source_path}",
             "trap 'rm -f \"$__dlsp_f\"' EXIT",
             f'printf %s {code_b64} | base64 -d > "$__dlsp_f"',
         ]
-        return package("\n".join(lines + program_lines(spec, runner, timeout)) + "\n", source_path)
+        return package("\n".join(lines + program_lines(spec, runner, timeout, stdin, tag)) + "\n", source_path)
     return _uploaded(script, source_path)
 
 
-def program_lines(spec: RunSpec, runner: str, timeout: int) -> list[str]:
+def program_lines(
+    spec: RunSpec, runner: str, timeout: int, stdin: StdinPlan | None = None, tag: str | None = None
+) -> list[str]:
     """The script lines that run the file ``$__dlsp_f`` with ``runner``: the spec's environment, directory,
-    arguments and stdin, ended at ``timeout``."""
+    arguments and stdin (with a ``stdin`` plan: fed by :mod:`daytona_lsp.core.daytona.stdin`), ended at ``timeout``."""
     lines = [f"export {name}={shlex.quote(value)}" for name, value in spec.env.items()]
     if spec.cwd:
         lines.append(f"cd -- {shlex.quote(spec.cwd)} || exit 2")
     argv = "".join(" " + shlex.quote(arg) for arg in spec.args)
-    program = f'{LIMITED.format(timeout=timeout)} {runner} "$__dlsp_f"{argv}'
-    if spec.stdin is None:
+    limited = LIMITED.format(timeout=timeout)
+    program = f'{limited} {runner} "$__dlsp_f"{argv}'
+    if stdin is not None:
+        lines += stdin.script(limited, f'{runner} "$__dlsp_f"{argv}', spec.stdin, tag or uuid.uuid4().hex[:12])
+    elif spec.stdin is None:
         lines.append(f"{program} </dev/null")
     else:
         lines.append(f"printf %s {b64(spec.stdin)} | base64 -d | {program}")

@@ -35,6 +35,7 @@ from daytona_lsp.core.daytona.spec import (
     Spec,
     api_key_from,
 )
+from daytona_lsp.core.daytona.stdin import StdinPlan
 from daytona_lsp.core.daytona.sync import FolderSync, Synced, folder_name
 from daytona_lsp.core.daytona.tree import is_synced_file, tree_command, tree_problem
 from daytona_lsp.core.environment import (
@@ -293,6 +294,12 @@ class DaytonaCodeEnvironment(CodeEnvironment):
     async def _attempt(
         self, slot: Slot, spec: RunSpec, on_output: OutputCallback | None, shown: list[str]
     ) -> CodeRunResult:
+        if spec.input is not None and on_output is None:
+            on_output = _discard  # interactive input needs the session command (the streaming path)
+        # a plain snippet that is not streamed keeps its code on the interpreter's stdin, as Daytona's own code-run
+        # (EOF after the code, no note)
+        code_on_stdin = on_output is None and is_plain(spec) and spec.workspace is None
+        stdin = None if code_on_stdin else StdinPlan.for_spec(spec)
         recovered = False
         while True:
             sandbox, generation = await self._wait_for_sandbox(slot)
@@ -300,7 +307,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             synced: Synced | None = None
             try:
                 if spec.workspace is None:
-                    command = build_command(spec, self._timeout)
+                    command = build_command(spec, self._timeout, stdin)
                 else:
                     folder = self._folder(slot.spec, spec.workspace)
                     synced = await folder.sync(sandbox, spec.workspace, slot.spec.api_key)
@@ -308,13 +315,15 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                         shown.append(synced.note + "\n")
                         await emit(on_output, "stderr", shown[0])
                     whole_file = await asyncio.to_thread(is_synced_file, spec, synced.files)  # hashes the code
-                    command = tree_command(spec, self._timeout, synced.root, whole_file=whole_file)
+                    command = tree_command(spec, self._timeout, synced.root, whole_file=whole_file, stdin=stdin)
                 if on_output is None and spec.language == "python" and is_plain(spec) and folder is None:
                     result = await self._runner.code_run(sandbox, spec.code, slot.spec.api_key)
                 elif on_output is None:
-                    result = await self._runner.exec(sandbox, command, slot.spec.api_key)
+                    result = await self._runner.exec(sandbox, command, slot.spec.api_key, stdin)
                 else:
-                    result = await self._runner.stream(slot, sandbox, generation, command, on_output, slot.spec.api_key)
+                    result = await self._runner.stream(
+                        slot, sandbox, generation, command, on_output, slot.spec.api_key, stdin, spec.input
+                    )
             except RunFailed as failed:
                 cause = failed.__cause__
                 if recovered or cause is None or not never_reached(cause):
@@ -368,3 +377,7 @@ def _ending_a_line(result: CodeRunResult) -> CodeRunResult:
     if result.output and not result.output.endswith("\n"):
         result.output += "\n"
     return result
+
+
+def _discard(stream: OutputStream, text: str) -> None:
+    """An output callback that keeps nothing (the result has the output)."""

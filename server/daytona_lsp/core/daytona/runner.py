@@ -4,6 +4,7 @@ WebSocket (sessions pooled per sandbox: exec, log stream and exit code, three re
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -18,7 +19,16 @@ from daytona_lsp.core.daytona.errors import (
     status_of,
 )
 from daytona_lsp.core.daytona.sandboxes import Slot
-from daytona_lsp.core.environment import TIMEOUT_EXIT_CODE, CodeRunResult, OutputCallback, OutputStream, emit
+from daytona_lsp.core.daytona.stdin import STDIN_CLOSED, MarkerFilter, SessionInput, StdinPlan
+from daytona_lsp.core.environment import (
+    STDIN_CLOSED_NOTE,
+    TIMEOUT_EXIT_CODE,
+    CodeRunResult,
+    InputChannel,
+    OutputCallback,
+    OutputStream,
+    emit,
+)
 from daytona_lsp.core.output import OutputBuffer
 
 if TYPE_CHECKING:
@@ -72,8 +82,9 @@ class Runner:
             return TIMEOUT_EXIT_CODE, self.timeout_note
         return exit_code, None
 
-    def _finish(self, buffer: OutputBuffer, exit_code: int | None, started: float) -> CodeRunResult:
+    def _finish(self, buffer: OutputBuffer, exit_code: int | None, started: float, first: str = "") -> CodeRunResult:
         exit_code, note = self._verdict(exit_code, started)
+        note = "\n".join(filter(None, (first, note)))
         return CodeRunResult(with_note(buffer.text(), note), exit_code, truncated=buffer.truncated)
 
     async def _upload(self, sandbox: AsyncSandbox, command: Command, api_key: str) -> None:
@@ -106,7 +117,9 @@ class Runner:
         buffer.write(response.result or "")
         return self._finish(buffer, response.exit_code, started)
 
-    async def exec(self, sandbox: AsyncSandbox, command: Command, api_key: str) -> CodeRunResult:
+    async def exec(
+        self, sandbox: AsyncSandbox, command: Command, api_key: str, stdin: StdinPlan | None = None
+    ) -> CodeRunResult:
         await self._upload(sandbox, command, api_key)
         started = time.monotonic()
         try:
@@ -119,10 +132,17 @@ class Runner:
             if result.exit_code == TIMEOUT_EXIT_CODE:
                 result.output = self.timeout_note
             raise RunFailed(result) from exc
+        output, note = response.result or "", ""
+        if command.trailer is not None:  # the change listing after the program's output
+            output = command.trailer.split(output)
+        if stdin is not None:  # the helper's lines, in the combined output
+            markers = MarkerFilter(stdin.mark)
+            output, events = markers.feed(output)
+            output += markers.flush()
+            note = STDIN_CLOSED_NOTE if STDIN_CLOSED in events else ""
         buffer = OutputBuffer(self.max_output_bytes)
-        output = response.result or ""
-        buffer.write(command.trailer.split(output) if command.trailer is not None else output)
-        return self._finish(buffer, response.exit_code, started)
+        buffer.write(output)
+        return self._finish(buffer, response.exit_code, started, note)
 
     async def stream(
         self,
@@ -132,11 +152,17 @@ class Runner:
         command: Command,
         on_output: OutputCallback,
         api_key: str,
+        stdin: StdinPlan | None = None,
+        channel: InputChannel | None = None,
     ) -> CodeRunResult:
+        """Run ``command`` as a session command, its logs streamed. With a ``stdin`` plan, the helper's lines are
+        taken out of stderr: a wait is told to ``channel`` (with the prompt), a closing becomes the note."""
         from daytona import SessionExecuteRequest
 
         await self._upload(sandbox, command, api_key)
         buffer = OutputBuffer(self.max_output_bytes)
+        markers = MarkerFilter(stdin.mark) if stdin is not None else None
+        read_eof = False
 
         async def forward(stream: OutputStream, text: str) -> None:
             shown = buffer.write(text)
@@ -148,11 +174,22 @@ class Runner:
             await forward("stdout", trailer.feed(text) if trailer is not None else text)
 
         async def on_stderr(text: str) -> None:
+            nonlocal read_eof
+            if markers is not None:
+                text, events = markers.feed(text)
+                await forward("stderr", text)
+                for event in events:
+                    if event == STDIN_CLOSED:
+                        read_eof = True
+                    elif channel is not None:
+                        await channel.input_requested(buffer.partial_line())
+                return
             await forward("stderr", text)
 
         process = sandbox.process
         session_id, reused = await self._take_session(slot, sandbox, generation, api_key)
-        request = SessionExecuteRequest(command=command.command, run_async=True)
+        # the helper echoes nothing itself; input is echoed by SessionInput (so the EOF token never shows)
+        request = SessionExecuteRequest(command=command.command, run_async=True, suppress_input_echo=stdin is not None)
         clean = False
         started = time.monotonic()
         note: str | None = None
@@ -169,6 +206,9 @@ class Runner:
                 except Exception as exc2:
                     raise RunFailed(error_result(exc2, api_key=api_key)) from exc2
             cmd_id = response.cmd_id
+            if channel is not None and stdin is not None:
+                echo = functools.partial(forward, "stdout") if channel.echo else None
+                await channel.attach(SessionInput(sandbox, session_id, cmd_id, stdin, echo))
             try:
                 await asyncio.wait_for(
                     process.get_session_command_logs_async(session_id, cmd_id, on_stdout, on_stderr),
@@ -189,11 +229,17 @@ class Runner:
             uncancel()
             exit_code, note = TIMEOUT_EXIT_CODE, CANCELLED_NOTE
         finally:
+            if channel is not None:
+                channel.detach()
             if clean and slot.session_generation == generation and slot.sandbox is sandbox:
                 slot.idle_sessions.append(session_id)  # finished cleanly: the next streaming run reuses it
             else:
                 # deleting the session kills whatever the command left running
                 await asyncio.shield(self._delete_session(sandbox, session_id))
+        if markers is not None:
+            await forward("stderr", markers.flush())
+        if read_eof:
+            note = "\n".join(filter(None, (STDIN_CLOSED_NOTE, note)))
         await emit(on_output, "stdout", buffer.unstreamed_text())  # the tail of a truncated output
         return CodeRunResult(with_note(buffer.text(), note), exit_code, truncated=buffer.truncated)
 

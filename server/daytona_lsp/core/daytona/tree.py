@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Mapping
 
 from daytona_lsp.core.daytona.commands import FILE_RUNNERS, Command, b64, package, program_lines
+from daytona_lsp.core.daytona.stdin import StdinPlan
 from daytona_lsp.core.environment import RunSpec
 from daytona_lsp.core.workspace import BUILTIN_IGNORED_DIRS, Entry, Rules, changed_files
 
@@ -98,7 +99,9 @@ def is_synced_file(spec: RunSpec, files: Mapping[str, Entry]) -> bool:
     return entry is not None and entry.size == len(data) and entry.digest == hashlib.sha256(data).hexdigest()
 
 
-def tree_command(spec: RunSpec, timeout: int, root: str, *, whole_file: bool) -> Command:
+def tree_command(
+    spec: RunSpec, timeout: int, root: str, *, whole_file: bool, stdin: StdinPlan | None = None
+) -> Command:
     """The command that runs ``spec`` in the synced tree at ``root`` (the sandbox path of the workspace root) and
     prints the change listing after ``command.trailer.marker``."""
     suffix, runner = FILE_RUNNERS[spec.language]
@@ -126,7 +129,7 @@ def tree_command(spec: RunSpec, timeout: int, root: str, *, whole_file: bool) ->
         ]
     if spec.language == "python":
         lines.append('export PYTHONPATH="$__dlsp_root${PYTHONPATH:+:$PYTHONPATH}"')
-    lines += program_lines(spec, runner, timeout)
+    lines += program_lines(spec, runner, timeout, stdin)
     lines += [
         "__dlsp_rc=$?",
         "" if whole_file else 'rm -f -- "$__dlsp_f"',

@@ -14,85 +14,19 @@ output says so (:data:`~daytona_lsp.core.environment.STDIN_CLOSED_NOTE`). A prog
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
-import re
-import termios
-from collections.abc import Iterator
 
 from daytona_lsp.core.environment import STDIN_CLOSED_NOTE, InputChannel, OutputCallback, emit
 from daytona_lsp.core.output import OutputBuffer
+from daytona_lsp.core.stdin_wait import anyone_waits, unread_bytes
 
 log = logging.getLogger(__name__)
 
 _FIRST_POLL_S = 0.002
 _MAX_POLL_S = 0.05
-_PROMPT_BYTES = 1024
-_EPOLL_TARGET = re.compile(r"tfd:\s*\d+\s+events:\s*(?P<events>[0-9a-f]+)\b.*\bino:(?P<ino>[0-9a-f]+)")
-
-
-def descendants(pid: int) -> Iterator[int]:
-    """``pid``'s descendants (not itself), from ``/proc/PID/task/TID/children``."""
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        with contextlib.suppress(OSError):
-            for tid in os.listdir(f"/proc/{parent}/task"):
-                with contextlib.suppress(OSError), open(f"/proc/{parent}/task/{tid}/children") as f:
-                    for child in f.read().split():
-                        todo.append(int(child))
-                        yield int(child)
-
-
-def _epoll_watches(pid: int, epfd: int, inode: int) -> bool:
-    """Whether epoll descriptor ``epfd`` of ``pid`` watches the pipe ``inode`` for input (EPOLLIN)."""
-    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/fdinfo/{epfd}") as f:
-        for line in f:
-            match = _EPOLL_TARGET.match(line)
-            if match and int(match["ino"], 16) == inode and int(match["events"], 16) & 1:
-                return True
-    return False
-
-
-def waits_on(pid: int, inode: int) -> bool:
-    """Whether a thread of process ``pid`` is asleep reading the pipe ``inode`` (directly or through epoll)."""
-    target = f"pipe:[{inode}]"
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/wchan") as f:
-                wchan = f.read()
-            if "pipe" not in wchan and "epoll" not in wchan:
-                continue
-            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
-                fields = f.read().split()
-            fd = int(fields[1], 16)
-            if "pipe" in wchan:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
-                    return True
-            elif _epoll_watches(pid, fd, inode):
-                return True
-        except (OSError, ValueError, IndexError):
-            continue
-    return False
-
-
-def anyone_waits(root_pid: int, inode: int) -> bool:
-    """Whether a descendant of ``root_pid`` waits reading the pipe ``inode``."""
-    return any(waits_on(pid, inode) for pid in descendants(root_pid))
-
-
-def prompt_of(buffer: OutputBuffer) -> str:
-    """The partial last line of the output so far (``""`` when it ends with a newline)."""
-    tail = buffer.text_from(max(0, buffer.total_bytes - _PROMPT_BYTES))
-    return tail.rsplit("\n", 1)[-1]
 
 
 class StdinPipe:
@@ -134,6 +68,7 @@ class StdinPipe:
             if self.channel is not None:
                 await self.channel.attach(self)
             await self._watch(buffer, root_pid)
+            await loop.create_future()  # stdin is closed; the run goes on until it ends (this is cancelled then)
         finally:
             if self.channel is not None:
                 self.channel.detach()
@@ -144,7 +79,8 @@ class StdinPipe:
 
     async def write(self, text: str) -> None:
         assert self._buffer is not None and self._transport is not None
-        await emit(self._on_output, "stdout", self._buffer.write(text))  # the echo, as a terminal shows it
+        if self.channel is not None and self.channel.echo:
+            await emit(self._on_output, "stdout", self._buffer.write(text))  # the echo, as a terminal shows it
         if not self._transport.is_closing():
             self._transport.write(text.encode("utf-8", "surrogatepass"))
         self._sent.set()
@@ -170,9 +106,11 @@ class StdinPipe:
                 continue  # the program has input it has not taken yet: not waiting
             try:
                 waiting = await asyncio.to_thread(anyone_waits, root_pid, self.inode)
-            except Exception:  # noqa: BLE001 - never break the run; without the watcher: EOF at once
+            except Exception:  # never break the run: no more watching (without input: EOF at once, no note)
                 log.exception("daytona-lsp: watching the run's stdin failed")
-                waiting = self.channel is None
+                if self.channel is None:
+                    self._transport.close()
+                return
             if not waiting:
                 interval = min(interval * 2, _MAX_POLL_S)
                 continue
@@ -180,7 +118,7 @@ class StdinPipe:
                 self.read_eof = True
                 self._transport.close()
                 return
-            await self.channel.input_requested(prompt_of(buffer))
+            await self.channel.input_requested(buffer.partial_line())
             await self._input_or_output(buffer, seen)
 
     def _unread(self) -> bool:
@@ -188,10 +126,8 @@ class StdinPipe:
         assert self._transport is not None
         if self._transport.get_write_buffer_size():
             return True
-        count = array.array("i", [0])
-        with contextlib.suppress(OSError, ValueError):  # ValueError: the pipe is closed (the reader is gone)
-            fcntl.ioctl(self._transport.get_extra_info("pipe").fileno(), termios.FIONREAD, count)
-        return count[0] > 0
+        pipe = self._transport.get_extra_info("pipe")
+        return pipe is not None and not pipe.closed and unread_bytes(pipe.fileno()) > 0
 
     async def _input_or_output(self, buffer: OutputBuffer, seen: int) -> None:
         """Until input is sent, the program writes or the pipe closes (a wait is reported once)."""

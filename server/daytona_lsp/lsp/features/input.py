@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from daytona_lsp.core.environment import MAX_INPUT_BYTES
+from daytona_lsp.core.secrets import redact
 from daytona_lsp.lsp.features.commands import REQUEST_FAILED, one_object
 from daytona_lsp.lsp.runs import Run, RunError
 
@@ -55,7 +56,7 @@ def _arguments(params: Mapping[str, Any]) -> tuple[str, str, bool]:
 
 def register(server: DaytonaLanguageServer) -> None:
     def input_requested(run: Run, prompt: str) -> None:
-        server.protocol.notify(INPUT_REQUESTED, {"runId": run.id, "prompt": prompt})
+        server.protocol.notify(INPUT_REQUESTED, {"runId": run.id, "prompt": redact(prompt)})
 
     server.runs.on_input_requested = input_requested
 

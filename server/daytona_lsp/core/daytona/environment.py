@@ -52,6 +52,7 @@ from daytona_lsp.core.environment import (
     resolve_variable,
 )
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
+from daytona_lsp.core.sessions.pool import SessionPool
 
 if TYPE_CHECKING:
     from daytona import AsyncSandbox
@@ -116,6 +117,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         )
         self._runner = Runner(timeout=timeout, max_output_bytes=max_output_bytes)
         self._last_slot: Slot | None = None
+        self._sessions = SessionPool()
 
     # ------------------------------------------------------------------ public API
     @property
@@ -138,12 +140,24 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         slot = self._last_slot
         if self._pool.closed:
             return {"backend": BACKEND, "state": "closed"}
+        info: SandboxInfo
         if slot is None or slot.sandbox is None:
             if slot is not None and slot.creating is not None and not slot.creating.done():
-                return {"backend": BACKEND, "state": "creating"}
-            return {"backend": BACKEND, "state": "error" if slot is not None and slot.failed else "none"}
-        state = slot.sandbox.state
-        return {"backend": BACKEND, "sandboxId": slot.sandbox.id, "state": str(getattr(state, "value", state))}
+                info = {"backend": BACKEND, "state": "creating"}
+            else:
+                info = {"backend": BACKEND, "state": "error" if slot is not None and slot.failed else "none"}
+        else:
+            state = slot.sandbox.state
+            info = {"backend": BACKEND, "sandboxId": slot.sandbox.id, "state": str(getattr(state, "value", state))}
+        if sessions := self._sessions.info():
+            info["sessions"] = sessions
+        return info
+
+    async def restart_session(self, key: str | None = None) -> int:
+        return await self._sessions.restart(key)
+
+    async def close_session(self, key: str) -> None:
+        await self._sessions.close(key)
 
     async def execute(
         self, spec: RunSpec, on_output: OutputCallback | None = None, *, context: RunContext | None = None
@@ -209,7 +223,8 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             raise RuntimeError(error_result(exc, api_key=api_key).output) from None
 
     async def reset(self) -> None:
-        """Delete every sandbox of this environment; the next run creates a fresh one."""
+        """Delete every sandbox of this environment (and its sessions); the next run creates a fresh one."""
+        await self._sessions.close()
         for slot in list(self._pool.slots.values()):
             self._pool.bind(slot)
             async with slot.lock:
@@ -219,6 +234,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         """Delete the sandboxes and close the clients. Idempotent; waits for a creation in progress and deletes
         what it produces."""
         self._pool.closed = True
+        await self._sessions.close()
         slots = list(self._pool.slots.values())
         self._pool.slots.clear()
         for slot in slots:

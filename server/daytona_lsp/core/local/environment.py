@@ -75,6 +75,7 @@ from daytona_lsp.core.local.run import SANDBOX_FAILED_EXIT_CODE, Run, finish_out
 from daytona_lsp.core.local.runtimes import EXTENSIONS, Runtime, Unavailable, dedupe, find_runtime, python_runtime
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
+from daytona_lsp.core.sessions.pool import SessionPool
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._inflight = 0
         self._runs_done = asyncio.Event()
         self._runs_done.set()
+        self._sessions = SessionPool()
 
     # -- public API -----------------------------------------------------------------------------------------------
 
@@ -238,7 +240,20 @@ class LocalCodeEnvironment(CodeEnvironment):
             return {"backend": "local", "state": "closed"}
         if sandbox_id is None:
             return {"backend": "local", "state": "creating" if self._sandbox.starting else "none"}
-        return {"backend": "local", "state": "running" if self._active else "ready", "sandboxId": sandbox_id}
+        info: SandboxInfo = {
+            "backend": "local",
+            "state": "running" if self._active else "ready",
+            "sandboxId": sandbox_id,
+        }
+        if sessions := self._sessions.info():
+            info["sessions"] = sessions
+        return info
+
+    async def restart_session(self, key: str | None = None) -> int:
+        return await self._sessions.restart(key)
+
+    async def close_session(self, key: str) -> None:
+        await self._sessions.close(key)
 
     async def prewarm(self, *, context: RunContext | None = None) -> None:
         """Start the container a run with ``context`` would use (and find the runtimes), so the first run is quick.
@@ -283,6 +298,7 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     async def reset(self) -> None:
         """Kill running code, tear the container down and empty the work directory (unless it was given)."""
+        await self._sessions.close()
         await self._stop_runs(_RESET_MESSAGE)
         await self._sandbox.close_containers()
         await self._sandbox.empty_work_dir()
@@ -290,6 +306,7 @@ class LocalCodeEnvironment(CodeEnvironment):
     async def aclose(self) -> None:
         """Kill running code, tear the container down, remove the work directory (unless it was given). Idempotent."""
         self._closed = True
+        await self._sessions.close()
         await self._stop_runs("The environment was closed: the sandbox's processes were killed.")
         await self._sandbox.aclose()
 

@@ -83,27 +83,29 @@ class DaytonaWorker:
         worker = cls(sandbox, language, api_key)
         process = sandbox.process
         try:
-            if sandbox.id not in uploaded:
-                files = [FileUpload(source=f.read_bytes(), destination=f"{WORKER_DIR}/{f.name}") for f in _FILES]
-                await sandbox.fs.upload_files(files)
-                uploaded.add(sandbox.id)
-            await process.create_session(worker._session_id)
-            request = SessionExecuteRequest(command=worker_command(language, cwd), run_async=True)
-            worker._cmd_id = (await process.execute_session_command(worker._session_id, request)).cmd_id
-        except Exception as exc:
+            try:
+                if sandbox.id not in uploaded:
+                    files = [FileUpload(source=f.read_bytes(), destination=f"{WORKER_DIR}/{f.name}") for f in _FILES]
+                    await sandbox.fs.upload_files(files)
+                    uploaded.add(sandbox.id)
+                await process.create_session(worker._session_id)
+                command = worker_command(language, cwd)
+                request = SessionExecuteRequest(command=command, run_async=True, suppress_input_echo=True)
+                worker._cmd_id = (await process.execute_session_command(worker._session_id, request)).cmd_id
+            except Exception as exc:
+                raise WorkerDied(f"the {language} session could not start: {worker._readable(exc)}") from None
+            worker._logs = asyncio.ensure_future(worker._follow())
+            try:
+                ready = await asyncio.wait_for(worker._events.get(), START_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                ready = None
+            if ready is None or ready.get("event") != "ready":
+                raise WorkerDied(f"the {language} session did not start: {await worker._death()}")
+            worker._pid = int(ready.get("pid") or 0)
+            return worker
+        except BaseException:  # cancelled too: nothing of it is left running
             await worker.kill()
-            raise WorkerDied(f"the {language} session could not start: {worker._readable(exc)}") from None
-        worker._logs = asyncio.ensure_future(worker._follow())
-        try:
-            ready = await asyncio.wait_for(worker._events.get(), START_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            ready = None
-        if ready is None or ready.get("event") != "ready":
-            why = await worker._death()
-            await worker.kill()
-            raise WorkerDied(f"the {language} session did not start: {why}")
-        worker._pid = int(ready.get("pid") or 0)
-        return worker
+            raise
 
     def _readable(self, exc: BaseException) -> str:
         return error_result(exc, api_key=self._api_key).output.strip()

@@ -287,3 +287,13 @@ async def test_restart_during_a_cell_ends_it_with_a_clear_result(senv: CodeEnvir
     assert await senv.restart_session() == 1
     result = await task
     assert result.exit_code == 125 and "it was restarted" in result.output
+
+
+async def test_cells_of_one_session_run_one_after_another(senv: CodeEnvironment):
+    running = asyncio.Event()
+    code = "import time\nprint('go', flush=True)\ntime.sleep(0.5)\nx = 'first'"
+    first = asyncio.ensure_future(senv.execute(cell(code, "python"), lambda s, t: running.set()))
+    await asyncio.wait_for(running.wait(), 60)
+    assert senv.info()["sessions"] == [{"key": DOC, "language": "python", "state": "busy"}]
+    assert (await senv.execute(cell("x", "python"))).value == "'first'"  # it waited for the cell before it
+    assert (await first).exit_code == 0

@@ -260,10 +260,14 @@ async def test_a_local_session_is_isolated_as_a_run_is(senv: CodeEnvironment):
         "import os\n"
         "caps = [l for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapBnd', 'NoNewPrivs'))]\n"
         "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
-        "(os.getuid(), caps, pids)"
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "escapes = [libc.unshare(0x10000000), libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)]  # NEWUSER, a mount\n"
+        "(os.getuid(), caps, pids, escapes)"
     )
     result = await senv.execute(cell(code, "python"))
-    uid, caps, pids = eval(result.value or "")  # noqa: S307 - the repr of a tuple of ints and strings
+    uid, caps, pids, escapes = eval(result.value or "")  # noqa: S307 - the repr of a tuple of ints and strings
+    assert escapes == [-1, -1]  # no namespace, no mount: the run's seccomp filter and no capabilities
     assert uid == 1000
     assert sorted(c.split()[1] for c in caps) == ["0000000000000000", "0000000000000000", "1"]
     assert pids == [1, 2]  # its own pid namespace: the run's pid 1 and the worker, nothing of the agent's

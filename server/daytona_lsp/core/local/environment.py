@@ -87,8 +87,11 @@ from daytona_lsp.core.local.runtimes import (
     venv_runtime,
 )
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
+from daytona_lsp.core.local.sessions import LocalWorker, worker_argv, worker_env
 from daytona_lsp.core.local.workspace import LocalWorkspace, RunView, WorkspaceProblem, run_view
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
+from daytona_lsp.core.sessions.client import SESSION_FILE_ENV
+from daytona_lsp.core.sessions.pool import SessionPool
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +234,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._inflight = 0
         self._runs_done = asyncio.Event()
         self._runs_done.set()
+        self._sessions = SessionPool()
 
     # -- public API -----------------------------------------------------------------------------------------------
 
@@ -258,7 +262,20 @@ class LocalCodeEnvironment(CodeEnvironment):
             return {"backend": "local", "state": "closed"}
         if sandbox_id is None:
             return {"backend": "local", "state": "creating" if self._sandbox.starting else "none"}
-        return {"backend": "local", "state": "running" if self._active else "ready", "sandboxId": sandbox_id}
+        info: SandboxInfo = {
+            "backend": "local",
+            "state": "running" if self._active else "ready",
+            "sandboxId": sandbox_id,
+        }
+        if sessions := self._sessions.info():
+            info["sessions"] = sessions
+        return info
+
+    async def restart_session(self, key: str | None = None) -> int:
+        return await self._sessions.restart(key)
+
+    async def close_session(self, key: str) -> None:
+        await self._sessions.close(key)
 
     async def prewarm(self, *, context: RunContext | None = None) -> None:
         """Start the container a run with ``context`` would use (and find the runtimes), so the first run is quick.
@@ -306,6 +323,7 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     async def reset(self) -> None:
         """Kill running code, tear the container down and empty the work directory (unless it was given)."""
+        await self._sessions.close()
         await self._stop_runs(_RESET_MESSAGE)
         await self._sandbox.close_containers()
         await self._sandbox.empty_work_dir()
@@ -313,6 +331,7 @@ class LocalCodeEnvironment(CodeEnvironment):
     async def aclose(self) -> None:
         """Kill running code, tear the container down, remove the work directory (unless it was given). Idempotent."""
         self._closed = True
+        await self._sessions.close()
         await self._stop_runs("The environment was closed: the sandbox's processes were killed.")
         await self._sandbox.aclose()
 
@@ -391,7 +410,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                     if self._closed:
                         return await _early(CLOSED_MESSAGE, 1, start, buffer, on_output)
                     try:
-                        return await self._run_in(
+                        run_in = self._run_session if spec.session is not None else self._run_in
+                        return await run_in(
                             container, spec, runtime, file_name, cwd, view, timeout, context, buffer, on_output
                         )
                     except ContainerGone:
@@ -504,10 +524,98 @@ class LocalCodeEnvironment(CodeEnvironment):
         if spec.workspace is None or self.isolation != "bubblewrap":
             return None, []
         want_python = spec.language == "python" and self._python is None
+        if spec.session is not None:
+            path = ""  # a session's worker outlives the cell: its file shows as saved, or as its unsaved overlay
         made = await asyncio.to_thread(run_view, self._workspaces, spec.workspace, path, cwd, want_python=want_python)
         if isinstance(made, WorkspaceProblem):
             return None, [str(made)]
         return made, list(made.notes)
+
+    async def _run_session(
+        self,
+        container: Container,
+        spec: RunSpec,
+        runtime: Runtime,
+        file_name: str,
+        cwd: str,
+        view: RunView | None,
+        timeout: float,
+        context: RunContext | None,
+        buffer: OutputBuffer,
+        on_output: OutputCallback | None,
+    ) -> CodeRunResult:
+        """Run ``spec`` in its session's worker (started in ``container`` on first use: see ``sessions.py``). In a
+        workspace the worker starts as a fresh run of the file would: in the view of the folder (``view``, its
+        unsaved documents as of the worker's start), in the run's directory, with the file's real path."""
+        assert spec.session is not None
+        start = time.monotonic()
+        isolated = self.isolation == "bubblewrap"
+        await self._sandbox.ensure_root()
+        work = SANDBOX_WORK_DIR if isolated else str(self.work_dir)
+        configured: Mapping[str, str] | None = resolve_variable(self._env_vars, context)
+        extra = {**(configured or {}), **spec.env, **worker_env(spec.language, runtime)}
+        host_path = None if isolated else os.environ.get("PATH", "")
+        values = self._limit_values(context, timeout)
+        if self._cpu_seconds is None:
+            del values["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
+        directory = posixpath.join(work, cwd) if cwd else work
+        path = _relative(spec.path, "file")
+        source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
+        if view is not None:
+            directory = view.cwd
+            source_path = f"{view.workspace.root}/{path}" if path else source_path
+        elif spec.workspace is not None and not isolated:  # unisolated: in the folder itself, as a fresh run
+            root = posixpath.normpath(spec.workspace.root)
+            directory = posixpath.join(root, cwd)
+            source_path = posixpath.join(root, path) if path else source_path
+        if view is not None or (spec.workspace is not None and path):
+            extra[SESSION_FILE_ENV] = source_path
+        env = launch.run_env(runtime, work, extra, host_path=host_path)
+        if view is not None:
+            env["PWD"] = directory
+        request: dict[str, Any] = {
+            "op": "run",
+            "argv": worker_argv(spec.language, runtime, isolated=isolated),
+            "env": env,
+            "cwd": directory,
+            "file": f"{SANDBOX_CODE_DIR}/session" if isolated else os.devnull,
+            "limits": values,
+        }
+        if isolated and self._sandbox.run_filter is not None:
+            request["seccomp"] = self._sandbox.run_filter
+
+        async def start_worker() -> LocalWorker:
+            self._run_counter += 1
+            run_id = str(self._run_counter)
+            if view is None:
+                return await LocalWorker.start(spec.language, container, {**request, "id": run_id}, b"")
+            fields, code = view.request(run_id, b"", SANDBOX_CODE_DIR)
+            layer = self._sandbox.layer(container)
+            return await LocalWorker.start(
+                spec.language,
+                container,
+                {**request, **fields, "id": run_id},
+                code,
+                overlay_work=layer / f"w{run_id}" if layer is not None else None,
+            )
+
+        async def write(kind: OutputStream, text: str) -> None:
+            await stream(buffer, on_output, text, kind if spec.separate_stderr else "stdout")
+
+        outcome = await self._sessions.run(
+            spec.session,
+            spec.language,
+            spec.code,
+            start=start_worker,
+            write=write,
+            timeout=timeout,
+            filename=source_path,
+            scope=container,
+        )
+        await finish_output(buffer, on_output, outcome.note, _notes(spec))
+        result = _buffered_result(buffer, outcome.exit_code, start, source_path)
+        result.value = outcome.value
+        return result
 
     async def _stop_runs(self, reason: str) -> None:
         kill_all(list(self._active.values()), reason)

@@ -23,8 +23,8 @@ forks B, and C runs in a process group of its own, killed whole at the end.
 
 A session worker (``"protocol": true``) is a run like any other (same namespaces, limits, seccomp, no capabilities)
 that lives on: its two protocol pipes come last among the fds and become the program's fds 3 and 4 (``core/sessions``).
-``{"op": "signal", "id", "sig"}`` interrupts it: the agent signals B (in the fallback A, which passes it on to B),
-and B (the run's pid 1) every process of the run (plain: the program's process group), as Ctrl-C reaches a
+``{"op": "signal", "id", "sig"}`` interrupts it: the agent signals the run's first process (B, or A, which passes it
+to B), and B (the run's pid 1) every process of the run (plain: the program's process group), as Ctrl-C reaches a
 terminal's foreground job.
 """
 
@@ -438,7 +438,7 @@ def _run_fds(req: dict, fds: list[int]) -> tuple[int, int]:
     a session's protocol pipes (the last two) to ``_protocol_fds``. ``fds[0]`` is the output pipe."""
     global _err_fd
     if req.get("protocol"):
-        signal.signal(signal.SIGINT, _forward_sigint)  # _forward_to is None until there is a process to pass it to
+        signal.signal(signal.SIGINT, _forward_sigint)  # _forward_to is None until B's child exists: ignored till then
         _protocol_fds[:] = fds[-2:]
         del fds[-2:]
     if req.get("separate_stderr"):

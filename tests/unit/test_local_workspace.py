@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -260,6 +261,14 @@ async def test_a_name_that_is_not_utf8_is_named_and_the_run_goes_on(env, tmp_pat
     assert "names not valid UTF-8: caf\\xe9.txt" in result.output
 
 
+async def test_a_system_directory_as_the_workspace_folder_runs_without_it_saying_why(env):
+    result = await env.execute(RunSpec(code="print(1)\n", language="python", workspace=WorkspaceView("/usr")))
+    assert (result.exit_code, result.output) == (
+        0,
+        "[daytona-lsp: the workspace folder /usr is a system directory; running without it]\n1\n",
+    )
+
+
 async def test_a_workspace_folder_that_does_not_exist_runs_without_it_saying_why(env, tmp_path):
     missing = tmp_path / "nowhere"
     result = await env.execute(RunSpec(code="print(1)\n", language="python", workspace=WorkspaceView(str(missing))))
@@ -310,3 +319,34 @@ async def test_prewarm_starts_the_container_that_shows_the_environments_workspac
         assert (result.output, env.sandbox_id) == ("1\n", warm)  # the run found its container started
     finally:
         await env.aclose()
+
+
+async def test_without_a_writable_layer_the_folder_is_read_only_for_the_run_which_says_so(env, tmp_path):
+    code = "open('data.txt', 'w').write('changed')\n"
+    root = write(tmp_path / "proj", {"data.txt": "original\n", "main.py": code})
+    assert (await env.execute(spec(root, "main.py"))).exit_code == 0
+    assert env.work_dir is not None
+    for upper in env.work_dir.parent.glob("layer-*/upper"):  # the overlay cannot be mounted any more
+        shutil.rmtree(upper)
+    result = await env.execute(spec(root, "main.py"))
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "daytona-lsp: the workspace is read-only in this sandbox (no writable overlay here: No such file or directory)\n"
+    ), result.output
+    assert "OSError: [Errno 30] Read-only file system: 'data.txt'" in result.output
+    assert (root / "data.txt").read_text() == "original\n" and result.changed_files == []
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("w.py", "open('data.txt', 'w').write('py')\n"),
+        ("w.js", "require('fs').writeFileSync('data.txt', 'js');\n"),
+        ("w.sh", "printf sh > data.txt\n"),
+    ],
+)
+async def test_each_language_writes_to_the_sandbox_copy_only(env, tmp_path, path, code):
+    root = write(tmp_path / "proj", {"data.txt": "original\n"})
+    result = await env.execute(spec(root, path, code=code))
+    assert (result.exit_code, result.changed_files) == (0, ["data.txt"]), result.output
+    assert (root / "data.txt").read_text() == "original\n"

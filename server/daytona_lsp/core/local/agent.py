@@ -51,16 +51,8 @@ _BASE_PATH = list(sys.path[1:])
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
-    1,
-    2,
-    4,
-    8,
-    32,
-    4096,
-    16384,
-    1 << 18,
-)
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 16384, 1 << 18
+MS_BIND = 4096
 PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 22, 24, 38, 47
 SECCOMP_MODE_FILTER = 2
 SIGCHLD = 17
@@ -345,13 +337,14 @@ def _mount_workspace(ws: dict, code_dir: str, out_fd: int) -> None:
     except OSError as exc:  # no overlayfs in user namespaces here (Linux < 5.11): the folder read-only
         _mount(f"{view}/lower", root, "", MS_BIND | MS_REC)
         _mount("none", root, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        _report(out_fd, f"the workspace is read-only in this sandbox (no writable overlay here: {exc.strerror})")
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        _report(out_fd, f"the workspace is read-only in this sandbox (no writable overlay here: {reason})")
     _mount("tmpfs", view, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
     empty = os.path.join(code_dir, ws["empty"])
     for path in ws["masks"]:  # a mount that fails fails the run rather than show a secret
         try:
             mode = os.lstat(path).st_mode
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             continue  # deleted (on the host, or by an earlier run in the layer)
         if (mode & 0o170000) == 0o040000:
             _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")

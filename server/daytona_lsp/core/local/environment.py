@@ -62,6 +62,7 @@ from daytona_lsp.core.environment import (
     resolve_variable,
 )
 from daytona_lsp.core.local import launch, limits
+from daytona_lsp.core.local import workspace as workspace_view
 from daytona_lsp.core.local.container import Container, ContainerGone
 from daytona_lsp.core.local.launch import (
     SANDBOX_CODE_DIR,
@@ -88,7 +89,6 @@ from daytona_lsp.core.local.runtimes import (
 )
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
 from daytona_lsp.core.local.sessions import LocalWorker, worker_argv, worker_env
-from daytona_lsp.core.local.workspace import LocalWorkspace, RunView, WorkspaceProblem, run_view
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 from daytona_lsp.core.sessions.client import SESSION_FILE_ENV
 from daytona_lsp.core.sessions.pool import SessionPool
@@ -222,12 +222,12 @@ class LocalCodeEnvironment(CodeEnvironment):
                 "it can read and change your files and use your network."
             )
         self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir, disk_mb=disk_mb)
+        self._workspaces: dict[str, workspace_view.LocalWorkspace] = {}
+        self._workspace_folder = os.fspath(workspace_folder) if workspace_folder is not None else None
         self._run_counter = 0
         self._max_concurrent_runs = max_concurrent_runs
         self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
-        self._workspaces: dict[str, LocalWorkspace] = {}
-        self._workspace_folder = os.fspath(workspace_folder) if workspace_folder is not None else None
         self._container_keys: dict[tuple[Any, ...], ContainerKey] = {}  # by the settings it depends on
         self._closed = False
         self._active: dict[str, Run] = {}
@@ -292,7 +292,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         if self._workspace_folder is not None:
             view, _ = await self._view(RunSpec("", "python", workspace=WorkspaceView(self._workspace_folder)), "", "")
         try:
-            await self._sandbox.container(await self._container_key(context, view))
+            await self._sandbox.container(*workspace_view.container_for(await self._container_key(context), view))
         except OSError as exc:
             raise LocalSandboxError(self._sandbox.start_problem(exc)) from None
 
@@ -337,21 +337,17 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     # -- running ---------------------------------------------------------------------------------------------------
 
-    async def _container_key(self, context: RunContext | None, view: RunView | None = None) -> ContainerKey:
-        """Which container a run with ``context`` goes to: the settings' part is worked out once per settings (and
-        whenever a runtime is found that was not before), not per run; ``view``, a run's workspace, adds its folder
-        (the container shows it) and its virtualenv's base installation."""
+    async def _container_key(self, context: RunContext | None) -> ContainerKey:
+        """Which container a run with ``context`` goes to (beside the workspace folder it shows: see
+        ``workspace.container_for``): worked out once per settings (and whenever a runtime is found that was not
+        before), not per run."""
         settings = tuple(
             resolve_variable(v, context) for v in (self._network, self._python, self._node, self._typescript_runner)
         )
         key = self._container_keys.get(settings)
         if key is None:
             key = self._container_keys[settings] = await self._find_container_key(context)
-        if view is None:
-            return key
-        network, binds, _ = key
-        venv = view.interpreter.binds if view.interpreter is not None else ()
-        return (network, dedupe([*binds, *venv]), view.workspace.root)
+        return key
 
     async def _find_container_key(self, context: RunContext | None) -> ContainerKey:
         binds: list[str] = []
@@ -363,7 +359,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                 runtime = await self._runtime(language, context)
                 if isinstance(runtime, Runtime):
                     binds += runtime.binds
-        return (bool(resolve_variable(self._network, context)), dedupe(binds), None)
+        return (bool(resolve_variable(self._network, context)), dedupe(binds))
 
     async def _run(
         self, spec: RunSpec, context: RunContext | None, buffer: OutputBuffer, on_output: OutputCallback | None
@@ -391,7 +387,7 @@ class LocalCodeEnvironment(CodeEnvironment):
                     notes.insert(0, f"python: {view.interpreter.python} (the workspace's virtualenv)")
                 if isinstance(runtime, Unavailable):
                     return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
-                key = await self._container_key(context, view)
+                key, folder = workspace_view.container_for(await self._container_key(context), view)
             except ValueError as exc:
                 return _result(f"Could not prepare the run: {exc}", 2, start)
             for note in notes:
@@ -401,7 +397,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             async with self._slots:
                 for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
                     try:
-                        container, replaced = await self._sandbox.container(key)
+                        container, replaced = await self._sandbox.container(key, folder)
                     except OSError as exc:
                         problem = self._sandbox.start_problem(exc)
                         return await _early(problem, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
@@ -434,7 +430,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         runtime: Runtime,
         file_name: str,
         cwd: str,
-        view: RunView | None,
+        view: workspace_view.RunView | None,
         timeout: float,
         context: RunContext | None,
         buffer: OutputBuffer,
@@ -519,15 +515,17 @@ class LocalCodeEnvironment(CodeEnvironment):
         result.changed_files = changed
         return result
 
-    async def _view(self, spec: RunSpec, path: str, cwd: str) -> tuple[RunView | None, list[str]]:
+    async def _view(self, spec: RunSpec, path: str, cwd: str) -> tuple[workspace_view.RunView | None, list[str]]:
         """The run's view of ``spec.workspace`` (isolated runs), and the notes to show before it starts."""
         if spec.workspace is None or self.isolation != "bubblewrap":
             return None, []
         want_python = spec.language == "python" and self._python is None
         if spec.session is not None:
             path = ""  # a session's worker outlives the cell: its file shows as saved, or as its unsaved overlay
-        made = await asyncio.to_thread(run_view, self._workspaces, spec.workspace, path, cwd, want_python=want_python)
-        if isinstance(made, WorkspaceProblem):
+        made = await asyncio.to_thread(
+            workspace_view.run_view, self._workspaces, spec.workspace, path, cwd, want_python=want_python
+        )
+        if isinstance(made, workspace_view.WorkspaceProblem):
             return None, [str(made)]
         return made, list(made.notes)
 
@@ -538,7 +536,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         runtime: Runtime,
         file_name: str,
         cwd: str,
-        view: RunView | None,
+        view: workspace_view.RunView | None,
         timeout: float,
         context: RunContext | None,
         buffer: OutputBuffer,

@@ -25,8 +25,8 @@ from daytona_lsp.core.local.container import Container
 
 log = logging.getLogger(__name__)
 
-ContainerKey = tuple[bool, tuple[str, ...], "str | None"]
-"""What makes containers differ: (network, the host directories bound into it, the workspace folder it shows)."""
+ContainerKey = tuple[bool, tuple[str, ...]]
+"""What makes containers differ: (network, the host directories bound into it); and the workspace folder shown."""
 CLOSED_MESSAGE = "This local sandbox environment is closed."
 _swept = False
 _warned_no_seccomp = False
@@ -51,10 +51,10 @@ class Sandbox:
         self.closed = False
         self.last: Container | None = None
         self._lock = asyncio.Lock()
-        self._containers: dict[ContainerKey, Container] = {}
+        self._containers: dict[tuple[ContainerKey, str | None], Container] = {}
         self._scratch: dict[Container, Path] = {}  # each container's /tmp and /dev/shm in the bounded store
         self._layers: dict[Container, Path] = {}  # each workspace container's writable layer
-        self._starting: dict[ContainerKey, asyncio.Future[Container]] = {}
+        self._starting: dict[tuple[ContainerKey, str | None], asyncio.Future[Container]] = {}
         self._live: list[Container] = []  # what the finalizer kills (shared with it)
         self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
         self._spawner_in_cgroup = False
@@ -108,27 +108,28 @@ class Sandbox:
                 self.root = root
         return self.root
 
-    async def container(self, key: ContainerKey) -> tuple[Container, bool]:
-        """The live container for ``key``, started if there is none (one start at a time); whether it replaces one
-        that had ended on its own (killed from outside)."""
+    async def container(self, key: ContainerKey, folder: str | None = None) -> tuple[Container, bool]:
+        """The live container for ``key`` (showing the workspace ``folder``, if any), started if there is none (one
+        start at a time); whether it replaces one that had ended on its own (killed from outside)."""
         await self.ensure_root()
-        container = self._containers.get(key)
+        slot = (key, folder)
+        container = self._containers.get(slot)
         if container is not None and container.alive:
             return container, False
         if container is not None:
             log.warning("daytona-lsp: the local sandbox container %s had stopped; starting a new one", container.id)
-            del self._containers[key]
+            del self._containers[slot]
             await self._close([container])
-        starting = self._starting.get(key)
+        starting = self._starting.get(slot)
         if starting is None:
-            starting = asyncio.ensure_future(self._start(key))
-            self._starting[key] = starting
-            starting.add_done_callback(lambda _: self._starting.pop(key, None))
+            starting = asyncio.ensure_future(self._start(key, folder))
+            self._starting[slot] = starting
+            starting.add_done_callback(lambda _: self._starting.pop(slot, None))
         return await asyncio.shield(starting), container is not None
 
-    async def _start(self, key: ContainerKey) -> Container:
+    async def _start(self, key: ContainerKey, folder: str | None) -> Container:
         root = await self.ensure_root()
-        network, binds, folder = key
+        network, binds = key
         work_dir = self.work_dir
         assert work_dir is not None
         self._logs += 1
@@ -184,7 +185,7 @@ class Sandbox:
         if self.closed:
             await container.close()
             raise OSError(CLOSED_MESSAGE)
-        self._containers[key] = container
+        self._containers[(key, folder)] = container
         self._live.append(container)
         if scratch is not None:
             self._scratch[container] = scratch

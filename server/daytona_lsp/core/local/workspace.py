@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import io
 import itertools
 import os
 import shutil
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daytona_lsp.core.environment import WorkspaceView
+from daytona_lsp.core.local.runtimes import dedupe
 from daytona_lsp.core.workspace import BUILTIN_IGNORED_DIRS, RACY_NS, Skipped, Workspace, changed_files, is_secret
 from daytona_lsp.core.workspace.changes import differs
 
@@ -36,7 +38,11 @@ UPPER = "upper"
 
 NOT_SEARCHED = BUILTIN_IGNORED_DIRS - {"dist", "build"}
 """Directories the secrets search does not enter (their files stay visible)."""
-_RESERVED = ("/proc", "/sys", "/dev", "/run", "/usr", "/etc", "/workspace", "/code", "/tmp/..")
+_RESERVED = ("/proc", "/sys", "/dev", "/run", "/usr", "/etc", "/workspace", "/code", "/agent")
+"""The sandbox's own directories: no workspace folder lies in them (nor is ``/`` or ``/tmp``)."""
+
+_Key = tuple[bool, tuple[str, ...]]
+"""A container's key (``sandbox.ContainerKey``: network, binds)."""
 
 
 class WorkspaceProblem(ValueError):
@@ -76,8 +82,8 @@ class _Dir:
 def check_root(root: str) -> str:
     """The folder's absolute path, or :class:`WorkspaceProblem` saying why it cannot be the workspace."""
     path = os.path.abspath(root)
-    if path == "/" or any(path == r or path.startswith(r + "/") for r in _RESERVED):
-        raise WorkspaceProblem(f"the workspace folder {path} is a system directory; it is not shown to the run")
+    if path in ("/", "/tmp") or any(path == r or path.startswith(r + "/") for r in _RESERVED):
+        raise WorkspaceProblem(f"the workspace folder {path} is a system directory; running without it")
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -143,12 +149,15 @@ class LocalWorkspace:
                 cached = self._dirs.get(rel_dir)
                 if cached is None or not cached.trusted or (cached.mtime_ns, cached.ino) != (st.st_mtime_ns, st.st_ino):
                     cached = self._dirs[rel_dir] = self._list(rel_dir, path, st)
-            except OSError:
+            except OSError as exc:
+                if not rel_dir:
+                    raise WorkspaceProblem(
+                        f"the workspace folder {self.root} cannot be read ({exc.strerror}); running without it"
+                    ) from None
                 self._dirs.pop(rel_dir, None)
                 # the run cannot list it either, but could make it listable (its own, in the layer): hidden whole
-                skipped.unreadable.append(rel_dir + "/" if rel_dir else self.root)
-                if rel_dir:
-                    found.append(_Dir(0, 0, False, [], [(f"{self.root}/{rel_dir}", True)], [], []))
+                skipped.unreadable.append(rel_dir + "/")
+                found.append(_Dir(0, 0, False, [], [(f"{self.root}/{rel_dir}", True)], [], []))
                 continue
             found.append(cached)
             skipped.outside += cached.outside
@@ -263,19 +272,19 @@ class LocalWorkspace:
         what was not copied, or None."""
         refused: list[str] = []
         for rel in paths:
-            src = layer / UPPER / rel
             dst = os.path.join(self.root, rel)
             parent = os.path.realpath(os.path.dirname(dst))
             try:
                 if parent != self.real and not parent.startswith(self.real + os.sep):
                     raise PermissionError("outside the workspace")
-                st = os.lstat(src)
-                if not stat.S_ISREG(st.st_mode):
-                    raise PermissionError("not a regular file")
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, st.st_mode & 0o777)
-                with open(src, "rb") as f, os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(f, out)
+                with open_in_layer(layer, rel, os.O_RDONLY | os.O_NONBLOCK) as src:
+                    st = os.fstat(src.fileno())
+                    if not stat.S_ISREG(st.st_mode):
+                        raise PermissionError("not a regular file")
+                    os.makedirs(os.path.dirname(dst), exist_ok=True)
+                    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, st.st_mode & 0o777)
+                    with os.fdopen(fd, "wb") as out:
+                        shutil.copyfileobj(src, out)
             except OSError:
                 refused.append(rel)
         if not refused:
@@ -283,6 +292,35 @@ class LocalWorkspace:
         return (
             f"workspace: not written back (outside the folder, through a symlink or not a file): {', '.join(refused)}"
         )
+
+
+class _LayerFile(io.FileIO):
+    dir_fd: int = -1
+
+    def close(self) -> None:
+        super().close()
+        if self.dir_fd != -1:
+            os.close(self.dir_fd)
+            self.dir_fd = -1
+
+
+def open_in_layer(layer: Path, rel: str, flags: int) -> _LayerFile:
+    """Open the layer's file ``rel`` without following a symlink in any part of its path (a run may have made a
+    directory of the layer a link to anywhere on the host). ``dir_fd``: its directory, open until the file closes."""
+    dir_fd = os.open(layer / UPPER, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        *dirs, name = rel.split("/")
+        for part in dirs:
+            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = next_fd
+        fd = os.open(name, flags | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    f = _LayerFile(fd, "rb")
+    f.dir_fd = dir_fd
+    return f
 
 
 def make_layer(base: Path) -> Path:
@@ -396,12 +434,24 @@ class RunView:
             own.add(self.file[len(root) + 1 :])
         changed = self.workspace.changes(self.layer, self.before, self.view, own)
         for rel in own - self.before.keys():  # the run's overlay is gone: its placeholders go too
-            placeholder = self.layer / UPPER / rel
-            with contextlib.suppress(OSError):
-                if os.lstat(placeholder).st_size == 0 and not os.path.lexists(os.path.join(root, rel)):
-                    placeholder.unlink()
+            if os.path.lexists(os.path.join(root, rel)):
+                continue
+            with contextlib.suppress(OSError), open_in_layer(self.layer, rel, os.O_RDONLY | os.O_NONBLOCK) as f:
+                st = os.fstat(f.fileno())
+                if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                    os.unlink(os.path.basename(rel), dir_fd=f.dir_fd)
         line = self.workspace.write_back(self.layer, changed) if self.view.write_back and changed else None
         return changed, line
+
+
+def container_for(key: _Key, view: RunView | None) -> tuple[_Key, str | None]:
+    """The container a run with ``view`` goes to: ``key`` with its virtualenv's base bound, and the folder shown."""
+    if view is None:
+        return key, None
+    network, binds = key
+    if view.interpreter is not None and view.interpreter.binds:
+        binds = dedupe([*binds, *view.interpreter.binds])
+    return (network, binds), view.workspace.root
 
 
 def run_view(

@@ -198,10 +198,11 @@ async def main() -> int:
 load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.
 Spawn-to-`initialize` is dominated by importing pygls and lsprotocol, which both servers pay; daytona-lsp keeps the
 Daytona SDK off that path. A run through LSP adds JSON-RPC, the run bookkeeping, the `daytona/*` notifications and
-work-done progress to the core's own run: a constant few milliseconds, so the ratio depends on how long the core's run
-takes. With the local sandbox's warm container (a run is a fork inside it, not a new sandbox) that is now 5–20 ms
-instead of 40–90 ms, and the same LSP cost weighs more: the ≤ 1.10 goal needs a cheaper LSP path per run (fewer
-messages per run or cheaper serialisation), not a slower core.
+work-done progress to the core's own run: a constant cost, so the ratio depends on how long the core's run takes
+(a few milliseconds in the warm local container). The server's own CPU per run is small (about 50 µs a message); what
+costs is each write waking the client, which on this shared 2-core machine takes the processor from the server.
+Messages sent within a few loop turns therefore leave in one write: `runStarted` with the progress request, and a
+run's end (`runFinished`, the progress end, the response) together; the measuring client (pygls) still decodes each.
 
 | measure | value | goal |
 |---|---|---|

@@ -84,9 +84,12 @@ async def test_a_python_session_cell_imports_a_sibling_module_as_the_file_would(
         cell(root, "app/nb.py", "import sys\n(open('data.txt').read(), os.path.basename(os.getcwd()), x)", "python")
     )
     assert seen.value == "('data\\n', 'app', 42)", seen.output
-    where = await senv.execute(cell(root, "app/nb.py", "(__file__, sys.path[0])", "python"))
+    where = await senv.execute(
+        cell(root, "app/nb.py", "(__file__, sys.path[0], 'DAYTONA_LSP_SESSION_FILE' in os.environ)", "python")
+    )
     assert where.exit_code == 0 and where.value is not None, where.output
-    file, path0 = eval(where.value)  # noqa: S307 - the repr of two strings
+    file, path0, leaked = eval(where.value)  # noqa: S307 - the repr of two strings and a bool
+    assert not leaked
     assert file == seen.source_path and file.endswith("/app/nb.py") and path0 == os.path.dirname(file)
     if isinstance(senv, LocalCodeEnvironment):
         assert file == f"{root}/app/nb.py"  # the folder at its real path
@@ -117,6 +120,16 @@ async def test_a_javascript_session_cell_requires_a_sibling_module(senv: CodeEnv
         cell(root, "src/nb.js", "[m.greet().length, require('path').basename(__dirname)]", "javascript")
     )
     assert (again.exit_code, again.value) == (0, "[ 11, 'src' ]"), again.output
+
+
+async def test_a_bash_session_cell_sources_a_sibling_in_the_files_directory(senv: CodeEnvironment, tmp_path: Path):
+    root = write(tmp_path / "proj", {"scripts/lib.sh": 'greet() { echo "hi $1"; }\n', "scripts/nb.sh": ""})
+    first = await senv.execute(cell(root, "scripts/nb.sh", "source ./lib.sh", "bash"))
+    assert first.exit_code == 0, first.output
+    result = await senv.execute(
+        cell(root, "scripts/nb.sh", 'greet you; basename "$PWD"; env | grep -c DAYTONA_LSP', "bash")
+    )
+    assert result.output.splitlines() == ["hi you", "scripts", "0"], result.output
 
 
 async def test_unsaved_text_of_a_sibling_is_what_the_session_imports(senv: CodeEnvironment, tmp_path: Path):

@@ -324,11 +324,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 if spec.workspace is None:
                     command = build_command(spec, self._timeout)
                 else:
-                    folder = self._folder(slot.spec, spec.workspace)
-                    synced = await folder.sync(sandbox, spec.workspace, slot.spec.api_key)
-                    if synced.note and not shown:
-                        shown.append(synced.note + "\n")
-                        await emit(on_output, "stderr", shown[0])
+                    folder, synced = await self._sync(slot, sandbox, spec.workspace, on_output, shown)
                     whole_file = is_synced_file(spec, synced.files)
                     command = tree_command(spec, self._timeout, synced.root, whole_file=whole_file)
                 if on_output is None and spec.language == "python" and is_plain(spec) and folder is None:
@@ -356,6 +352,22 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 result.output = with_note(result.output, note)
             return result
 
+    async def _sync(
+        self,
+        slot: Slot,
+        sandbox: AsyncSandbox,
+        view: WorkspaceView,
+        on_output: OutputCallback | None,
+        shown: list[str],
+    ) -> tuple[FolderSync, Synced]:
+        """Sync the folder of ``view`` into ``sandbox``; its skipped-files line is streamed once (kept in ``shown``)."""
+        folder = self._folder(slot.spec, view)
+        synced = await folder.sync(sandbox, view, slot.spec.api_key)
+        if synced.note and not shown:
+            shown.append(synced.note + "\n")
+            await emit(on_output, "stderr", shown[0])
+        return folder, synced
+
     def _folder(self, spec: Spec, view: WorkspaceView) -> FolderSync:
         """The copy of the folder ``view.root`` in the sandbox of ``spec`` (one per folder and sandbox spec)."""
         key = (spec, view.root)
@@ -376,17 +388,15 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         cwd, env, root = spec.cwd, dict[str, str](), None
         source_path = f"/tmp/daytona-lsp-session/{os.path.basename(spec.path or '') or 'cell'}"
         if spec.workspace is not None:
-            folder = self._folder(slot.spec, spec.workspace)
-            synced = await folder.sync(sandbox, spec.workspace, slot.spec.api_key)
-            if synced.note and not shown:
-                shown.append(synced.note + "\n")
-                await emit(on_output, "stderr", shown[0])
+            _, synced = await self._sync(slot, sandbox, spec.workspace, on_output, shown)
             root = synced.root
             cwd = posixpath.join(root, spec.cwd or "")
             if spec.path:
-                source_path = env[SESSION_FILE_ENV] = posixpath.join(synced.root, spec.path)
+                source_path = posixpath.join(root, spec.path)
+                if spec.language != "bash":
+                    env[SESSION_FILE_ENV] = source_path
             if spec.language == "python":
-                env["PYTHONPATH"] = synced.root  # as a fresh run's (tree.py)
+                env["PYTHONPATH"] = root  # as a fresh run's (tree.py)
 
         async def write(stream: OutputStream, text: str) -> None:
             await emit(on_output, stream, buffer.write(text))

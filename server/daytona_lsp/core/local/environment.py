@@ -558,16 +558,16 @@ class LocalCodeEnvironment(CodeEnvironment):
             del values["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
         directory = posixpath.join(work, cwd) if cwd else work
         path = _relative(spec.path, "file")
-        source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
-        if view is not None:
-            directory = view.cwd
-            source_path = f"{view.workspace.root}/{path}" if path else source_path
-        elif spec.workspace is not None and not isolated:  # unisolated: in the folder itself, as a fresh run
+        root = view.workspace.root if view is not None else None
+        if root is None and spec.workspace is not None and not isolated:  # in the folder itself, as a fresh run
             root = posixpath.normpath(spec.workspace.root)
-            directory = posixpath.join(root, cwd)
-            source_path = posixpath.join(root, path) if path else source_path
-        if view is not None or (spec.workspace is not None and path):
-            extra[SESSION_FILE_ENV] = source_path
+        if root is not None:
+            directory = view.cwd if view is not None else posixpath.join(root, cwd)
+        source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
+        if root is not None and path:
+            source_path = posixpath.join(root, path)
+            if spec.language != "bash":
+                extra[SESSION_FILE_ENV] = source_path
         env = launch.run_env(runtime, work, extra, host_path=host_path)
         if view is not None:
             env["PWD"] = directory

@@ -21,6 +21,8 @@ class Recorder(io.RawIOBase):
         return True
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.closed:
+            raise ValueError("write to closed file")
         self.writes.append(bytes(data))
         return len(data)
 
@@ -72,3 +74,12 @@ async def test_a_closed_client_pipe_loses_the_messages_without_an_error() -> Non
     writer.flush()  # EPIPE: logged, not raised
     writer.write(b"y")
     writer.close()
+
+
+async def test_a_message_after_close_is_dropped_without_an_error() -> None:
+    out = Recorder()
+    writer = CoalescingWriter(out)
+    writer.close()
+    writer.write(b"late")  # e.g. a notification while the server shuts down
+    writer.flush()
+    assert out.writes == []

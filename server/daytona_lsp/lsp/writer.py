@@ -9,9 +9,9 @@ the delay is :data:`TURNS` turns of the loop (microseconds), so output still str
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import threading
-from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ TURNS = 3
 class CoalescingWriter:
     """pygls' writer interface (``write``, ``close``) over a binary stream."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: io.RawIOBase) -> None:
         self._out = out
         self._pending: list[bytes] = []
         self._lock = threading.Lock()
@@ -59,7 +59,7 @@ class CoalescingWriter:
                 while view:
                     view = view[self._out.write(view) or 0 :]
                 self._out.flush()
-            except OSError as exc:  # the client is gone: its end of the pipe closed
+            except (OSError, ValueError) as exc:  # the client is gone (its end of the pipe closed), or we closed
                 self._broken = True
                 log.info("daytona-lsp: the client's end of stdout closed (%s)", exc)
 

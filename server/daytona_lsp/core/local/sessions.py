@@ -19,8 +19,9 @@ from daytona_lsp.core.local.launch import SANDBOX_SESSIONS_DIR, SESSIONS_DIR
 from daytona_lsp.core.local.run import Run
 from daytona_lsp.core.local.runtimes import Runtime
 from daytona_lsp.core.sessions.channel import Channel
-from daytona_lsp.core.sessions.client import ExecuteResult, WorkerDied, describe_exit
+from daytona_lsp.core.sessions.client import WorkerDied, describe_exit
 from daytona_lsp.core.sessions.pool import Write
+from daytona_lsp.core.sessions.protocol import ExecuteResult
 
 START_TIMEOUT_S = 30.0
 _EXIT_WAIT_S = 5.0

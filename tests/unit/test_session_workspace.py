@@ -172,3 +172,13 @@ async def test_a_cancelled_session_cell_keeps_the_state_where_the_agent_forks_a_
         assert (after.exit_code, after.value) == (0, "42"), after.output
     finally:
         await env.aclose()
+
+
+async def test_without_isolation_a_session_runs_in_the_folder_itself_as_the_file(tmp_path: Path):
+    """isolation="none": as a fresh run, the worker runs in the workspace folder (no view), as the file."""
+    root = write(tmp_path / "proj", {"app/helper.py": "VALUE = 41\n", "app/nb.py": ""})
+    async with LocalCodeEnvironment(isolation="none", timeout=20) as env:
+        code = "import os, helper\n(helper.VALUE + 1, os.getcwd(), __file__)"
+        result = await env.execute(cell(root, "app/nb.py", code, "python"))
+    assert (result.exit_code, result.value) == (0, repr((42, f"{root}/app", f"{root}/app/nb.py"))), result.output
+    assert result.source_path == f"{root}/app/nb.py"

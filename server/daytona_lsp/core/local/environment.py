@@ -88,7 +88,7 @@ from daytona_lsp.core.local.runtimes import (
     venv_runtime,
 )
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
-from daytona_lsp.core.local.sessions import LocalWorker, worker_argv, worker_env
+from daytona_lsp.core.local.sessions import LocalWorker, worker_request
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 from daytona_lsp.core.sessions.client import SESSION_FILE_ENV
 from daytona_lsp.core.sessions.pool import SessionPool
@@ -548,39 +548,36 @@ class LocalCodeEnvironment(CodeEnvironment):
         assert spec.session is not None
         start = time.monotonic()
         isolated = self.isolation == "bubblewrap"
-        await self._sandbox.ensure_root()
-        work = SANDBOX_WORK_DIR if isolated else str(self.work_dir)
+        root = await self._sandbox.ensure_root()
         configured: Mapping[str, str] | None = resolve_variable(self._env_vars, context)
-        extra = {**(configured or {}), **spec.env, **worker_env(spec.language, runtime)}
-        host_path = None if isolated else os.environ.get("PATH", "")
-        values = self._limit_values(context, timeout)
+        limits = self._limit_values(context, timeout)
         if self._cpu_seconds is None:
-            del values["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
-        directory = posixpath.join(work, cwd) if cwd else work
+            del limits["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
+        extra = {**(configured or {}), **spec.env}
         path = _relative(spec.path, "file")
-        root = view.workspace.root if view is not None else None
-        if root is None and spec.workspace is not None and not isolated:  # in the folder itself, as a fresh run
-            root = posixpath.normpath(spec.workspace.root)
-        if root is not None:
-            directory = view.cwd if view is not None else posixpath.join(root, cwd)
+        folder = view.workspace.root if view is not None else None
+        if folder is None and spec.workspace is not None and not isolated:  # in the folder itself, as a fresh run
+            folder = posixpath.normpath(spec.workspace.root)
+        if folder is not None:  # (an absolute directory: worker_request joins it to nothing)
+            cwd = view.cwd if view is not None else posixpath.join(folder, cwd)
         source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
-        if root is not None and path:
-            source_path = posixpath.join(root, path)
+        if folder is not None and path:
+            source_path = posixpath.join(folder, path)
             if spec.language != "bash":
                 extra[SESSION_FILE_ENV] = source_path
-        env = launch.run_env(runtime, work, extra, host_path=host_path)
+        request = worker_request(
+            spec.language,
+            runtime,
+            work=SANDBOX_WORK_DIR if isolated else str(self.work_dir),
+            cwd=cwd,
+            file=f"{SANDBOX_CODE_DIR}/session" if isolated else str(root / "runs" / "session"),
+            extra=extra,
+            limits=limits,
+            seccomp=self._sandbox.run_filter if isolated else None,
+            isolated=isolated,
+        )
         if view is not None:
-            env["PWD"] = directory
-        request: dict[str, Any] = {
-            "op": "run",
-            "argv": worker_argv(spec.language, runtime, isolated=isolated),
-            "env": env,
-            "cwd": directory,
-            "file": f"{SANDBOX_CODE_DIR}/session" if isolated else os.devnull,
-            "limits": values,
-        }
-        if isolated and self._sandbox.run_filter is not None:
-            request["seccomp"] = self._sandbox.run_filter
+            request["env"]["PWD"] = cwd
 
         async def start_worker() -> LocalWorker:
             self._run_counter += 1

@@ -1,0 +1,64 @@
+"""The agent's two ways of giving a run its namespaces, both with real bubblewrap: cloning the run's pid 1 straight
+into them (where the agent knows clone(2)'s number: x86-64, arm64, riscv64) and, elsewhere, forking a process that
+``unshare``s and forks it. The second runs here from the same agent source with the clone number unknown."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tests.processes import processes_with
+
+from daytona_lsp.core.local import LocalCodeEnvironment, launch
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
+
+KNOWN = '_SYS_CLONE = {"x86_64": 56'
+
+
+@pytest.fixture(params=["clone", "unshare"])
+async def path_env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator:
+    if request.param == "unshare":
+        source = launch.AGENT_FILE.read_text()
+        assert KNOWN in source
+        agent = tmp_path / "agent.py"
+        agent.write_text(source.replace(KNOWN, f"_SYS_CLONE = None and {KNOWN[len('_SYS_CLONE = ') :]}", 1))
+        monkeypatch.setattr(launch, "AGENT_FILE", agent)
+    launch.agent_bytecode.cache_clear()
+    env = LocalCodeEnvironment(timeout=20)
+    try:
+        yield env
+    finally:
+        await env.aclose()
+        monkeypatch.undo()
+        launch.agent_bytecode.cache_clear()
+
+
+async def test_a_run_is_alone_in_its_pid_namespace_and_takes_its_daemons_along(path_env) -> None:
+    marker = f"daytona-lsp-daemon-{uuid.uuid4().hex}"
+    code = f"(setsid sh -c 'sleep 1000; echo {marker}' </dev/null >/dev/null 2>&1 &)\necho $$\n"
+    result = await path_env.run(code, "bash")
+    assert (result.exit_code, result.output) == (0, "2\n")  # the run's own pid namespace: its pid 1 set it up
+    assert processes_with(marker) == [], "the daemon died with the run's pid namespace"
+
+
+async def test_a_cancelled_run_dies_whole_and_the_next_one_runs(path_env) -> None:
+    started = asyncio.Event()
+
+    def seen(_stream: str, text: str) -> None:
+        if "ready" in text:
+            started.set()
+
+    task = asyncio.ensure_future(
+        path_env.run("import time\nprint('ready', flush=True)\ntime.sleep(60)\n", "python", on_output=seen)
+    )
+    await started.wait()
+    task.cancel()
+    cancelled = await task
+    assert cancelled.exit_code == 124, cancelled.output
+    after = await path_env.run("print('next')", "python")
+    assert (after.exit_code, after.output) == (0, "next\n")

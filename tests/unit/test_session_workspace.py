@@ -139,6 +139,25 @@ async def test_unsaved_text_of_a_sibling_is_what_the_session_imports(senv: CodeE
     assert (result.exit_code, result.value) == (0, "'unsaved'"), result.output
 
 
+async def test_later_cells_see_files_saved_after_the_session_started(senv: CodeEnvironment, tmp_path: Path):
+    root = write(tmp_path / "proj", {"a.py": "V = 1\n", "nb.py": ""})
+    assert (await senv.execute(cell(root, "nb.py", "import a\na.V", "python"))).value == "1"
+    write(root, {"a.py": "V = 2\n", "new.py": "W = 3\n"})
+    # (locally the directory seen through the overlay may keep its time: Python's import cache needs telling, README)
+    later = await senv.execute(
+        cell(
+            root,
+            "nb.py",
+            "import importlib\nimportlib.invalidate_caches()\nimport new\n(open('a.py').read(), new.W)",
+            "python",
+        )
+    )
+    assert (later.exit_code, later.value) == (0, "('V = 2\\n', 3)"), later.output
+    if not isinstance(senv, LocalCodeEnvironment):  # Daytona syncs before every cell: newer unsaved text too
+        unsaved = await senv.execute(cell(root, "nb.py", "open('b.py').read()", "python", overlays={"b.py": "B"}))
+        assert unsaved.value == "'B'", unsaved.output
+
+
 async def test_a_cancelled_session_cell_in_a_workspace_keeps_the_state(senv: CodeEnvironment, tmp_path: Path):
     root = write(tmp_path / "proj", {"helper.py": "BASE = 40\n", "nb.py": ""})
     await senv.execute(cell(root, "nb.py", "import helper\nx = helper.BASE + 2", "python"))

@@ -274,6 +274,17 @@ class RunSpec:
     input: InputChannel | None = field(default=None, compare=False)
 
 
+SessionState = Literal["idle", "busy", "starting"]
+
+
+class SessionInfo(TypedDict):
+    """One persistent session of a sandbox: its key (:attr:`RunSpec.session`), language and state."""
+
+    key: str
+    language: CodeLanguage
+    state: SessionState
+
+
 class _SandboxInfoBase(TypedDict):
     backend: str
     state: str
@@ -286,6 +297,7 @@ class SandboxInfo(_SandboxInfoBase, total=False):
     (Daytona's sandbox states: ``started``, ``stopped``…)."""
 
     sandboxId: str
+    sessions: list[SessionInfo]
 
 
 @runtime_checkable
@@ -306,7 +318,8 @@ class CodeEnvironment(Protocol):
         ...
 
     def info(self) -> SandboxInfo:
-        """Backend, state and sandbox id, for the editor's sandbox-info command (cheap, never blocks)."""
+        """Backend, state and sandbox id (and ``sessions``: the live sessions, when there are any), for the editor's sandbox-info command
+        (cheap, never blocks)."""
         ...
 
     async def execute(
@@ -325,6 +338,15 @@ class CodeEnvironment(Protocol):
     ) -> CodeRunResult:
         """The seed's API: run a snippet (no file path, args or stdin)."""
         return await self.execute(RunSpec(code=code, language=language), on_output, context=context)
+
+    async def restart_session(self, key: str | None = None) -> int:
+        """End the sessions of ``key`` (every language; ``None``: all sessions); returns how many were ended. The
+        next run with that key starts a fresh one."""
+        ...
+
+    async def close_session(self, key: str) -> None:
+        """End the sessions of ``key`` for good (its document was closed)."""
+        ...
 
     async def prewarm(self, *, context: RunContext | None = None) -> None:
         """Create the sandbox a run would use now, so the first run starts sooner. Raises when it cannot."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import posixpath
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from daytona_lsp.core.daytona.errors import RunFailed, error_result, is_timeout,
 from daytona_lsp.core.daytona.runner import Runner, uncancel, with_note
 from daytona_lsp.core.daytona.sandboxes import SandboxPool, Slot
 from daytona_lsp.core.daytona.sdk import ensure_sdk
+from daytona_lsp.core.daytona.sessions import DaytonaWorker
 from daytona_lsp.core.daytona.spec import (
     BACKEND,
     CREATED_BY_LABEL,
@@ -56,7 +58,9 @@ from daytona_lsp.core.environment import (
     not_enabled_result,
     resolve_variable,
 )
-from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
+from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
+from daytona_lsp.core.sessions.client import SESSION_FILE_ENV
+from daytona_lsp.core.sessions.pool import SessionPool
 
 if TYPE_CHECKING:
     from daytona import AsyncSandbox
@@ -122,6 +126,8 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         self._runner = Runner(timeout=timeout, max_output_bytes=max_output_bytes)
         self._last_slot: Slot | None = None
         self._folders: dict[tuple[Spec, str], FolderSync] = {}
+        self._sessions = SessionPool()
+        self._uploaded: set[str] = set()  # sandboxes that have the session workers
 
     # ------------------------------------------------------------------ public API
     @property
@@ -144,12 +150,24 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         slot = self._last_slot
         if self._pool.closed:
             return {"backend": BACKEND, "state": "closed"}
+        info: SandboxInfo
         if slot is None or slot.sandbox is None:
             if slot is not None and slot.creating is not None and not slot.creating.done():
-                return {"backend": BACKEND, "state": "creating"}
-            return {"backend": BACKEND, "state": "error" if slot is not None and slot.failed else "none"}
-        state = slot.sandbox.state
-        return {"backend": BACKEND, "sandboxId": slot.sandbox.id, "state": str(getattr(state, "value", state))}
+                info = {"backend": BACKEND, "state": "creating"}
+            else:
+                info = {"backend": BACKEND, "state": "error" if slot is not None and slot.failed else "none"}
+        else:
+            state = slot.sandbox.state
+            info = {"backend": BACKEND, "sandboxId": slot.sandbox.id, "state": str(getattr(state, "value", state))}
+        if sessions := self._sessions.info():
+            info["sessions"] = sessions
+        return info
+
+    async def restart_session(self, key: str | None = None) -> int:
+        return await self._sessions.restart(key)
+
+    async def close_session(self, key: str) -> None:
+        await self._sessions.close(key)
 
     async def execute(
         self, spec: RunSpec, on_output: OutputCallback | None = None, *, context: RunContext | None = None
@@ -215,7 +233,8 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             raise RuntimeError(error_result(exc, api_key=api_key).output) from None
 
     async def reset(self) -> None:
-        """Delete every sandbox of this environment; the next run creates a fresh one."""
+        """Delete every sandbox of this environment (and its sessions); the next run creates a fresh one."""
+        await self._sessions.close()
         for slot in list(self._pool.slots.values()):
             self._pool.bind(slot)
             async with slot.lock:
@@ -225,6 +244,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         """Delete the sandboxes and close the clients. Idempotent; waits for a creation in progress and deletes
         what it produces."""
         self._pool.closed = True
+        await self._sessions.close()
         slots = list(self._pool.slots.values())
         self._pool.slots.clear()
         for slot in slots:
@@ -280,7 +300,10 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         output) starts the result's output, whatever the result."""
         shown: list[str] = []
         try:
-            result = await self._attempt(slot, spec, on_output, shown)
+            if spec.session is not None:
+                result = await self._run_session(slot, spec.session, spec, on_output, shown)
+            else:
+                result = await self._attempt(slot, spec, on_output, shown)
         except asyncio.CancelledError:
             uncancel()
             cancelled = CodeRunResult("".join(shown) + "Run cancelled before the code started.", TIMEOUT_EXIT_CODE)
@@ -309,11 +332,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 if spec.workspace is None:
                     command = build_command(spec, self._timeout, stdin)
                 else:
-                    folder = self._folder(slot.spec, spec.workspace)
-                    synced = await folder.sync(sandbox, spec.workspace, slot.spec.api_key)
-                    if synced.note and not shown:
-                        shown.append(synced.note + "\n")
-                        await emit(on_output, "stderr", shown[0])
+                    folder, synced = await self._sync(slot, sandbox, spec.workspace, on_output, shown)
                     whole_file = await asyncio.to_thread(is_synced_file, spec, synced.files)  # hashes the code
                     command = tree_command(spec, self._timeout, synced.root, whole_file=whole_file, stdin=stdin)
                 if on_output is None and spec.language == "python" and is_plain(spec) and folder is None:
@@ -343,6 +362,22 @@ class DaytonaCodeEnvironment(CodeEnvironment):
                 result.output = with_note(result.output, note)
             return result
 
+    async def _sync(
+        self,
+        slot: Slot,
+        sandbox: AsyncSandbox,
+        view: WorkspaceView,
+        on_output: OutputCallback | None,
+        shown: list[str],
+    ) -> tuple[FolderSync, Synced]:
+        """Sync the folder of ``view`` into ``sandbox``; its skipped-files line is streamed once (kept in ``shown``)."""
+        folder = self._folder(slot.spec, view)
+        synced = await folder.sync(sandbox, view, slot.spec.api_key)
+        if synced.note and not shown:
+            shown.append(synced.note + "\n")
+            await emit(on_output, "stderr", shown[0])
+        return folder, synced
+
     def _folder(self, spec: Spec, view: WorkspaceView) -> FolderSync:
         """The copy of the folder ``view.root`` in the sandbox of ``spec`` (one per folder and sandbox spec)."""
         key = (spec, view.root)
@@ -351,6 +386,53 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             taken = {f.name for (s, _), f in self._folders.items() if s == spec}
             folder = self._folders[key] = FolderSync(view.root, folder_name(view.root, taken))
         return folder
+
+    async def _run_session(
+        self, slot: Slot, key: str, spec: RunSpec, on_output: OutputCallback | None, shown: list[str]
+    ) -> CodeRunResult:
+        """Run ``spec`` in its session's worker (started in the slot's sandbox on first use: see ``sessions.py``).
+        In a workspace the folder is synced before every cell (as before a fresh run) and the worker starts in the
+        synced folder, as a fresh run of the file would: in its directory, with the file's path there."""
+        sandbox, _ = await self._wait_for_sandbox(slot)
+        buffer = OutputBuffer(self._runner.max_output_bytes)
+        cwd, env, root = spec.cwd, dict[str, str](), None
+        source_path = f"/tmp/daytona-lsp-session/{os.path.basename(spec.path or '') or 'cell'}"
+        if spec.workspace is not None:
+            _, synced = await self._sync(slot, sandbox, spec.workspace, on_output, shown)
+            root = synced.root
+            cwd = posixpath.join(root, spec.cwd or "")
+            if spec.path:
+                source_path = posixpath.join(root, spec.path)
+                if spec.language != "bash":
+                    env[SESSION_FILE_ENV] = source_path
+            if spec.language == "python":
+                env["PYTHONPATH"] = root  # as a fresh run's (tree.py)
+
+        async def write(stream: OutputStream, text: str) -> None:
+            await emit(on_output, stream, buffer.write(text))
+
+        async def start() -> DaytonaWorker:
+            return await DaytonaWorker.start(
+                sandbox, spec.language, slot.spec.api_key, cwd=cwd, uploaded=self._uploaded, env=env
+            )
+
+        outcome = await self._sessions.run(
+            key,
+            spec.language,
+            spec.code,
+            start=start,
+            write=write,
+            timeout=self._timeout,
+            filename=source_path,
+            scope=sandbox,
+        )
+        await emit(on_output, "stdout", buffer.unstreamed_text())
+        output = with_note(buffer.text(), outcome.note)
+        result = CodeRunResult(
+            output, outcome.exit_code, truncated=buffer.truncated, source_path=source_path, value=outcome.value
+        )
+        result.workspace_root = root
+        return result
 
     async def _wait_for_sandbox(self, slot: Slot) -> tuple[AsyncSandbox, int]:
         """The slot's sandbox, waiting for its creation at most ``create_timeout`` in all (retries included); the run's

@@ -88,8 +88,11 @@ from daytona_lsp.core.local.runtimes import (
     venv_runtime,
 )
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
+from daytona_lsp.core.local.sessions import LocalWorker, worker_request
 from daytona_lsp.core.local.stdin import StdinPipe, stop_feeding
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
+from daytona_lsp.core.sessions.client import SESSION_FILE_ENV
+from daytona_lsp.core.sessions.pool import SessionPool
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +235,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._inflight = 0
         self._runs_done = asyncio.Event()
         self._runs_done.set()
+        self._sessions = SessionPool()
 
     # -- public API -----------------------------------------------------------------------------------------------
 
@@ -259,7 +263,20 @@ class LocalCodeEnvironment(CodeEnvironment):
             return {"backend": "local", "state": "closed"}
         if sandbox_id is None:
             return {"backend": "local", "state": "creating" if self._sandbox.starting else "none"}
-        return {"backend": "local", "state": "running" if self._active else "ready", "sandboxId": sandbox_id}
+        info: SandboxInfo = {
+            "backend": "local",
+            "state": "running" if self._active else "ready",
+            "sandboxId": sandbox_id,
+        }
+        if sessions := self._sessions.info():
+            info["sessions"] = sessions
+        return info
+
+    async def restart_session(self, key: str | None = None) -> int:
+        return await self._sessions.restart(key)
+
+    async def close_session(self, key: str) -> None:
+        await self._sessions.close(key)
 
     async def prewarm(self, *, context: RunContext | None = None) -> None:
         """Start the container a run with ``context`` would use (and find the runtimes), so the first run is quick.
@@ -307,6 +324,7 @@ class LocalCodeEnvironment(CodeEnvironment):
 
     async def reset(self) -> None:
         """Kill running code, tear the container down and empty the work directory (unless it was given)."""
+        await self._sessions.close()
         await self._stop_runs(_RESET_MESSAGE)
         await self._sandbox.close_containers()
         await self._sandbox.empty_work_dir()
@@ -314,14 +332,16 @@ class LocalCodeEnvironment(CodeEnvironment):
     async def aclose(self) -> None:
         """Kill running code, tear the container down, remove the work directory (unless it was given). Idempotent."""
         self._closed = True
+        await self._sessions.close()
         await self._stop_runs("The environment was closed: the sandbox's processes were killed.")
         await self._sandbox.aclose()
 
     # -- running ---------------------------------------------------------------------------------------------------
 
     async def _container_key(self, context: RunContext | None) -> ContainerKey:
-        """Which container a run with ``context`` goes to (before its workspace: ``workspace_view.container_for``);
-        worked out once per settings (and whenever a runtime is found that was not before), not per run."""
+        """Which container a run with ``context`` goes to (beside the workspace folder it shows: see
+        ``workspace.container_for``): worked out once per settings (and whenever a runtime is found that was not
+        before), not per run."""
         settings = tuple(
             resolve_variable(v, context) for v in (self._network, self._python, self._node, self._typescript_runner)
         )
@@ -387,7 +407,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                     if self._closed:
                         return await _early(CLOSED_MESSAGE, 1, start, buffer, on_output)
                     try:
-                        return await self._run_in(
+                        run_in = self._run_session if spec.session is not None else self._run_in
+                        return await run_in(
                             container, spec, runtime, file_name, cwd, view, timeout, context, buffer, on_output
                         )
                     except ContainerGone:
@@ -514,12 +535,97 @@ class LocalCodeEnvironment(CodeEnvironment):
         if spec.workspace is None or self.isolation != "bubblewrap":
             return None, []
         want_python = spec.language == "python" and self._python is None
+        if spec.session is not None:
+            path = ""  # a session's worker outlives the cell: its file shows as saved, or as its unsaved overlay
         made = await asyncio.to_thread(
             workspace_view.run_view, self._workspaces, spec.workspace, path, cwd, want_python=want_python
         )
         if isinstance(made, workspace_view.WorkspaceProblem):
             return None, [str(made)]
         return made, list(made.notes)
+
+    async def _run_session(
+        self,
+        container: Container,
+        spec: RunSpec,
+        runtime: Runtime,
+        file_name: str,
+        cwd: str,
+        view: workspace_view.RunView | None,
+        timeout: float,
+        context: RunContext | None,
+        buffer: OutputBuffer,
+        on_output: OutputCallback | None,
+    ) -> CodeRunResult:
+        """Run ``spec`` in its session's worker (started in ``container`` on first use: see ``sessions.py``). In a
+        workspace the worker starts as a fresh run of the file would: in the view of the folder (``view``, its
+        unsaved documents as of the worker's start), in the run's directory, with the file's real path."""
+        assert spec.session is not None
+        start = time.monotonic()
+        isolated = self.isolation == "bubblewrap"
+        root = await self._sandbox.ensure_root()
+        configured: Mapping[str, str] | None = resolve_variable(self._env_vars, context)
+        limits = self._limit_values(context, timeout)
+        if self._cpu_seconds is None:
+            del limits["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
+        extra = {**(configured or {}), **spec.env}
+        path = _relative(spec.path, "file")
+        folder = view.workspace.root if view is not None else None
+        if folder is None and spec.workspace is not None and not isolated:  # in the folder itself, as a fresh run
+            folder = posixpath.normpath(spec.workspace.root)
+        if folder is not None:  # (an absolute directory: worker_request joins it to nothing)
+            cwd = view.cwd if view is not None else posixpath.join(folder, cwd)
+        source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
+        if folder is not None and path:
+            source_path = posixpath.join(folder, path)
+            if spec.language != "bash":
+                extra[SESSION_FILE_ENV] = source_path
+        request = worker_request(
+            spec.language,
+            runtime,
+            work=SANDBOX_WORK_DIR if isolated else str(self.work_dir),
+            cwd=cwd,
+            file=f"{SANDBOX_CODE_DIR}/session" if isolated else str(root / "runs" / "session"),
+            extra=extra,
+            limits=limits,
+            seccomp=self._sandbox.run_filter if isolated else None,
+            isolated=isolated,
+        )
+        if view is not None:
+            request["env"]["PWD"] = cwd
+
+        async def start_worker() -> LocalWorker:
+            self._run_counter += 1
+            run_id = str(self._run_counter)
+            if view is None:
+                return await LocalWorker.start(spec.language, container, {**request, "id": run_id}, b"")
+            fields, code = view.request(run_id, b"", SANDBOX_CODE_DIR)
+            layer = self._sandbox.layer(container)
+            return await LocalWorker.start(
+                spec.language,
+                container,
+                {**request, **fields, "id": run_id},
+                code,
+                overlay_work=layer / f"w{run_id}" if layer is not None else None,
+            )
+
+        async def write(kind: OutputStream, text: str) -> None:
+            await stream(buffer, on_output, text, kind if spec.separate_stderr else "stdout")
+
+        outcome = await self._sessions.run(
+            spec.session,
+            spec.language,
+            spec.code,
+            start=start_worker,
+            write=write,
+            timeout=timeout,
+            filename=source_path,
+            scope=container,
+        )
+        await finish_output(buffer, on_output, outcome.note, _notes(spec))
+        result = _buffered_result(buffer, outcome.exit_code, start, source_path)
+        result.value = outcome.value
+        return result
 
     async def _stop_runs(self, reason: str) -> None:
         kill_all(list(self._active.values()), reason)

@@ -34,6 +34,9 @@ AGENT_FILE = Path(__file__).with_name("agent.py")
 """The agent's source. Containers run its bytecode (:func:`agent_bytecode`, in each environment's directory, bound
 read-only): compiling the source at every container start cost more than the rest of the agent's own start."""
 AGENT_BYTECODE = "agent.pyc"
+SESSIONS_DIR = AGENT_FILE.parent.parent / "sessions"
+SANDBOX_SESSIONS_DIR = "/agent/sessions"
+"""The session workers (``core/sessions``), bound read-only into every container here."""
 DEFAULT_TMP_SIZE_MB = 512
 """Size of the container's ``/tmp`` and ``/dev/shm`` without a bounded store (memory-backed tmpfs mounts)."""
 _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
@@ -227,6 +230,9 @@ def container_argv(
         "--ro-bind",
         str(root / AGENT_BYTECODE),
         SANDBOX_AGENT,
+        "--ro-bind",
+        str(SESSIONS_DIR),
+        SANDBOX_SESSIONS_DIR,
         "--chdir",
         SANDBOX_WORK_DIR,
         "--remount-ro",

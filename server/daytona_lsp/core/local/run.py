@@ -60,11 +60,18 @@ class Run:
 
     @classmethod
     def start(
-        cls, container: Container, request: dict[str, Any], code: bytes, stdin: bytes | None, stdin_fd: int = -1
+        cls,
+        container: Container,
+        request: dict[str, Any],
+        code: bytes,
+        stdin: bytes | None,
+        stdin_fd: int = -1,
+        extra_fds: Sequence[int] = (),
     ) -> Run:
         """Hand ``request`` to the agent with the output pipe, the code and the preset stdin (``None``: /dev/null;
-        or ``stdin_fd``, a pipe's read end, the caller's to close), and a pipe of its own for the program's stderr
-        when ``request["separate_stderr"]``.
+        or ``stdin_fd``, a pipe's read end, the caller's to close), a pipe of its own for the program's stderr when
+        ``request["separate_stderr"]``, then ``extra_fds`` (a session's protocol pipes, always last; the agent gets
+        copies, the caller closes its own).
 
         Raises ``OSError`` or :class:`ContainerGone` when it cannot."""
         fds: list[int] = []
@@ -79,7 +86,7 @@ class Run:
                 err_r, err_w = os.pipe()
                 fds.append(err_w)
             sent = fds if stdin_fd == -1 else [*fds[:2], stdin_fd, *fds[2:]]
-            run = cls(container, container.submit(request, sent), out_r)
+            run = cls(container, container.submit(request, [*sent, *extra_fds]), out_r)
             run.err_r = err_r
             return run
         except BaseException:

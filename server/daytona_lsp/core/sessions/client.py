@@ -16,29 +16,23 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from ..environment import CodeLanguage, OutputStream
-from .protocol import DEFAULT_VALUE_CAP, Status
+from .protocol import DEFAULT_VALUE_CAP, ExecuteResult, execute_command, result_of
 
 HERE = Path(__file__).resolve().parent
 PYTHON_WORKER = HERE / "python_worker.py"
 DRIVER = HERE / "driver.py"
 NODE_WORKER = HERE / "node_worker.js"
+SESSION_FILE_ENV = "DAYTONA_LSP_SESSION_FILE"
+"""The environment variable naming the document a Python or Node worker runs the cells of (a file's real path, as a
+fresh run of it sees it: ``__file__``, ``sys.path[0]``, ``require``); the worker removes it before any code runs."""
 
 
 class WorkerDied(RuntimeError):
     """The worker process is gone (killed, crashed, ``os._exit``); its state is lost and a new one must be started."""
-
-
-@dataclass(slots=True)
-class ExecuteResult:
-    status: Status
-    value: str | None = None
-    error: str | None = None
-    exit_code: int | None = None
 
 
 def worker_argv(language: CodeLanguage, *, python: str = sys.executable, node: str = "node") -> list[str]:
@@ -50,14 +44,16 @@ def worker_argv(language: CodeLanguage, *, python: str = sys.executable, node: s
     return [python, os.fspath(DRIVER), "node", node, os.fspath(NODE_WORKER), language]
 
 
-def _describe_exit(code: int | None) -> str:
+def describe_exit(code: int | None) -> str:
+    """How a worker ended, from its exit status (negative, or a shell's 128 + N: killed by signal N)."""
     if code is None:
         return "closed its event channel"
-    if code < 0:
+    signum = -code if code < 0 else code - 128 if code > 128 else 0
+    if signum:
         try:
-            return f"was killed by {signal.Signals(-code).name}"
+            return f"was killed by {signal.Signals(signum).name}"
         except ValueError:
-            return f"was killed by signal {-code}"
+            return f"was killed by signal {signum}"
     return f"exited with status {code}"
 
 
@@ -113,7 +109,7 @@ class SessionWorker:
                 code = None
             self._stderr.seek(0)
             tail = self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
-            self._dead = f"the {self.language} session worker {_describe_exit(code)}; its state is lost" + (
+            self._dead = f"the {self.language} session worker {describe_exit(code)}; its state is lost" + (
                 f"\n{tail}" if tail else ""
             )
         return WorkerDied(self._dead)
@@ -139,16 +135,8 @@ class SessionWorker:
             if self._dead is not None:
                 raise WorkerDied(self._dead)
             self._next_id += 1
-            command = {
-                "op": "execute",
-                "id": self._next_id,
-                "code": code,
-                "filename": filename,
-                "line_offset": line_offset,
-                "value_cap": value_cap,
-            }
             try:
-                self._commands.write((json.dumps(command) + "\n").encode())
+                self._commands.write(execute_command(self._next_id, code, filename, line_offset, value_cap))
             except BrokenPipeError:
                 raise self._died() from None
             while True:
@@ -158,12 +146,7 @@ class SessionWorker:
                     if on_output is not None:
                         on_output(event["stream"], event["text"])
                 elif kind == "result" and event.get("id") == self._next_id:
-                    return ExecuteResult(
-                        status=event["status"],
-                        value=event.get("value"),
-                        error=event.get("error"),
-                        exit_code=event.get("exit_code"),
-                    )
+                    return result_of(event)
 
     def interrupt(self) -> None:
         """SIGINT to the worker's process group: the running code stops, the state survives."""

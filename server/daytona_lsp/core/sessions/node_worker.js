@@ -30,7 +30,11 @@ for (const name of ['console', 'process', 'Buffer', 'URL', 'URLSearchParams', 'T
   'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate']) {
   if (name in globalThis) context[name] = globalThis[name];
 }
-context.require = Module.createRequire(path.join(process.cwd(), '<session>'));
+// a document's session requires as the document itself would (client.py SESSION_FILE_ENV), else from the cwd
+const script = process.env.DAYTONA_LSP_SESSION_FILE || '';
+delete process.env.DAYTONA_LSP_SESSION_FILE;
+context.require = Module.createRequire(script || path.join(process.cwd(), '<session>'));
+if (script) Object.assign(context, { __filename: script, __dirname: path.dirname(script) });
 context.global = vm.runInContext('globalThis', context);
 
 // ---- a small scanner: top-level statement starts and declarations ------------------------------------------------

@@ -10,11 +10,12 @@
   folder and sandbox spec, prewarm. No LSP types.
 - :mod:`.documents` — document → code to run (language, selection dedent, line/column mapping, cells).
 - :mod:`.features` — one module per LSP feature: ``code_actions``, ``code_lens``, ``commands``, ``diagnostics``,
-  ``lifecycle``, ``output`` (notifications, log lines, progress).
+  ``inlay_hints`` (a session run's value), ``lifecycle``, ``output`` (notifications, log lines, progress).
 
-Wire interface (see the repository's design notes): commands ``daytona.run {uri, range?, language?}`` →
-``{runId, exitCode, output, truncated, durationMs, backend}``, ``daytona.cancel {runId?}``, ``daytona.resetSandbox
-{uri?}``, ``daytona.sandboxInfo {uri?}`` → ``{backend, sandboxId?, state}``; code actions of kind
+Wire interface (see the repository's design notes): commands ``daytona.run {uri, range?, language?, session?}`` →
+``{runId, exitCode, output, truncated, durationMs, backend, value?}``, ``daytona.cancel {runId?}``,
+``daytona.resetSandbox {uri?}``, ``daytona.restartSession {uri?}`` → ``{restarted}``, ``daytona.sandboxInfo {uri?}`` →
+``{backend, sandboxId?, state, sessions?}``; inlay hints with a session run's value; code actions of kind
 ``source.daytona.run``; code lenses "▶ Run file" / "▶ Run cell"; with ``initializationOptions.outputNotifications``
 the notifications ``daytona/runStarted``, ``daytona/output``, ``daytona/runFinished``; diagnostics with source
 ``daytona``.

@@ -105,6 +105,8 @@ class RunRequest:
     """The program's arguments (its argv after the file name), exactly."""
     stdin: str | None = None
     """Preset input for the program (None: it reads EOF at once)."""
+    session: str | None = None
+    """The key of the persistent session to run in (the document's URI), None: a fresh process."""
 
 
 @dataclass
@@ -118,9 +120,11 @@ class RunOutcome:
     cancelled: bool = False
     source_path: str | None = None
     line_offset: int = 0
+    value: str | None = None
+    """A session run's trailing value (``repr``, capped by the backend)."""
 
     def wire(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "runId": self.run_id,
             "exitCode": self.exit_code,
             "output": self.output,
@@ -128,6 +132,9 @@ class RunOutcome:
             "durationMs": self.duration_ms,
             "backend": self.backend,
         }
+        if self.value is not None:
+            out["value"] = self.value
+        return out
 
 
 @dataclass(eq=False)
@@ -197,10 +204,15 @@ class EnvironmentSlot:
             return "creating"
         return "running" if self.active else "ready"
 
-    def sandbox_id(self) -> str | None:
+    def built(self) -> CodeEnvironment | None:
+        """The environment once it is built (None while building, or when building failed)."""
         if not self.ready.done() or self.ready.cancelled() or self.ready.exception() is not None:
             return None
-        return self.ready.result().sandbox_id
+        return self.ready.result()
+
+    def sandbox_id(self) -> str | None:
+        env = self.built()
+        return env.sandbox_id if env is not None else None
 
 
 class RunService:
@@ -213,6 +225,8 @@ class RunService:
         self._ids = itertools.count(1)
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._session_closes: dict[str, asyncio.Task[None]] = {}
+        """session key → the task ending that closed document's sessions"""
 
     # ---- environments -------------------------------------------------------------------------------------------
     def _slot(self, workspace: str, settings: Settings) -> EnvironmentSlot:
@@ -340,13 +354,53 @@ class RunService:
             await asyncio.gather(*tasks, return_exceptions=True)
         return len(slots)
 
+    # ---- sessions -----------------------------------------------------------------------------------------------
+    def _ready_envs(self, workspace: str | None) -> list[CodeEnvironment]:
+        """The built environments of ``workspace`` (None: of every workspace)."""
+        return [
+            env
+            for key, slot in list(self.slots.items())
+            if (workspace is None or key == workspace) and (env := slot.built()) is not None
+        ]
+
+    async def restart_session(self, workspace: str | None, key: str | None) -> int:
+        """End the session ``key`` (None: every session) in ``workspace``'s sandbox (None: every workspace's); the
+        next run with that key starts a fresh one. Returns how many sessions were ended."""
+        restarted = 0
+        for env in self._ready_envs(workspace):
+            try:
+                restarted += await env.restart_session(key)
+            except Exception as exc:
+                raise RunError(f"restarting the session failed: {redact(str(exc))}") from None
+        return restarted
+
+    def close_session(self, workspace: str, key: str) -> None:
+        """The document ``key`` was closed: end its sessions in the background (errors only go to the log). A run
+        with that key that starts meanwhile waits for it, so it never gets the closed document's state."""
+        envs = self._ready_envs(workspace)
+        if not envs:
+            return
+
+        async def close() -> None:
+            for env in envs:
+                try:
+                    await env.close_session(key)
+                except Exception as exc:
+                    log.info("Closing the session of %s failed: %s", key, redact(str(exc)))
+
+        task = self._session_closes[key] = self._spawn(close())
+        task.add_done_callback(lambda t: self._session_closes.pop(key) if self._session_closes.get(key) is t else None)
+
     def info(self, workspace: str, settings: Settings) -> dict[str, Any]:
         slot = self.slots.get(workspace)
         if slot is None:
             return {"backend": resolve_backend(settings), "state": "none"}
         out: dict[str, Any] = {"backend": slot.backend, "state": slot.state()}
+        env = slot.built()
+        reported = _reported_info(env) if env is not None else None
+        if reported is not None and reported.get("sessions"):
+            out["sessions"] = reported["sessions"]
         if out["state"] == "ready":
-            reported = _reported_info(slot.ready.result())
             if reported is not None and reported.get("state") not in (None, "none"):
                 out.update({k: v for k, v in reported.items() if k in ("sandboxId", "state")})
         sandbox_id = out.get("sandboxId") or slot.sandbox_id()
@@ -376,6 +430,9 @@ class RunService:
             self.observer.run_started(run)
             slot, env = await self.environment(req.workspace, req.settings, hold=True)
             run.backend = slot.backend
+            closing = self._session_closes.get(req.session) if req.session else None
+            if closing is not None:
+                await asyncio.shield(closing)
 
             async def on_output(stream: str, text: str) -> None:
                 text = redact(text)
@@ -390,7 +447,7 @@ class RunService:
                     except Exception:
                         log.exception("Output observer failed")
 
-            spec = RunSpec(code=req.code, language=req.language, args=req.args, stdin=req.stdin)
+            spec = RunSpec(code=req.code, language=req.language, args=req.args, stdin=req.stdin, session=req.session)
             result = await env.execute(spec, on_output)
             if run.cancel_requested:
                 cancelled = True
@@ -423,6 +480,7 @@ class RunService:
             cancelled=cancelled,
             source_path=result.source_path,
             line_offset=result.line_offset,
+            value=None if cancelled or result.value is None else redact(result.value),
         )
         if buffer.total_bytes == 0:
             rest = outcome.output  # a backend that did not stream: the channel still gets the output

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from daytona_lsp.lsp.features import diagnostics
+from daytona_lsp.lsp.features import diagnostics, inlay_hints
 from daytona_lsp.lsp.runs import Run, RunOutcome
 from daytona_lsp.lsp.settings import run_flags
 
@@ -69,6 +69,7 @@ class RunReporter:
     def __init__(self, server: DaytonaLanguageServer) -> None:
         self.server = server
         self.diagnostics = diagnostics.DiagnosticsPublisher(server)
+        self.values = inlay_hints.ValueHints(server)
         self._partial: dict[str, str] = {}
 
     def _channel(self, run: Run) -> bool:
@@ -115,20 +116,23 @@ class RunReporter:
 
     def run_finished(self, run: Run, outcome: RunOutcome) -> None:
         self.diagnostics.run_finished(run, outcome)
+        self.values.run_finished(run, outcome)
         rest = self._partial.pop(run.id, "")
         if self.server.output_notifications:
-            self.server.protocol.notify(
-                RUN_FINISHED,
-                {
-                    "runId": run.id,
-                    "exitCode": outcome.exit_code,
-                    "durationMs": outcome.duration_ms,
-                    "truncated": outcome.truncated,
-                },
-            )
+            finished = {
+                "runId": run.id,
+                "exitCode": outcome.exit_code,
+                "durationMs": outcome.duration_ms,
+                "truncated": outcome.truncated,
+            }
+            if outcome.value is not None:
+                finished["value"] = outcome.value
+            self.server.protocol.notify(RUN_FINISHED, finished)
         else:
             if rest and self._channel(run):
                 self._log(rest)
+            if outcome.value is not None and self._channel(run):
+                self._log(f"Out: {outcome.value}")
             kind, message = summary(run, outcome)
             if self._channel(run):
                 self._log(f"■ run {run.id}: {message}")

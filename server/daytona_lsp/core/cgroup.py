@@ -246,9 +246,7 @@ class SandboxCgroup:
     def memory_peak(self) -> int | None:
         """The most memory the group has used (bytes), where the kernel says."""
         mem = self._dir("memory")
-        names = (
-            ("memory.peak",) if self.version == 2 else ("memory.memsw.max_usage_in_bytes", "memory.max_usage_in_bytes")
-        )
+        names = ("memory.peak",) if self.version == 2 else ("memory.memsw.max_usage_in_bytes", "memory.max_usage_in_bytes")
         for name in names:
             text = _read(mem / name).strip()
             if text.isdigit():

@@ -22,6 +22,7 @@ BACKENDS: tuple[Backend, ...] = get_args(Backend)
 ResolvedBackend = Literal["daytona", "local"]
 
 
+
 def resolve_backend(backend: str, api_key: str | None = None) -> ResolvedBackend:
     """``"daytona"`` or ``"local"``: ``auto`` is Daytona iff ``api_key`` is given or ``DAYTONA_API_KEY`` is set.
 

@@ -150,10 +150,8 @@ class Driver:
                 code, interrupted = (int(x) for x in line.split())
                 status = "interrupted" if interrupted else "ok" if code == 0 else "error"
                 code = 130 if interrupted else code  # as a shell reports a command stopped by SIGINT
-                emit(
-                    self.event_fd,
-                    {"event": "result", "id": command and command.get("id"), "status": status, "exit_code": code},
-                )
+                emit(self.event_fd, {"event": "result", "id": command and command.get("id"), "status": status,
+                                     "exit_code": code})
             else:
                 emit(self.event_fd, json.loads(line))
 
@@ -164,16 +162,10 @@ class Driver:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
         self.interrupting = False
         if self.pending is not None:
-            emit(
-                self.event_fd,
-                {
-                    "event": "result",
-                    "id": self.pending.get("id"),
-                    "status": "exited",
-                    "exit_code": code,
-                    "error": f"the {self.language} session {how}; a fresh one was started (earlier definitions are gone)",
-                },
-            )
+            emit(self.event_fd, {
+                "event": "result", "id": self.pending.get("id"), "status": "exited", "exit_code": code,
+                "error": f"the {self.language} session {how}; a fresh one was started (earlier definitions are gone)",
+            })
             self.pending = None
         self.child = Child(self.argv)
         if self.mode != "bash":
@@ -223,7 +215,6 @@ def main(argv: list[str]) -> int:
     for fd in (cmd_fd, event_fd):
         os.set_inheritable(fd, False)
     driver = Driver(mode, rest, cmd_fd, event_fd)
-
     # Interrupts are for the child (the host signals the whole process group); a handler, unlike SIG_IGN, is not
     # inherited by the child. Node's own SIGINT handling races with vm's watchdog and sometimes loses a signal that
     # lands while an async cell starts, so a node child is also told on its command pipe.

@@ -111,6 +111,7 @@ export class RunLog {
     const key = runKey(finished.runId);
     const run = this.runs.get(key);
     if (run) run.finished = true;
+    if (finished.value !== undefined) this.emit(`${this.atLineStart ? "" : "\n"}Out: ${finished.value}\n`, key);
     this.emit(`${this.atLineStart ? "" : "\n"}${formatFooter(finished)}\n\n`, key);
     this.runs.delete(key);
   }
@@ -136,6 +137,7 @@ export class RunLog {
       exitCode: result.exitCode,
       durationMs: result.durationMs,
       truncated: result.truncated,
+      value: result.value,
     });
   }
 

@@ -23,6 +23,8 @@ export interface RunResult {
   truncated: boolean;
   durationMs: number | null;
   backend: string;
+  /** A session run's trailing value (like Jupyter's Out). */
+  value?: string;
 }
 
 export interface RunStarted {
@@ -44,6 +46,7 @@ export interface RunFinished {
   exitCode: number;
   durationMs?: number | null;
   truncated?: boolean;
+  value?: string;
 }
 
 export interface SandboxInfo {
@@ -51,12 +54,21 @@ export interface SandboxInfo {
   sandboxId?: string | null;
   state: string;
   error?: string;
+  sessions?: SessionInfo[];
+}
+
+/** A persistent session of the sandbox: one per document (key: its URI) and language. */
+export interface SessionInfo {
+  key: string;
+  language: string;
+  state: string;
 }
 
 export const COMMAND_RUN = "daytona.run";
 export const COMMAND_CANCEL = "daytona.cancel";
 export const COMMAND_RESET = "daytona.resetSandbox";
 export const COMMAND_SANDBOX_INFO = "daytona.sandboxInfo";
+export const COMMAND_RESTART_SESSION = "daytona.restartSession";
 export const NOTIFY_RUN_STARTED = "daytona/runStarted";
 export const NOTIFY_OUTPUT = "daytona/output";
 export const NOTIFY_RUN_FINISHED = "daytona/runFinished";

@@ -127,3 +127,16 @@ test("URIs match across escaping differences", () => {
   assert.equal(sameUri("file:///a.py", "file:///b.py"), false);
   assert.equal(sameUri("file:///%E0%A4%A", "file:///x"), false);
 });
+
+test("the status item counts the sandbox's sessions and lists them in its tooltip", () => {
+  const model = new StatusModel();
+  model.setState("ready");
+  model.backend = "local";
+  model.sessions = [{ key: "file:///ws/cells.py", language: "python", state: "idle" }];
+  assert.equal(model.view().text, "$(vm) Daytona (local): ready · 1 session");
+  assert.match(model.view().tooltip, /Sessions: cells\.py \(python\): idle\./);
+  model.sessions.push({ key: "file:///ws/b.js", language: "javascript", state: "busy" });
+  assert.match(model.view().text, /ready · 2 sessions$/);
+  model.setState("stopped");
+  assert.deepEqual(model.sessions, []);
+});

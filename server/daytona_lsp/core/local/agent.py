@@ -7,6 +7,11 @@ part of every container start). Host → agent: ``{"op": "run", "id", "argv", "e
 fds ``[output, code, stdin?]`` (and ``"seccomp"``: the run's BPF program); ``{"op": "kill", "id"}``. Agent → host: ``{"ready": pid}`` once, then per run
 ``{"id", "exit"}`` or ``{"id", "error"}``.
 
+A session worker (``"protocol": true``) is a run like any other (same namespaces, limits, seccomp, no capabilities)
+that lives on: its two protocol pipes come last among the fds and become the program's fds 3 and 4 (``core/sessions``).
+``{"op": "signal", "id", "sig"}`` interrupts it: the agent signals A, A signals B, and B (the run's pid 1) every
+process of the run (plain: the program's process group), as Ctrl-C reaches a terminal's foreground job.
+
 A run (isolated): the agent forks A; A ``unshare(CLONE_NEWPID | CLONE_NEWNS)``s and forks B, the pid 1 of the run's
 own pid namespace (B dies with A: ``PR_SET_PDEATHSIG``). B mounts a fresh ``/proc`` (only the run's processes) and a
 read-only tmpfs at the code file's directory holding the code, drops every capability (bounding and ambient sets
@@ -25,6 +30,7 @@ import _socket
 import atexit
 import builtins
 import ctypes
+import fcntl
 import gc
 import io
 import marshal
@@ -113,12 +119,33 @@ _err_fd = -1
 output pipe with stdout, in the exact order written)."""
 
 
+_protocol_fds: list[int] = []
+"""In a session worker's processes: its command and event pipes (fds 3 and 4 of the program)."""
+_forward_to: int | None = None
+"""Where a session run's process passes on a SIGINT: A to B's pid, B to -1 (its namespace) or -C (plain: C's group)."""
+
+
+def _forward_sigint(signum: int, frame: object) -> None:
+    if _forward_to is not None:
+        try:
+            if _forward_to < -1:
+                os.killpg(-_forward_to, signal.SIGINT)
+            else:
+                os.kill(_forward_to, signal.SIGINT)
+        except OSError:
+            pass
+
+
 def _wire_stdio(out_fd: int, stdin_fd: int) -> None:
-    """stdin, stdout and stderr of the run's program, and no other descriptor of the agent's."""
+    """stdin, stdout and stderr of the run's program (and a session's protocol pipes as 3 and 4), and no other
+    descriptor of the agent's."""
     os.dup2(stdin_fd, 0)
     os.dup2(out_fd, 1)
     os.dup2(_err_fd if _err_fd != -1 else out_fd, 2)
-    os.closerange(3, 1 << 16)
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in _protocol_fds]  # out of the way of 3 and 4 first
+    for target, fd in enumerate(high, 3):
+        os.dup2(fd, target)
+    os.closerange(3 + len(high), 1 << 16)
 
 
 def _exec_program(req: dict, out_fd: int, stdin_fd: int) -> None:
@@ -255,8 +282,9 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
     file_path = req["file"]
     code_dir = os.path.dirname(file_path)
     if isolated:
-        # as pid 1 with the default action, the run's processes cannot kill it by a signal (Python handles SIGINT)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if not _protocol_fds:  # (a session's B passes SIGINT on to the run's processes instead)
+            # as pid 1 with the default action, the run's processes cannot kill it by a signal (Python handles SIGINT)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
         _mount("none", "/", "", MS_REC | MS_PRIVATE)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         with open("/proc/self/oom_score_adj", "w") as f:
@@ -281,6 +309,8 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
         if not isolated:
             os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if _protocol_fds:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # exec keeps no handler; the worker sets its own
         if req.get("inline"):
             _run_python_inline(req, out_fd, stdin_fd)
         _exec_program(req, out_fd, stdin_fd)
@@ -291,6 +321,12 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
             os.setpgid(pid, pid)  # here too: the group exists before a kill can come
         except OSError:
             pass
+    if _protocol_fds:
+        global _forward_to
+        _forward_to = -1 if isolated else -pid
+        signal.signal(signal.SIGINT, _forward_sigint)
+        for fd in _protocol_fds:
+            os.close(fd)  # the worker's alone: its events end (EOF) when it does
     os.close(out_fd)
     os.close(stdin_fd)
     if _err_fd != -1:
@@ -306,8 +342,12 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
 
 def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
     """A: in the agent's namespaces; makes the run's namespaces and waits for its pid 1. Never returns."""
-    global _err_fd
+    global _err_fd, _forward_to
     code = FAILED
+    if req.get("protocol"):
+        signal.signal(signal.SIGINT, _forward_sigint)  # _forward_to is None until B exists: ignored till then
+        _protocol_fds[:] = fds[-2:]
+        del fds[-2:]
     if req.get("separate_stderr"):
         _err_fd = fds.pop()  # the last descriptor, after the optional stdin
     out_fd = fds[0]
@@ -335,12 +375,15 @@ def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
             except BaseException as exc:  # noqa: BLE001
                 _report(out_fd, f"could not set up the run: {exc}")
                 os._exit(FAILED)
+        _forward_to = pid
         os.close(alive_r)
         os.close(out_fd)
         os.close(code_fd)
         os.close(stdin_fd)
         if _err_fd != -1:
             os.close(_err_fd)
+        for fd in _protocol_fds:
+            os.close(fd)
         code = _wait_exit_code(pid)
     except BaseException as exc:  # noqa: BLE001
         _report(out_fd, f"could not set up the run: {exc}")
@@ -394,6 +437,14 @@ class Agent:
             except ProcessLookupError:
                 pass
 
+    def send_signal(self, run_id: str, signum: int) -> None:
+        pid = self.by_id.get(run_id)
+        if pid is not None and signum == signal.SIGINT:
+            try:
+                os.kill(pid, signum)  # A passes it on to the run's processes
+            except ProcessLookupError:
+                pass
+
     def finished(self, pidfd: int) -> None:
         self.poll.unregister(pidfd)
         os.close(pidfd)
@@ -415,6 +466,8 @@ class Agent:
             self.start(req, fds)
         elif req.get("op") == "kill":
             self.kill(str(req.get("id")))
+        elif req.get("op") == "signal":
+            self.send_signal(str(req.get("id")), int(req.get("sig", 0)))
         return True
 
     def serve(self) -> None:

@@ -237,6 +237,12 @@ class Container:
             with contextlib.suppress(OSError):
                 self.sock.send(marshal.dumps({"op": "kill", "id": run_id}))
 
+    def interrupt_run(self, run_id: str) -> None:
+        """SIGINT to every process of a run (a session worker's running code; see ``agent.py``)."""
+        if self.alive:
+            with contextlib.suppress(OSError):
+                self.sock.send(marshal.dumps({"op": "signal", "id": run_id, "sig": int(signal.SIGINT)}))
+
     # -- ending ---------------------------------------------------------------------------------------------------
 
     def kill(self) -> None:

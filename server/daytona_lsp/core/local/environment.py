@@ -74,6 +74,7 @@ from daytona_lsp.core.local.limits import (
 from daytona_lsp.core.local.run import SANDBOX_FAILED_EXIT_CODE, Run, finish_output, kill_all, stream, uncancel
 from daytona_lsp.core.local.runtimes import EXTENSIONS, Runtime, Unavailable, dedupe, find_runtime, python_runtime
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
+from daytona_lsp.core.local.sessions import LocalWorker, worker_argv, worker_env
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 from daytona_lsp.core.sessions.pool import SessionPool
 
@@ -362,7 +363,8 @@ class LocalCodeEnvironment(CodeEnvironment):
                     if self._closed:
                         return await _early(CLOSED_MESSAGE, 1, start, buffer, on_output)
                     try:
-                        return await self._run_in(
+                        run_in = self._run_session if spec.session is not None else self._run_in
+                        return await run_in(
                             container, spec, runtime, file_name, cwd, timeout, context, buffer, on_output
                         )
                     except ContainerGone:
@@ -455,6 +457,64 @@ class LocalCodeEnvironment(CodeEnvironment):
                 shutil.rmtree(run_dir, ignore_errors=True)
         await finish_output(buffer, on_output, note, _notes(spec))
         return _buffered_result(buffer, exit_code, start, source_path)
+
+    async def _run_session(
+        self,
+        container: Container,
+        spec: RunSpec,
+        runtime: Runtime,
+        file_name: str,
+        cwd: str,
+        timeout: float,
+        context: RunContext | None,
+        buffer: OutputBuffer,
+        on_output: OutputCallback | None,
+    ) -> CodeRunResult:
+        """Run ``spec`` in its session's worker (started in ``container`` on first use: see ``sessions.py``)."""
+        assert spec.session is not None
+        start = time.monotonic()
+        isolated = self.isolation == "bubblewrap"
+        await self._sandbox.ensure_root()
+        work = SANDBOX_WORK_DIR if isolated else str(self.work_dir)
+        configured: Mapping[str, str] | None = resolve_variable(self._env_vars, context)
+        extra = {**(configured or {}), **spec.env, **worker_env(spec.language, runtime)}
+        host_path = None if isolated else os.environ.get("PATH", "")
+        values = self._limit_values(context, timeout)
+        if self._cpu_seconds is None:
+            del values["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
+        request: dict[str, Any] = {
+            "op": "run",
+            "argv": worker_argv(spec.language, runtime, isolated=isolated),
+            "env": launch.run_env(runtime, work, extra, host_path=host_path),
+            "cwd": posixpath.join(work, cwd) if cwd else work,
+            "file": f"{SANDBOX_CODE_DIR}/session" if isolated else os.devnull,
+            "limits": values,
+        }
+        if isolated and self._sandbox.run_filter is not None:
+            request["seccomp"] = self._sandbox.run_filter
+
+        async def start_worker() -> LocalWorker:
+            self._run_counter += 1
+            return await LocalWorker.start(spec.language, container, {**request, "id": str(self._run_counter)})
+
+        async def write(kind: OutputStream, text: str) -> None:
+            await stream(buffer, on_output, text, kind if spec.separate_stderr else "stdout")
+
+        source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
+        outcome = await self._sessions.run(
+            spec.session,
+            spec.language,
+            spec.code,
+            start=start_worker,
+            write=write,
+            timeout=timeout,
+            filename=source_path,
+            scope=container,
+        )
+        await finish_output(buffer, on_output, outcome.note, _notes(spec))
+        result = _buffered_result(buffer, outcome.exit_code, start, source_path)
+        result.value = outcome.value
+        return result
 
     async def _stop_runs(self, reason: str) -> None:
         kill_all(list(self._active.values()), reason)

@@ -28,6 +28,9 @@ SANDBOX_UID = 1000
 SANDBOX_USER = "sandbox"
 AGENT_FILE = Path(__file__).with_name("agent.py")
 """The agent, bound read-only into every container."""
+SESSIONS_DIR = AGENT_FILE.parent.parent / "sessions"
+SANDBOX_SESSIONS_DIR = "/agent/sessions"
+"""The session workers (``core/sessions``), bound read-only into every container here."""
 DEFAULT_TMP_SIZE_MB = 512
 """Size of the container's ``/tmp`` and ``/dev/shm`` without a bounded store (memory-backed tmpfs mounts)."""
 _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
@@ -204,6 +207,9 @@ def container_argv(
         "--ro-bind",
         str(AGENT_FILE),
         SANDBOX_AGENT,
+        "--ro-bind",
+        str(SESSIONS_DIR),
+        SANDBOX_SESSIONS_DIR,
         "--chdir",
         SANDBOX_WORK_DIR,
         "--remount-ro",

@@ -59,9 +59,17 @@ class Run:
         self.exit_code = SANDBOX_FAILED_EXIT_CODE
 
     @classmethod
-    def start(cls, container: Container, request: dict[str, Any], code: bytes, stdin: bytes | None) -> Run:
+    def start(
+        cls,
+        container: Container,
+        request: dict[str, Any],
+        code: bytes,
+        stdin: bytes | None,
+        extra_fds: Sequence[int] = (),
+    ) -> Run:
         """Hand ``request`` to the agent with the output pipe, the code and the preset stdin (``None``: /dev/null),
-        and a pipe of its own for the program's stderr when ``request["separate_stderr"]``.
+        a pipe of its own for the program's stderr when ``request["separate_stderr"]``, then ``extra_fds`` (a
+        session's protocol pipes; the agent gets copies, the caller closes its own).
 
         Raises ``OSError`` or :class:`ContainerGone` when it cannot."""
         fds: list[int] = []
@@ -75,7 +83,7 @@ class Run:
             if request.get("separate_stderr"):
                 err_r, err_w = os.pipe()
                 fds.append(err_w)
-            run = cls(container, container.submit(request, fds), out_r)
+            run = cls(container, container.submit(request, [*fds, *extra_fds]), out_r)
             run.err_r = err_r
             return run
         except BaseException:

@@ -67,6 +67,8 @@ class _Session:
     language: CodeLanguage
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     worker: Worker | None = None
+    scope: object = None
+    """What the worker runs in (the backend's sandbox): a worker of another scope is replaced."""
     state: SessionState = "idle"
     ended: str = ""
     """Why the last worker ended unasked (said by the next run, which starts a fresh one)."""
@@ -99,18 +101,27 @@ class SessionPool:
         filename: str,
         line_offset: int = 0,
         value_cap: int = DEFAULT_VALUE_CAP,
+        scope: object = None,
     ) -> Outcome:
-        """Run ``code`` in the session (key, language), starting its worker with ``start`` when there is none.
-        Never raises but :class:`asyncio.CancelledError` while waiting for the session (a cell running in it)."""
+        """Run ``code`` in the session (key, language), starting its worker with ``start`` when there is none (or
+        its worker runs in another ``scope``: the sandbox was replaced). Never raises but
+        :class:`asyncio.CancelledError` while waiting for the session (a cell running in it)."""
         session = self._sessions.get((key, language))
         if session is None:
             session = self._sessions[(key, language)] = _Session(key, language)
         async with session.lock:
             worker = session.worker
+            if worker is not None and session.scope is not scope:
+                await _kill(worker)
+                worker = session.worker = None
+            if worker is not None and not worker.alive:  # it ended between runs (a thread of it called os._exit…)
+                session.ended = session.ended or f"the previous {language} session ended"
+                await _kill(worker)
             if worker is None or not worker.alive:
                 session.state = "starting"
                 try:
                     worker = session.worker = await start()
+                    session.scope = scope
                 except (OSError, WorkerDied) as exc:
                     return Outcome(SESSION_FAILED_EXIT_CODE, f"Could not start the {language} session: {exc}")
                 finally:
@@ -166,6 +177,7 @@ class SessionPool:
             result = task.result()
         except WorkerDied as exc:
             session.worker = None
+            await _kill(worker)  # whatever of it is left (its pipes)
             if killed:
                 what = f"{reason}: the code ignored the interrupt for {self.grace:g} s, so the session was killed"
                 session.ended = "the previous session was killed (it ignored an interrupt)"

@@ -1,0 +1,109 @@
+"""The host side of the session protocol (``protocol.py``) on the event loop: a worker's command pipe and event pipe,
+whoever started it (the local agent hands them over; see ``core/local/sessions.py``). Never blocks the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..environment import OutputStream
+from .client import ExecuteResult, WorkerDied
+
+EVENT_LIMIT = 64 * 1024 * 1024
+"""The longest event line taken (a worker's output events are at most 64 KiB of text; a traceback may be longer)."""
+
+
+class Channel:
+    """Commands go to ``cmd_w``, events come from ``evt_r`` (both owned from now on)."""
+
+    def __init__(self, cmd_w: int, evt_r: int) -> None:
+        self._cmd_w = cmd_w
+        self._evt_r = evt_r
+        self._reader: asyncio.StreamReader | None = None
+        self._transports: list[asyncio.BaseTransport] = []
+        self._writer: asyncio.StreamWriter | None = None
+        self._next_id = 0
+        self.closed = False
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = self._reader = asyncio.StreamReader(limit=EVENT_LIMIT, loop=loop)
+        events = os.fdopen(self._evt_r, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), events)
+        self._transports.append(transport)
+        commands = os.fdopen(self._cmd_w, "wb", buffering=0)
+        w_transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, commands)
+        self._transports.append(w_transport)
+        self._writer = asyncio.StreamWriter(w_transport, protocol, None, loop)
+
+    async def next_event(self) -> dict[str, Any] | None:
+        """The next event, ``None`` once the worker is gone (its event pipe ended)."""
+        assert self._reader is not None
+        try:
+            line = await self._reader.readline()
+        except (ValueError, asyncio.LimitOverrunError, OSError):
+            return None
+        if not line.endswith(b"\n"):
+            return None
+        try:
+            event: dict[str, Any] = json.loads(line)
+        except ValueError:
+            return {"event": "output", "stream": "stderr", "text": line.decode("utf-8", "replace")}
+        return event
+
+    async def execute(
+        self,
+        code: str,
+        *,
+        filename: str,
+        line_offset: int,
+        value_cap: int,
+        on_output: Callable[[OutputStream, str], Awaitable[None]],
+        died: Callable[[], Awaitable[str]],
+    ) -> ExecuteResult:
+        """Send one execute, pass its output on, return its result; ``died()`` says why when the worker is gone."""
+        assert self._writer is not None
+        self._next_id += 1
+        command = {
+            "op": "execute",
+            "id": self._next_id,
+            "code": code,
+            "filename": filename,
+            "line_offset": line_offset,
+            "value_cap": value_cap,
+        }
+        try:
+            self._writer.write((json.dumps(command) + "\n").encode("utf-8", "surrogatepass"))
+            await self._writer.drain()
+        except (OSError, RuntimeError):
+            raise WorkerDied(await died()) from None
+        while True:
+            event = await self.next_event()
+            if event is None:
+                raise WorkerDied(await died())
+            kind = event.get("event")
+            if kind == "output":
+                stream: OutputStream = "stderr" if event.get("stream") == "stderr" else "stdout"
+                await on_output(stream, str(event.get("text", "")))
+            elif kind == "result" and event.get("id") == self._next_id:
+                return ExecuteResult(
+                    status=event.get("status", "error"),
+                    value=event.get("value"),
+                    error=event.get("error"),
+                    exit_code=event.get("exit_code"),
+                )
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for transport in self._transports:
+            transport.close()
+        if not self._transports:
+            for fd in (self._cmd_w, self._evt_r):
+                with contextlib.suppress(OSError):
+                    os.close(fd)

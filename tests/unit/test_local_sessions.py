@@ -1,0 +1,252 @@
+"""Sessions in the real local sandbox (bubblewrap): a run with ``RunSpec.session`` runs in a persistent worker the
+agent started inside the container with a run's isolation; definitions survive, values come back, interrupts keep
+state, a cell that ignores them is killed and the next run starts fresh (and says so)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from daytona_lsp.core import RunSpec
+from daytona_lsp.core.environment import TIMEOUT_EXIT_CODE, CodeLanguage
+from daytona_lsp.core.local import LocalCodeEnvironment
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
+
+DOC = "file:///work/notebook"
+LANGS: list[CodeLanguage] = ["python", "bash", "javascript", "typescript"]
+# per language: define, use (its output or value), a cell that never returns, one that ignores interrupts
+DEFINE = {
+    "python": "x = 41\ndef inc(v):\n    return v + 1\nprint('defined')",
+    "bash": "x=41\ninc() { echo $(( $1 + 1 )); }\necho defined",
+    "javascript": "let x = 41;\nfunction inc(v) { return v + 1; }\nconsole.log('defined');",
+    "typescript": "let x: number = 41;\nfunction inc(v: number): number { return v + 1; }\nconsole.log('defined');",
+}
+USE = {"python": "inc(x)", "bash": "inc $x", "javascript": "inc(x)", "typescript": "inc(x)"}
+FOREVER = {
+    "python": "import time\nprint('started', flush=True)\nwhile True:\n    time.sleep(0.05)",
+    "bash": "echo started; while :; do sleep 0.05; done",
+    "javascript": "console.log('started'); while (true) {}",
+    "typescript": "console.log('started'); while (true) {}",
+}
+
+
+def needs(language: CodeLanguage) -> None:
+    if language in ("javascript", "typescript") and shutil.which("node") is None:
+        pytest.skip("needs Node.js")
+    if language == "typescript" and not os.environ.get("DAYTONA_LSP_TSX"):
+        pytest.skip("TypeScript sessions on this Node need esbuild: DAYTONA_LSP_TSX=$(bash scripts/setup-tsx)")
+
+
+def local(**kw: object) -> LocalCodeEnvironment:
+    """A local sandbox environment whose TypeScript runner is the tests' tsx (when set)."""
+    return LocalCodeEnvironment(typescript_runner=os.environ.get("DAYTONA_LSP_TSX"), **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def senv() -> AsyncIterator[LocalCodeEnvironment]:
+    environment = local(timeout=20)
+    yield environment
+    await environment.aclose()
+
+
+def cell(code: str, language: CodeLanguage, key: str = DOC, **kw: object) -> RunSpec:
+    return RunSpec(code=code, language=language, session=key, **kw)  # type: ignore[arg-type]
+
+
+def shown(result: object) -> str:
+    """What a use cell showed: its value (python, node) or its output (bash)."""
+    value = getattr(result, "value", None)
+    return value if value is not None else getattr(result, "output", "").strip()
+
+
+async def run_until_output(env: LocalCodeEnvironment, spec: RunSpec, then: object) -> object:
+    """Run ``spec``; once it has printed (it runs), cancel it — never on a timer."""
+    started = asyncio.Event()
+    task = asyncio.ensure_future(env.execute(spec, lambda s, t: started.set()))
+    await asyncio.wait_for(started.wait(), 30)
+    task.cancel()
+    return await task
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_definitions_of_one_run_are_used_by_the_next(senv: LocalCodeEnvironment, language: CodeLanguage):
+    needs(language)
+    first = await senv.execute(cell(DEFINE[language], language))
+    assert (first.exit_code, first.output.strip()) == (0, "defined"), first.output
+    second = await senv.execute(cell(USE[language], language))
+    assert (second.exit_code, shown(second)) == (0, "42"), second.output
+    assert {"key": DOC, "language": language, "state": "idle"} in senv.info()["sessions"]
+
+
+async def test_a_run_without_session_is_fresh_and_sessions_are_per_key(senv: LocalCodeEnvironment):
+    await senv.execute(cell("x = 1", "python"))
+    fresh = await senv.execute(RunSpec(code="print(x)", language="python"))
+    assert fresh.exit_code == 1 and "NameError" in fresh.output
+    other = await senv.execute(cell("x", "python", key="file:///other"))
+    assert other.exit_code == 1 and "NameError" in other.output
+    assert (await senv.execute(cell("x", "python"))).value == "1"
+
+
+async def test_python_trailing_value_is_the_repr_and_output_streams(senv: LocalCodeEnvironment):
+    chunks: list[tuple[str, str]] = []
+    result = await senv.execute(cell("print('a')\n{'k': [1, 2]}", "python"), lambda s, t: chunks.append((s, t)))
+    assert (result.exit_code, result.output, result.value) == (0, "a\n", "{'k': [1, 2]}")
+    assert "".join(t for _, t in chunks) == result.output
+    assert (await senv.execute(cell("None", "python"))).value is None
+
+
+async def test_python_error_names_the_cell_line(senv: LocalCodeEnvironment):
+    result = await senv.execute(cell("a = 1\nraise ValueError('boom')", "python", path="nb.py"))
+    assert result.exit_code == 1
+    assert f'File "{result.source_path}", line 2' in result.output and "ValueError: boom" in result.output
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_restart_clears_the_session(senv: LocalCodeEnvironment, language: CodeLanguage):
+    needs(language)
+    await senv.execute(cell(DEFINE[language], language))
+    assert await senv.restart_session(DOC) == 1
+    assert "sessions" not in senv.info()
+    again = await senv.execute(cell(USE[language], language))
+    assert shown(again) != "42"
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_interrupt_keeps_the_state(senv: LocalCodeEnvironment, language: CodeLanguage):
+    needs(language)
+    await senv.execute(cell(DEFINE[language], language))
+    stopped = await run_until_output(senv, cell(FOREVER[language], language), None)
+    assert stopped.exit_code == TIMEOUT_EXIT_CODE  # type: ignore[attr-defined]
+    assert "the session keeps its state" in stopped.output  # type: ignore[attr-defined]
+    after = await senv.execute(cell(USE[language], language))
+    assert (after.exit_code, shown(after)) == (0, "42"), after.output
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_a_cell_that_never_returns_times_out_and_the_next_run_works(language: CodeLanguage):
+    needs(language)
+    async with local(timeout=3) as env:
+        await env.execute(cell(DEFINE[language], language))
+        result = await env.execute(cell(FOREVER[language], language))
+        assert result.exit_code == TIMEOUT_EXIT_CODE
+        assert "started" in result.output and "Execution timed out after 3 s" in result.output
+        after = await env.execute(cell(USE[language], language))
+        assert (after.exit_code, shown(after)) == (0, "42"), after.output
+
+
+async def test_code_that_ignores_the_interrupt_is_killed_and_the_next_run_is_fresh():
+    async with local(timeout=2) as env:
+        env._sessions.grace = 0.5
+        await env.execute(cell("x = 1", "python"))
+        stubborn = (
+            "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('on', flush=True)\ntime.sleep(60)"
+        )
+        result = await env.execute(cell(stubborn, "python"))
+        assert result.exit_code == TIMEOUT_EXIT_CODE
+        assert "ignored the interrupt" in result.output and "the next run starts a fresh one" in result.output
+        after = await env.execute(cell("print('ok')\nx", "python"))
+        assert "this run started a fresh session" in after.output and "NameError" in after.output
+
+
+async def test_javascript_cells_redeclaring_let_and_const_run_again(senv: LocalCodeEnvironment):
+    needs("javascript")
+    code = "let n = 1;\nconst k = 2;\nclass C {}\nn + k"
+    assert (await senv.execute(cell(code, "javascript"))).value == "3"
+    again = await senv.execute(cell(code, "javascript"))
+    assert (again.exit_code, again.value) == (0, "3"), again.output
+    awaited = await senv.execute(cell("await new Promise((r) => setTimeout(() => r(n * 10), 10))", "javascript"))
+    assert awaited.value == "10", awaited.output
+
+
+async def test_bash_keeps_cwd_functions_and_exports(senv: LocalCodeEnvironment):
+    await senv.execute(cell("mkdir -p sub && cd sub && export V=ok && f() { echo f$1; }", "bash"))
+    result = await senv.execute(cell('pwd; echo "$V"; f 1', "bash"))
+    assert result.output == "/workspace/sub\nok\nf1\n"
+
+
+@pytest.mark.parametrize(
+    ("language", "define", "leave", "use"),
+    [
+        ("python", "x = 5", "exit(3)", "x"),
+        ("javascript", "let x = 5;", "process.exit(3)", "x"),
+    ],
+)
+async def test_exit_is_survived_with_the_state(
+    senv: LocalCodeEnvironment, language: CodeLanguage, define: str, leave: str, use: str
+):
+    needs(language)
+    await senv.execute(cell(define, language))
+    exited = await senv.execute(cell(leave, language))
+    assert exited.exit_code == 3 and "the session lives on" in exited.output, exited.output
+    assert (await senv.execute(cell(use, language))).value == "5"
+
+
+async def test_exit_in_bash_is_survived_by_a_fresh_shell_that_says_so(senv: LocalCodeEnvironment):
+    exited = await senv.execute(cell("X=1; exit 4", "bash"))
+    assert exited.exit_code == 4 and "a fresh one was started" in exited.output, exited.output
+    after = await senv.execute(cell('echo "ok${X}"', "bash"))
+    assert (after.exit_code, after.output) == (0, "ok\n")
+
+
+async def test_a_killed_interpreter_is_a_clear_result_and_the_next_run_is_fresh(senv: LocalCodeEnvironment):
+    await senv.execute(cell("x = 1", "python"))
+    died = await senv.execute(cell("import os\nos._exit(3)", "python"))
+    assert died.exit_code == 125 and "exited with status 3" in died.output and "fresh" in died.output
+    killed = await senv.execute(cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "python"))
+    assert "killed by SIGKILL" in killed.output
+    after = await senv.execute(cell("x", "python"))
+    assert "this run started a fresh session" in after.output and "NameError" in after.output
+    assert (await senv.execute(cell("x = 2\nx", "python"))).value == "2"
+
+
+async def test_flooding_output_is_capped():
+    async with local(timeout=20, max_output_bytes=10_000) as env:
+        result = await env.execute(cell("for i in range(200000):\n    print('line', i)\n'done'", "python"))
+        assert result.exit_code == 0 and result.truncated and result.value == "'done'"
+        assert len(result.output) < 12_000 and result.output.rstrip().endswith("line 199999")
+
+
+async def test_a_cell_reading_stdin_gets_eof(senv: LocalCodeEnvironment):
+    result = await senv.execute(cell("import sys\nsys.stdin.read()", "python"))
+    assert (result.exit_code, result.value) == (0, "''")
+    assert (await senv.execute(cell('read -r line; echo "rc=$?"', "bash"))).output == "rc=1\n"
+
+
+async def test_a_session_is_isolated_as_a_run_is(senv: LocalCodeEnvironment):
+    code = (
+        "import os\n"
+        "caps = [l for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapBnd', 'NoNewPrivs'))]\n"
+        "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+        "(os.getuid(), caps, pids)"
+    )
+    result = await senv.execute(cell(code, "python"))
+    uid, caps, pids = eval(result.value or "")  # noqa: S307 - the repr of a tuple of ints and strings
+    assert uid == 1000
+    assert sorted(c.split()[1] for c in caps) == ["0000000000000000", "0000000000000000", "1"]
+    assert pids == [1, 2]  # its own pid namespace: the run's pid 1 and the worker, nothing of the agent's
+
+
+async def test_close_session_and_reset_end_the_sessions(senv: LocalCodeEnvironment):
+    await senv.execute(cell("x = 1", "python"))
+    await senv.execute(cell("x = 1", "python", key="file:///b"))
+    await senv.close_session(DOC)
+    assert [s["key"] for s in senv.info()["sessions"]] == ["file:///b"]
+    await senv.reset()
+    assert "sessions" not in senv.info()
+    assert "NameError" in (await senv.execute(cell("x", "python", key="file:///b"))).output
+
+
+async def test_restart_during_a_cell_ends_it_with_a_clear_result(senv: LocalCodeEnvironment):
+    started = asyncio.Event()
+    task = asyncio.ensure_future(senv.execute(cell(FOREVER["python"], "python"), lambda s, t: started.set()))
+    await asyncio.wait_for(started.wait(), 30)
+    assert senv.info()["sessions"] == [{"key": DOC, "language": "python", "state": "busy"}]
+    assert await senv.restart_session() == 1
+    result = await task
+    assert result.exit_code == 125 and "it was restarted" in result.output

@@ -37,3 +37,7 @@ def test_filetypes_map_to_languages_and_concurrent_runs_keep_their_output_apart(
 
 def test_setup_without_settings_warns_nothing_and_old_neovim_gets_a_message(run_lua):
     assert "PASS" in run_lua("plugin_setup.lua").stdout
+
+
+def test_two_cells_share_the_session_and_the_value_is_virtual_text(run_lua):
+    assert "PASS" in run_lua("plugin_session.lua").stdout

@@ -211,3 +211,15 @@ async def test_closing_the_document_ends_its_session() -> None:
         uri = s.open("closed.py", text)  # opened again: a fresh session
         after = await s.run(uri, _cell(text, 1))
         assert "NameError" in after["output"] and "value" not in after
+
+
+async def test_a_plain_client_sees_the_value_as_an_out_line_of_the_log() -> None:
+    text = "# %% one\nx = 6\n# %% two\nx * 7\n"
+    async with start_session("neovim@v0.11", init_options={"backend": "local", "prewarm": False}) as s:
+        uri = s.open("plain.py", text)
+        for index in (0, 1):
+            result = await s.run(uri, _cell(text, index))
+            await s.wait_until(lambda r=result["runId"]: f"■ run {r}: " in s.log_text())
+        assert result["value"] == "42"
+        *_, out, summary = s.log_text().splitlines()
+        assert out == "Out: 42" and summary.startswith(f"■ run {result['runId']}: plain.py: exit 0 in ")

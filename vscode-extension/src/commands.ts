@@ -68,7 +68,7 @@ export function registerCommands(
         void vscode.window.showErrorMessage(`Daytona: could not reset the sandbox: ${errorText(error)}`);
       }
     }),
-    vscode.commands.registerCommand("daytona.restartSession", async () => {
+    vscode.commands.registerCommand("daytona.restartDocumentSession", async () => {
       // the active document's session (its cells' state); without an editor: every session
       const uri = vscode.window.activeTextEditor?.document.uri.toString();
       try {

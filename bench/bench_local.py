@@ -223,9 +223,10 @@ def markdown(warm: dict[str, Any], first: dict[str, Any] | None, flood: dict[str
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared with other test suites). Medians "
         "with the interquartile range; both sides of each ratio interleaved in the same run.",
         "",
-        f"(a) `print(1)`, {warm['runs']} runs each: `LocalCodeEnvironment.run` in the warm container (the agent forks,",
-        "gives the run its own pid and mount namespaces, drops every capability, and runs Python code in a fork of its",
-        "already started interpreter) against `subprocess.run` of a minimal bubblewrap sandbox + the same interpreter.",
+        f"(a) `print(1)`, {warm['runs']} runs each: `LocalCodeEnvironment.run` in the warm container (the agent clones",
+        "the run into its own pid and mount namespaces, which drops every capability and runs Python code in a fork of",
+        "the agent's already started interpreter) against `subprocess.run` of a minimal bubblewrap sandbox + the same",
+        "interpreter.",
         "On an idle machine a warm run takes a few milliseconds; under load both sides grow and the ratio moves from",
         "one run to the next (this machine is shared with other suites).",
         "",
@@ -241,8 +242,10 @@ def markdown(warm: dict[str, Any], first: dict[str, Any] | None, flood: dict[str
     else:
         lines += [
             f"(b) The first run after start, container start included, {first['runs']} runs each. The container's",
-            "start is the previous design's whole run (bubblewrap + an interpreter start) plus the agent's few imports;",
-            "the first run then costs about as much as a warm run.",
+            "start is the previous design's whole run (bubblewrap + an interpreter start) plus the agent's few imports,",
+            "its cgroup and its bounded store; the first run then costs about as much as a warm run. Each measurement",
+            "is a new environment in this one process: what a server compiles once (the seccomp filters, the agent's",
+            "bytecode) was compiled by the first.",
             "",
             "| measure | value | goal |",
             "|---|---|---|",

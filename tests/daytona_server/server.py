@@ -382,6 +382,7 @@ class DaytonaTestServer:
         r.add_get(t + "/process/session/{session}/command/{cmd}", self.get_command)
         r.add_get(t + "/process/session/{session}/command/{cmd}/logs", self.command_logs)
         r.add_post(t + "/process/session/{session}/command/{cmd}/terminate", self.terminate_command)
+        r.add_post(t + "/process/session/{session}/command/{cmd}/input", self.command_input)
         r.add_get(t + "/work-dir", self.work_dir)
         r.add_get(t + "/user-home-dir", self.work_dir)
         r.add_get(t + "/files", self.list_files)
@@ -604,7 +605,14 @@ class DaytonaTestServer:
         return env
 
     async def _spawn(
-        self, sandbox: FakeSandbox, argv: list[str], *, cwd: str | None, env: dict[str, str] | None, split: bool
+        self,
+        sandbox: FakeSandbox,
+        argv: list[str],
+        *,
+        cwd: str | None,
+        env: dict[str, str] | None,
+        split: bool,
+        stdin: int = asyncio.subprocess.DEVNULL,
     ) -> asyncio.subprocess.Process:
         workdir = sandbox.workdir
         if cwd:
@@ -613,7 +621,7 @@ class DaytonaTestServer:
             *argv,
             cwd=workdir,
             env=self._env(sandbox, env),
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=stdin,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE if split else asyncio.subprocess.STDOUT,
             start_new_session=True,
@@ -797,7 +805,9 @@ class DaytonaTestServer:
         if not isinstance(command_text, str) or not command_text.strip():
             return self._daemon_error(request, 400, "command is required", "BAD_REQUEST")
         command = FakeCommand(id=str(uuid.uuid4()), command=command_text)
-        command.proc = await self._spawn(sandbox, [self.exec_shell, "-c", command_text], cwd=None, env=None, split=True)
+        argv = [self.exec_shell, "-c", command_text]
+        # as the daemon: a session command's stdin is a pipe that send_session_command_input writes to
+        command.proc = await self._spawn(sandbox, argv, cwd=None, env=None, split=True, stdin=asyncio.subprocess.PIPE)
         session.commands[command.id] = command
         pump = asyncio.ensure_future(self._pump(sandbox, command))
         if self._flag(request, "drop_after_start"):
@@ -829,6 +839,23 @@ class DaytonaTestServer:
         if isinstance(command, web.Response):
             return command
         return web.json_response({"id": command.id, "command": command.command, "exitCode": command.exit_code})
+
+    async def command_input(self, request: web.Request) -> web.Response:
+        command = self._command(request)
+        if isinstance(command, web.Response):
+            return command
+        data = (await request.json()).get("data")
+        if not isinstance(data, str):
+            return self._daemon_error(request, 400, "data is required", "BAD_REQUEST")
+        proc = command.proc
+        if proc is None or proc.stdin is None or command.done.is_set():
+            return self._daemon_error(request, 409, "command is not running", "COMMAND_NOT_RUNNING")
+        try:
+            proc.stdin.write(data.encode())
+            await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            return self._daemon_error(request, 409, "command is not running", "COMMAND_NOT_RUNNING")
+        return web.Response(status=204)
 
     async def terminate_command(self, request: web.Request) -> web.Response:
         command = self._command(request)

@@ -228,7 +228,9 @@ def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087, token_fi
 
 
 def _serve_stdio(server: DaytonaLanguageServer) -> int:
-    from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+    from pygls.io_ import StdinAsyncReader, run_async
+
+    from daytona_lsp.lsp.writer import CoalescingWriter
 
     # The protocol owns the real stdout; anything else that writes to fd 1 (a child process, a stray print) goes to stderr.
     proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
@@ -236,7 +238,8 @@ def _serve_stdio(server: DaytonaLanguageServer) -> int:
     sys.stdout = sys.stderr
 
     server._stop_event = stop_event = threading.Event()
-    server.protocol.set_writer(StdoutWriter(proto_out))
+    writer = CoalescingWriter(proto_out)
+    server.protocol.set_writer(writer)
     terminated = False
 
     async def stdin_reader() -> Any:
@@ -290,6 +293,7 @@ def _serve_stdio(server: DaytonaLanguageServer) -> int:
         code = exc.code if isinstance(exc.code, int) else 0
     except (KeyboardInterrupt, BrokenPipeError):
         pass
+    writer.flush()  # what the last turns of the loop sent
     if terminated or not sys.stdin.closed:
         # the stdin reader thread may still block on a read: do not wait for it
         logging.shutdown()

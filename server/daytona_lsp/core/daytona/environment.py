@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from daytona_lsp.core.daytona.commands import build_command, is_plain, spec_problem
 from daytona_lsp.core.daytona.errors import RunFailed, error_result, is_timeout, never_reached
-from daytona_lsp.core.daytona.runner import Runner, uncancel
+from daytona_lsp.core.daytona.runner import Runner, uncancel, with_note
 from daytona_lsp.core.daytona.sandboxes import SandboxPool, Slot
 from daytona_lsp.core.daytona.sdk import ensure_sdk
+from daytona_lsp.core.daytona.sessions import DaytonaWorker
 from daytona_lsp.core.daytona.spec import (
     BACKEND,
     CREATED_BY_LABEL,
@@ -51,7 +52,7 @@ from daytona_lsp.core.environment import (
     not_enabled_result,
     resolve_variable,
 )
-from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
+from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 from daytona_lsp.core.sessions.pool import SessionPool
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         self._runner = Runner(timeout=timeout, max_output_bytes=max_output_bytes)
         self._last_slot: Slot | None = None
         self._sessions = SessionPool()
+        self._uploaded: set[str] = set()  # sandboxes that have the session workers
 
     # ------------------------------------------------------------------ public API
     @property
@@ -286,6 +288,8 @@ class DaytonaCodeEnvironment(CodeEnvironment):
     # ------------------------------------------------------------------ sandbox lifecycle
     # ------------------------------------------------------------------ running
     async def _run_in_slot(self, slot: Slot, spec: RunSpec, on_output: OutputCallback | None) -> CodeRunResult:
+        if spec.session is not None:
+            return await self._run_session(slot, spec.session, spec, on_output)
         command = build_command(spec, self._timeout)
         recovered = False
         while True:
@@ -308,6 +312,38 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             result.source_path = command.source_path
             result.line_offset = command.line_offset
             return result
+
+    async def _run_session(
+        self, slot: Slot, key: str, spec: RunSpec, on_output: OutputCallback | None
+    ) -> CodeRunResult:
+        """Run ``spec`` in its session's worker (started in the slot's sandbox on first use: see ``sessions.py``)."""
+        sandbox, _ = await self._wait_for_sandbox(slot)
+        buffer = OutputBuffer(self._runner.max_output_bytes)
+
+        async def write(stream: OutputStream, text: str) -> None:
+            await emit(on_output, stream, buffer.write(text))
+
+        async def start() -> DaytonaWorker:
+            return await DaytonaWorker.start(
+                sandbox, spec.language, slot.spec.api_key, cwd=spec.cwd, uploaded=self._uploaded
+            )
+
+        source_path = f"/tmp/daytona-lsp-session/{os.path.basename(spec.path or '') or 'cell'}"
+        outcome = await self._sessions.run(
+            key,
+            spec.language,
+            spec.code,
+            start=start,
+            write=write,
+            timeout=self._timeout,
+            filename=source_path,
+            scope=sandbox,
+        )
+        await emit(on_output, "stdout", buffer.unstreamed_text())
+        output = with_note(buffer.text(), outcome.note)
+        return CodeRunResult(
+            output, outcome.exit_code, truncated=buffer.truncated, source_path=source_path, value=outcome.value
+        )
 
     async def _wait_for_sandbox(self, slot: Slot) -> tuple[AsyncSandbox, int]:
         """The slot's sandbox, waiting for its creation at most ``create_timeout`` in all (retries included); the run's

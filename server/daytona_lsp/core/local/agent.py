@@ -1,5 +1,6 @@
-"""The agent inside a local sandbox container. Standard library only; run as ``python agent.py FD [--plain]`` in an
-empty environment (so that a Python run forked from it starts as ``python FILE`` would: site-packages included).
+"""The agent inside a local sandbox container. Standard library only; run as ``python agent.pyc FD [--plain]`` (its
+bytecode: ``launch.agent_bytecode``) in an empty environment (so that a Python run forked from it starts as
+``python FILE`` would: site-packages included).
 
 It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one message per packet (host → agent: ``marshal``,
 agent → host: JSON), file descriptors passed with the message (SCM_RIGHTS). Its imports are few and quick (they are
@@ -7,20 +8,23 @@ part of every container start). Host → agent: ``{"op": "run", "id", "argv", "e
 fds ``[output, code, stdin?]`` (and ``"seccomp"``: the run's BPF program); ``{"op": "kill", "id"}``. Agent → host: ``{"ready": pid}`` once, then per run
 ``{"id", "exit"}`` or ``{"id", "error"}``.
 
+A run (isolated): the agent clones B straight into new pid and mount namespaces (``clone(CLONE_NEWPID |
+CLONE_NEWNS)``: B is the pid 1 of the run's own pid namespace). B mounts a fresh ``/proc`` (only the run's processes)
+and a read-only tmpfs at the code file's directory holding the code, drops every capability (the bounding set is
+empty since the agent's start; ambient too), keeps ``no_new_privs``, loads the run's seccomp filter (stacked on the
+container's: no mounts, no namespaces), sets the run's limits, then forks C, which execs the program. When C exits,
+B exits with its status and the kernel kills whatever else is left in the namespace (daemons, double forks,
+``setsid``); B's exit is reported only once the namespace is empty, so "B exited" means "nothing of the run is left".
+Killing B kills it all. (Where clone(2)'s number is not known here, the agent forks A, which ``unshare``s and forks
+B; B dies with A: ``PR_SET_PDEATHSIG``.) Python code for the agent's own interpreter runs in C without an exec
+(``"inline"``: no interpreter start-up). ``--plain`` (``isolation="none"``): no namespaces; the agent forks A, A
+forks B, and C runs in a process group of its own, killed whole at the end.
+
 A session worker (``"protocol": true``) is a run like any other (same namespaces, limits, seccomp, no capabilities)
 that lives on: its two protocol pipes come last among the fds and become the program's fds 3 and 4 (``core/sessions``).
-``{"op": "signal", "id", "sig"}`` interrupts it: the agent signals A, A signals B, and B (the run's pid 1) every
-process of the run (plain: the program's process group), as Ctrl-C reaches a terminal's foreground job.
-
-A run (isolated): the agent forks A; A ``unshare(CLONE_NEWPID | CLONE_NEWNS)``s and forks B, the pid 1 of the run's
-own pid namespace (B dies with A: ``PR_SET_PDEATHSIG``). B mounts a fresh ``/proc`` (only the run's processes) and a
-read-only tmpfs at the code file's directory holding the code, drops every capability (bounding and ambient sets
-too), keeps ``no_new_privs``, loads the run's seccomp filter (stacked on the container's: no mounts, no namespaces),
-sets the run's limits, then forks C, which execs the program. When C exits, B exits with
-its status and the kernel kills whatever else is left in the namespace (daemons, double forks, ``setsid``); A reaps
-B only once the namespace is empty, so "A exited" means "nothing of the run is left". Killing A kills it all.
-Python code for the agent's own interpreter runs in C without an exec (``"inline"``: no interpreter start-up).
-``--plain`` (``isolation="none"``): no namespaces; C runs in a process group of its own, killed whole at the end.
+``{"op": "signal", "id", "sig"}`` interrupts it: the agent signals the run's first process (B, or A, which passes it
+to B), and B (the run's pid 1) every process of the run (plain: the program's process group), as Ctrl-C reaches a
+terminal's foreground job.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import _socket
 import atexit
 import builtins
 import ctypes
+import errno
 import fcntl
 import gc
 import io
@@ -48,6 +53,9 @@ CLONE_NEWPID = 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 22, 24, 38, 47
 SECCOMP_MODE_FILTER = 2
+SIGCHLD = 17
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220}.get(os.uname().machine)
+"""clone(2)'s number where its arguments are (flags, stack, …); elsewhere a run's namespaces come from ``unshare``."""
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LIMITS = {
     "data": resource.RLIMIT_DATA,
@@ -73,14 +81,19 @@ def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") ->
     )
 
 
-def _drop_capabilities() -> None:
-    """Every capability gone (effective, permitted, inheritable, ambient, bounding); no_new_privs kept."""
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+def _empty_bounding_set() -> None:
+    """Every capability out of the bounding set: done once by the agent (which never execs), inherited by every run."""
     with open("/proc/sys/kernel/cap_last_cap") as f:
         last = int(f.read())
     for cap in range(last + 1):
         _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop capability bounding set")
+
+
+def _drop_capabilities() -> None:
+    """Every capability gone (effective, permitted, inheritable, ambient; the bounding set is already empty);
+    no_new_privs kept."""
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
     data = (ctypes.c_uint32 * 6)()
     _check(_libc.capset(header, data), "capset")
@@ -97,12 +110,28 @@ def _load_seccomp(program: bytes) -> None:
     _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
 
 
+_NO_PROCESS_LEFT = "no process left in the sandbox (its process limit is reached)"
+
+
 def _fork() -> int:
     """``os.fork``; at the sandbox's process limit an error that says so."""
     try:
         return os.fork()
     except BlockingIOError as exc:
-        raise OSError(exc.errno, "no process left in the sandbox (its process limit is reached)") from None
+        raise OSError(exc.errno, _NO_PROCESS_LEFT) from None
+
+
+def _clone(flags: int) -> int:
+    """A fork into new namespaces (``flags``): clone(2) without a stack of its own, so the child goes on from here as
+    after ``os.fork``, but without the interpreter's after-fork hooks. Only for a child that runs the agent's own code
+    and ends with ``os._exit`` (the agent has no threads and no fork handlers)."""
+    assert _SYS_CLONE is not None
+    arg = ctypes.c_long
+    pid = _libc.syscall(arg(_SYS_CLONE), arg(flags | SIGCHLD), arg(0), arg(0), arg(0), arg(0))
+    if pid == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, _NO_PROCESS_LEFT if err == errno.EAGAIN else f"clone: {os.strerror(err)}")
+    return pid
 
 
 def _set_limits(limits: dict[str, int]) -> None:
@@ -340,20 +369,38 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
     return code
 
 
-def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
-    """A: in the agent's namespaces; makes the run's namespaces and waits for its pid 1. Never returns."""
-    global _err_fd, _forward_to
-    code = FAILED
+def _run_fds(req: dict, fds: list[int]) -> tuple[int, int]:
+    """The run's code and stdin descriptors (``/dev/null`` without stdin); its stderr pipe, if any, to ``_err_fd``;
+    a session's protocol pipes (the last two) to ``_protocol_fds``. ``fds[0]`` is the output pipe."""
+    global _err_fd
     if req.get("protocol"):
-        signal.signal(signal.SIGINT, _forward_sigint)  # _forward_to is None until B exists: ignored till then
+        signal.signal(signal.SIGINT, _forward_sigint)  # _forward_to is None until B's child exists: ignored till then
         _protocol_fds[:] = fds[-2:]
         del fds[-2:]
     if req.get("separate_stderr"):
         _err_fd = fds.pop()  # the last descriptor, after the optional stdin
+    return fds[1], fds[2] if len(fds) > 2 else os.open("/dev/null", os.O_RDONLY)
+
+
+def _run_b(req: dict, fds: list[int]) -> None:
+    """B, cloned by the agent into the run's namespaces (their pid 1). Never returns."""
     out_fd = fds[0]
     try:
-        code_fd = fds[1]
-        stdin_fd = fds[2] if len(fds) > 2 else os.open("/dev/null", os.O_RDONLY)
+        code_fd, stdin_fd = _run_fds(req, fds)
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os._exit(_run_init(req, out_fd, code_fd, stdin_fd, True))
+    except BaseException as exc:  # noqa: BLE001
+        _report(out_fd, f"could not set up the run: {exc}")
+    os._exit(FAILED)
+
+
+def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
+    """A: in the agent's namespaces; makes the run's namespaces (isolated) and waits for B. Never returns."""
+    global _forward_to
+    code = FAILED
+    out_fd = fds[0]
+    try:
+        code_fd, stdin_fd = _run_fds(req, fds)
         if isolated:
             _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
         alive_r, alive_w = os.pipe()  # A holds the write end: EOF means A is gone
@@ -395,7 +442,7 @@ class Agent:
         self.sock = sock
         self.isolated = isolated
         self.poll = select.poll()
-        self.runs: dict[int, tuple[str, int]] = {}  # pidfd -> (run id, pid of A)
+        self.runs: dict[int, tuple[str, int]] = {}  # pidfd -> (run id, pid of the run's first process, B or A)
         self.by_id: dict[str, int] = {}
 
     def send(self, text: str) -> None:
@@ -409,8 +456,9 @@ class Agent:
                 os.close(fd)
             self.send(f'{{"id": "{run_id}", "exit": {FAILED}, "error": "run request without its descriptors"}}')
             return
+        clone = self.isolated and _SYS_CLONE is not None
         try:
-            pid = _fork()
+            pid = _clone(CLONE_NEWPID | CLONE_NEWNS) if clone else _fork()
         except OSError as exc:
             for fd in fds:
                 os.close(fd)
@@ -419,6 +467,8 @@ class Agent:
         if pid == 0:
             try:
                 self.sock.close()
+                if clone:
+                    _run_b(req, fds)
                 _run_a(req, fds, self.isolated)
             finally:
                 os._exit(FAILED)
@@ -433,7 +483,7 @@ class Agent:
         pid = self.by_id.get(run_id)
         if pid is not None:
             try:
-                os.kill(pid, signal.SIGKILL)  # A dies, B gets SIGKILL (PDEATHSIG), the namespace dies with B
+                os.kill(pid, signal.SIGKILL)  # B (or A, and B by PDEATHSIG): the namespace dies with B
             except ProcessLookupError:
                 pass
 
@@ -494,11 +544,19 @@ def _forbid_user_namespaces() -> None:
         f.write("0")
 
 
+def _warm_up() -> None:
+    """Once, here: the compiler's lazy set-up (its AST types, about 2 ms), which every inline Python run would
+    otherwise pay again in its own fork."""
+    exec(compile("pass\n", "<warm-up>", "exec"), {})
+
+
 def main() -> None:
     sock = _socket.socket(fileno=int(sys.argv[1]))
     isolated = "--plain" not in sys.argv[2:]
     if isolated:
         _forbid_user_namespaces()
+        _empty_bounding_set()
+    _warm_up()
     gc.freeze()  # forks of the agent (every run) then do not copy its objects' pages when they collect garbage
     Agent(sock, isolated).serve()
 

@@ -208,6 +208,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._max_concurrent_runs = max_concurrent_runs
         self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
+        self._container_keys: dict[tuple[Any, ...], ContainerKey] = {}  # by the settings it depends on
         self._closed = False
         self._active: dict[str, Run] = {}
         self._inflight = 0
@@ -314,6 +315,17 @@ class LocalCodeEnvironment(CodeEnvironment):
     # -- running ---------------------------------------------------------------------------------------------------
 
     async def _container_key(self, context: RunContext | None) -> ContainerKey:
+        """Which container a run with ``context`` goes to; worked out once per settings (and whenever a runtime is
+        found that was not before), not per run."""
+        settings = tuple(
+            resolve_variable(v, context) for v in (self._network, self._python, self._node, self._typescript_runner)
+        )
+        key = self._container_keys.get(settings)
+        if key is None:
+            key = self._container_keys[settings] = await self._find_container_key(context)
+        return key
+
+    async def _find_container_key(self, context: RunContext | None) -> ContainerKey:
         binds: list[str] = []
         if self.isolation == "bubblewrap":
             agent = await python_runtime(None)
@@ -533,6 +545,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         found = await find_runtime(language, python, node, runner)
         if isinstance(found, Runtime):  # a missing runtime may be installed meanwhile: look again next time
             self._runtimes[key] = found
+            self._container_keys.clear()  # its directories join the container's (in a new container)
         return found
 
     def _limit_values(self, context: RunContext | None, timeout: float) -> dict[str, int]:

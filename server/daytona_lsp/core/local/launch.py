@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import importlib.util
+import marshal
 import os
 import shutil
 import sys
@@ -23,11 +26,13 @@ SANDBOX_WORK_DIR = "/workspace"
 """Where the environment's work directory appears inside the sandbox (the current directory and ``$HOME``)."""
 SANDBOX_CODE_DIR = "/code"
 """Where the run's code file appears inside the sandbox (read-only, private to the run)."""
-SANDBOX_AGENT = "/agent/agent.py"
+SANDBOX_AGENT = "/agent/agent.pyc"
 SANDBOX_UID = 1000
 SANDBOX_USER = "sandbox"
 AGENT_FILE = Path(__file__).with_name("agent.py")
-"""The agent, bound read-only into every container."""
+"""The agent's source. Containers run its bytecode (:func:`agent_bytecode`, in each environment's directory, bound
+read-only): compiling the source at every container start cost more than the rest of the agent's own start."""
+AGENT_BYTECODE = "agent.pyc"
 SESSIONS_DIR = AGENT_FILE.parent.parent / "sessions"
 SANDBOX_SESSIONS_DIR = "/agent/sessions"
 """The session workers (``core/sessions``), bound read-only into every container here."""
@@ -119,9 +124,20 @@ def start_problem(bwrap: str, detail: str) -> str:
     )
 
 
-def agent_argv(python: str, control_fd: int, *, isolated: bool) -> list[str]:
-    script = SANDBOX_AGENT if isolated else str(AGENT_FILE)
+def agent_argv(python: str, root: Path, control_fd: int, *, isolated: bool) -> list[str]:
+    """The agent's command (``python`` must be this interpreter: it runs bytecode this one compiled)."""
+    script = SANDBOX_AGENT if isolated else str(root / AGENT_BYTECODE)
     return [python, script, str(control_fd), *(() if isolated else ("--plain",))]
+
+
+@functools.cache
+def agent_bytecode() -> bytes:
+    """The agent as a ``.pyc`` this interpreter runs directly (``python agent.pyc``), compiled once per process.
+    Blocking (a compilation): call it from a worker thread."""
+    source = AGENT_FILE.read_bytes()
+    code = compile(source, "/agent/agent.py", "exec", dont_inherit=True)
+    header = importlib.util.MAGIC_NUMBER + bytes(4) + bytes(4) + (len(source) & 0xFFFFFFFF).to_bytes(4, "little")
+    return header + marshal.dumps(code)
 
 
 def container_argv(
@@ -205,7 +221,7 @@ def container_argv(
         "--dir",
         SANDBOX_CODE_DIR,  # each run mounts its own read-only tmpfs here
         "--ro-bind",
-        str(AGENT_FILE),
+        str(root / AGENT_BYTECODE),
         SANDBOX_AGENT,
         "--ro-bind",
         str(SESSIONS_DIR),
@@ -248,7 +264,8 @@ def run_env(runtime: Runtime, work: str, extra: Mapping[str, str], *, host_path:
 
 
 def make_root(given_work_dir: Path | None, disk_mb: int | None = None) -> Path:
-    """The environment's private host directory (mode 0700): ``work/`` (unless given), ``etc/``, ``runs/``.
+    """The environment's private host directory (mode 0700): ``work/`` (unless given), ``etc/``, ``runs/``, the
+    agent's bytecode.
 
     With ``disk_mb`` (as root only) it is a tmpfs of that size mounted ``nosuid,nodev``: the **bounded store** that
     holds everything the sandbox can write (``/workspace``, and each container's ``/tmp`` and ``/dev/shm``), off the
@@ -262,6 +279,7 @@ def make_root(given_work_dir: Path | None, disk_mb: int | None = None) -> Path:
             os.rmdir(root)
             raise
     (root / "runs").mkdir()
+    (root / AGENT_BYTECODE).write_bytes(agent_bytecode())
     if given_work_dir is None:
         (root / "work").mkdir()
     else:

@@ -17,8 +17,9 @@ DEFAULT_DISK_MB = 1024
 DEFAULT_MAX_CONCURRENT_RUNS = 16
 CONTAINER_PROCESSES = 3
 """Processes of a container besides its runs': bubblewrap, its init, the agent."""
-RUN_SETUP_PROCESSES = 2
-"""A run's own processes besides its program's: the two that set it up (A and B in ``agent.py``)."""
+RUN_SETUP_PROCESSES = 1
+"""A run's own processes besides its program's: B in ``agent.py``, which sets it up (where the agent cannot clone B
+straight into the run's namespaces, A comes on top and counts in the program's share)."""
 
 
 def limit_values(memory_mb: int, processes: int, file_mb: int, cpu_seconds: int) -> dict[str, int]:

@@ -140,7 +140,7 @@ class Sandbox:
         seccomp_fd = self.container_filter.memfd() if self.container_filter is not None else None
 
         def argv(control_fd: int, info_fd: int, block_fd: int) -> list[str]:
-            agent = launch.agent_argv(sys.executable, control_fd, isolated=bwrap is not None)
+            agent = launch.agent_argv(sys.executable, root, control_fd, isolated=bwrap is not None)
             if bwrap is None:
                 return agent
             head = launch.container_argv(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 from typing import Any
 
@@ -17,7 +16,7 @@ from daytona_lsp.core.local.launch import SANDBOX_SESSIONS_DIR, SESSIONS_DIR
 from daytona_lsp.core.local.run import Run
 from daytona_lsp.core.local.runtimes import Runtime
 from daytona_lsp.core.sessions.channel import Channel
-from daytona_lsp.core.sessions.client import ExecuteResult, WorkerDied
+from daytona_lsp.core.sessions.client import ExecuteResult, WorkerDied, describe_exit
 from daytona_lsp.core.sessions.pool import Write
 
 START_TIMEOUT_S = 30.0
@@ -127,10 +126,8 @@ class LocalWorker:
         code = await self._exit_code()
         if code is None:
             how = "ended" if self.container.alive else "ended with its sandbox container"
-        elif code > 128 and code - 128 in signal.valid_signals():
-            how = f"was killed by {signal.Signals(code - 128).name}"
         else:
-            how = f"exited with status {code}"
+            how = describe_exit(code)
         tail = self._tail.decode("utf-8", "replace").strip()
         return f"the {self.language} session {how}; its state is lost" + (f"\n{tail}" if tail else "")
 

@@ -50,14 +50,16 @@ def worker_argv(language: CodeLanguage, *, python: str = sys.executable, node: s
     return [python, os.fspath(DRIVER), "node", node, os.fspath(NODE_WORKER), language]
 
 
-def _describe_exit(code: int | None) -> str:
+def describe_exit(code: int | None) -> str:
+    """How a worker ended, from its exit status (negative, or a shell's 128 + N: killed by signal N)."""
     if code is None:
         return "closed its event channel"
-    if code < 0:
+    signum = -code if code < 0 else code - 128 if code > 128 else 0
+    if signum:
         try:
-            return f"was killed by {signal.Signals(-code).name}"
+            return f"was killed by {signal.Signals(signum).name}"
         except ValueError:
-            return f"was killed by signal {-code}"
+            return f"was killed by signal {signum}"
     return f"exited with status {code}"
 
 
@@ -113,7 +115,7 @@ class SessionWorker:
                 code = None
             self._stderr.seek(0)
             tail = self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
-            self._dead = f"the {self.language} session worker {_describe_exit(code)}; its state is lost" + (
+            self._dead = f"the {self.language} session worker {describe_exit(code)}; its state is lost" + (
                 f"\n{tail}" if tail else ""
             )
         return WorkerDied(self._dead)

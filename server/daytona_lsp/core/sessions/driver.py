@@ -214,6 +214,10 @@ def main(argv: list[str]) -> int:
     mode, rest, cmd_fd, event_fd = argv[1], argv[2:-2], int(argv[-2]), int(argv[-1])
     for fd in (cmd_fd, event_fd):
         os.set_inheritable(fd, False)
+    try:
+        os.setpgid(0, 0)  # interrupts go to the worker's process group: one of its own (a session leader has one)
+    except OSError:
+        pass
     driver = Driver(mode, rest, cmd_fd, event_fd)
     # Interrupts are for the child (the host signals the whole process group); a handler, unlike SIG_IGN, is not
     # inherited by the child. Node's own SIGINT handling races with vm's watchdog and sometimes loses a signal that

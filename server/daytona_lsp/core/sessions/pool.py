@@ -9,7 +9,6 @@ output is written; everything else about sessions is decided here, once for ever
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -161,12 +160,11 @@ class SessionPool:
             reason = "Run cancelled"
         killed = False
         if reason:
-            with contextlib.suppress(Exception):
-                await worker.interrupt()
-            if not await _wait_through_cancel(task, self.grace):
+            await _settle(worker.interrupt(), self.grace)
+            if not await _settle(task, self.grace):
                 killed = True
-                await _kill(worker)
-                await _wait_through_cancel(task, self.grace)
+                await _settle(_kill(worker), self.grace)
+                await _settle(task, self.grace)
         if cancelled:
             _uncancel()
         if not task.done():  # a worker that does not answer after its kill: forget it
@@ -196,14 +194,16 @@ class SessionPool:
 
     async def restart(self, key: str | None = None) -> int:
         """End the workers of ``key`` (``None``: all); how many were running. Their next run starts fresh."""
-        ended = 0
+        workers: list[Worker] = []
+        running = 0
         for session in [s for s in self._sessions.values() if key is None or s.key == key]:
             worker, session.worker, session.ended = session.worker, None, ""
-            if worker is not None and worker.alive:
+            if worker is not None:
+                running += worker.alive
                 session.ending = "it was restarted"
-                ended += 1
-                await _kill(worker)
-        return ended
+                workers.append(worker)
+        await asyncio.gather(*map(_kill, workers))  # at once: a remote kill takes a round trip or two
+        return running
 
     async def close(self, key: str | None = None) -> int:
         """As :meth:`restart`, and forget the sessions (their document was closed, or the sandbox is going)."""
@@ -233,8 +233,10 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-async def _wait_through_cancel(task: asyncio.Future[ExecuteResult], timeout: float) -> bool:
-    """Wait (bounded) for ``task`` even when the awaiting task is cancelled meanwhile; whether it is done."""
+async def _settle(work: Awaitable[object], timeout: float) -> bool:
+    """Wait (bounded) for ``work`` even when the awaiting task is cancelled meanwhile (an interrupt, a kill: what
+    ends a cell must not be cut short); whether it is done. Its failure is logged, never raised."""
+    task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not task.done():
@@ -245,6 +247,8 @@ async def _wait_through_cancel(task: asyncio.Future[ExecuteResult], timeout: flo
             await asyncio.wait({task}, timeout=remaining)
         except asyncio.CancelledError:
             _uncancel()
+    if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), WorkerDied):
+        log.warning("daytona-lsp: ending a session cell: %r", task.exception())
     return True
 
 

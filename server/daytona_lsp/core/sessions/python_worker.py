@@ -178,11 +178,19 @@ class Worker:
 
     @staticmethod
     def _format(info) -> str:
-        """The traceback without this worker's own frame."""
+        """The traceback without this worker's own frames (its exec, its SIGINT handler)."""
         etype, value, tb = info
-        if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-            tb = tb.tb_next
-        return "".join(traceback.format_exception(etype, value, tb))
+        shown = traceback.TracebackException(etype, value, tb)
+        shown.stack = traceback.StackSummary.from_list([f for f in shown.stack if f.filename != __file__])
+        return "".join(shown.format())
+
+
+def _lead_a_process_group() -> None:
+    """Interrupts go to the worker's process group: make it one of its own (a session leader already is)."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
 
 
 def main(argv: list[str]) -> int:
@@ -191,6 +199,7 @@ def main(argv: list[str]) -> int:
     commands = open(cmd_fd, "rb", buffering=0, closefd=True)  # noqa: SIM115
     os.set_inheritable(_events, False)
     os.set_inheritable(cmd_fd, False)
+    _lead_a_process_group()
     sys.argv = [""]
     sys.path[0] = os.getcwd()  # as `python -c`: imports of the user's modules come from the working directory
     worker = Worker()

@@ -1,5 +1,6 @@
-"""Sessions in the real local sandbox (bubblewrap): a run with ``RunSpec.session`` runs in a persistent worker the
-agent started inside the container with a run's isolation; definitions survive, values come back, interrupts keep
+"""Sessions on both backends, for real: the local sandbox (bubblewrap; the worker is a run of the agent's, with a
+run's isolation) and Daytona (the unmodified SDK against tests/daytona_server; the worker is a session command).
+A run with ``RunSpec.session`` runs in a persistent worker: definitions survive, values come back, interrupts keep
 state, a cell that ignores them is killed and the next run starts fresh (and says so)."""
 
 from __future__ import annotations
@@ -7,16 +8,18 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from daytona_lsp.core import RunSpec
+from daytona_lsp.core import CodeEnvironment, RunSpec
 from daytona_lsp.core.environment import TIMEOUT_EXIT_CODE, CodeLanguage
 from daytona_lsp.core.local import LocalCodeEnvironment
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
+Make = Callable[..., CodeEnvironment]
 
 DOC = "file:///work/notebook"
 LANGS: list[CodeLanguage] = ["python", "bash", "javascript", "typescript"]
@@ -36,23 +39,54 @@ FOREVER = {
 }
 
 
-def needs(language: CodeLanguage) -> None:
+def _node_strips_types() -> bool:
+    node = shutil.which("node")
+    if node is None:
+        return False
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip().lstrip("v")
+    return tuple(int(p) for p in version.split(".")[:2]) >= (22, 13)
+
+
+def needs(language: CodeLanguage, env: CodeEnvironment | None = None) -> None:
     if language in ("javascript", "typescript") and shutil.which("node") is None:
         pytest.skip("needs Node.js")
-    if language == "typescript" and not os.environ.get("DAYTONA_LSP_TSX"):
+    if language != "typescript" or _node_strips_types():
+        return
+    if not isinstance(env, LocalCodeEnvironment):  # the test server's sandboxes see no DAYTONA_* variable
+        pytest.skip("TypeScript sessions in the Daytona test server need Node.js >= 22.13")
+    if not os.environ.get("DAYTONA_LSP_TSX"):
         pytest.skip("TypeScript sessions on this Node need esbuild: DAYTONA_LSP_TSX=$(bash scripts/setup-tsx)")
 
 
-def local(**kw: object) -> LocalCodeEnvironment:
-    """A local sandbox environment whose TypeScript runner is the tests' tsx (when set)."""
-    return LocalCodeEnvironment(typescript_runner=os.environ.get("DAYTONA_LSP_TSX"), **kw)  # type: ignore[arg-type]
+@pytest.fixture(params=["local", "daytona"])
+async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
+    """Builds environments of the backend under test (closed after the test)."""
+    made: list[CodeEnvironment] = []
+    if request.param == "daytona":
+        from daytona_lsp.core.daytona import DaytonaCodeEnvironment
+
+        server = request.getfixturevalue("daytona_server")
+
+        def build(**kw: object) -> CodeEnvironment:
+            return DaytonaCodeEnvironment(api_key=server.api_key, api_url=server.api_url, retry_backoff=0.01, **kw)  # type: ignore[arg-type]
+    else:
+
+        def build(**kw: object) -> CodeEnvironment:
+            tsx = os.environ.get("DAYTONA_LSP_TSX")  # the tests' tsx as the TypeScript runner, when set
+            return LocalCodeEnvironment(typescript_runner=tsx, **kw)  # type: ignore[arg-type]
+
+    def tracked(**kw: object) -> CodeEnvironment:
+        made.append(build(**kw))
+        return made[-1]
+
+    yield tracked
+    for env in made:
+        await env.aclose()
 
 
 @pytest.fixture
-async def senv() -> AsyncIterator[LocalCodeEnvironment]:
-    environment = local(timeout=20)
-    yield environment
-    await environment.aclose()
+def senv(make: Make) -> CodeEnvironment:
+    return make(timeout=20)
 
 
 def cell(code: str, language: CodeLanguage, key: str = DOC, **kw: object) -> RunSpec:
@@ -65,7 +99,7 @@ def shown(result: object) -> str:
     return value if value is not None else getattr(result, "output", "").strip()
 
 
-async def run_until_output(env: LocalCodeEnvironment, spec: RunSpec, then: object) -> object:
+async def run_until_output(env: CodeEnvironment, spec: RunSpec, then: object) -> object:
     """Run ``spec``; once it has printed (it runs), cancel it — never on a timer."""
     started = asyncio.Event()
     task = asyncio.ensure_future(env.execute(spec, lambda s, t: started.set()))
@@ -75,8 +109,8 @@ async def run_until_output(env: LocalCodeEnvironment, spec: RunSpec, then: objec
 
 
 @pytest.mark.parametrize("language", LANGS)
-async def test_definitions_of_one_run_are_used_by_the_next(senv: LocalCodeEnvironment, language: CodeLanguage):
-    needs(language)
+async def test_definitions_of_one_run_are_used_by_the_next(senv: CodeEnvironment, language: CodeLanguage):
+    needs(language, senv)
     first = await senv.execute(cell(DEFINE[language], language))
     assert (first.exit_code, first.output.strip()) == (0, "defined"), first.output
     second = await senv.execute(cell(USE[language], language))
@@ -84,7 +118,7 @@ async def test_definitions_of_one_run_are_used_by_the_next(senv: LocalCodeEnviro
     assert {"key": DOC, "language": language, "state": "idle"} in senv.info()["sessions"]
 
 
-async def test_a_run_without_session_is_fresh_and_sessions_are_per_key(senv: LocalCodeEnvironment):
+async def test_a_run_without_session_is_fresh_and_sessions_are_per_key(senv: CodeEnvironment):
     await senv.execute(cell("x = 1", "python"))
     fresh = await senv.execute(RunSpec(code="print(x)", language="python"))
     assert fresh.exit_code == 1 and "NameError" in fresh.output
@@ -93,7 +127,7 @@ async def test_a_run_without_session_is_fresh_and_sessions_are_per_key(senv: Loc
     assert (await senv.execute(cell("x", "python"))).value == "1"
 
 
-async def test_python_trailing_value_is_the_repr_and_output_streams(senv: LocalCodeEnvironment):
+async def test_python_trailing_value_is_the_repr_and_output_streams(senv: CodeEnvironment):
     chunks: list[tuple[str, str]] = []
     result = await senv.execute(cell("print('a')\n{'k': [1, 2]}", "python"), lambda s, t: chunks.append((s, t)))
     assert (result.exit_code, result.output, result.value) == (0, "a\n", "{'k': [1, 2]}")
@@ -101,15 +135,15 @@ async def test_python_trailing_value_is_the_repr_and_output_streams(senv: LocalC
     assert (await senv.execute(cell("None", "python"))).value is None
 
 
-async def test_python_error_names_the_cell_line(senv: LocalCodeEnvironment):
+async def test_python_error_names_the_cell_line(senv: CodeEnvironment):
     result = await senv.execute(cell("a = 1\nraise ValueError('boom')", "python", path="nb.py"))
     assert result.exit_code == 1
     assert f'File "{result.source_path}", line 2' in result.output and "ValueError: boom" in result.output
 
 
 @pytest.mark.parametrize("language", LANGS)
-async def test_restart_clears_the_session(senv: LocalCodeEnvironment, language: CodeLanguage):
-    needs(language)
+async def test_restart_clears_the_session(senv: CodeEnvironment, language: CodeLanguage):
+    needs(language, senv)
     await senv.execute(cell(DEFINE[language], language))
     assert await senv.restart_session(DOC) == 1
     assert "sessions" not in senv.info()
@@ -118,8 +152,8 @@ async def test_restart_clears_the_session(senv: LocalCodeEnvironment, language: 
 
 
 @pytest.mark.parametrize("language", LANGS)
-async def test_interrupt_keeps_the_state(senv: LocalCodeEnvironment, language: CodeLanguage):
-    needs(language)
+async def test_interrupt_keeps_the_state(senv: CodeEnvironment, language: CodeLanguage):
+    needs(language, senv)
     await senv.execute(cell(DEFINE[language], language))
     stopped = await run_until_output(senv, cell(FOREVER[language], language), None)
     assert stopped.exit_code == TIMEOUT_EXIT_CODE  # type: ignore[attr-defined]
@@ -129,32 +163,32 @@ async def test_interrupt_keeps_the_state(senv: LocalCodeEnvironment, language: C
 
 
 @pytest.mark.parametrize("language", LANGS)
-async def test_a_cell_that_never_returns_times_out_and_the_next_run_works(language: CodeLanguage):
-    needs(language)
-    async with local(timeout=3) as env:
-        await env.execute(cell(DEFINE[language], language))
-        result = await env.execute(cell(FOREVER[language], language))
-        assert result.exit_code == TIMEOUT_EXIT_CODE
-        assert "started" in result.output and "Execution timed out after 3 s" in result.output
-        after = await env.execute(cell(USE[language], language))
-        assert (after.exit_code, shown(after)) == (0, "42"), after.output
+async def test_a_cell_that_never_returns_times_out_and_the_next_run_works(make: Make, language: CodeLanguage):
+    env = make(timeout=3)
+    needs(language, env)
+    await env.execute(cell(DEFINE[language], language))
+    result = await env.execute(cell(FOREVER[language], language))
+    assert result.exit_code == TIMEOUT_EXIT_CODE
+    assert "started" in result.output and "Execution timed out after 3 s" in result.output
+    after = await env.execute(cell(USE[language], language))
+    assert (after.exit_code, shown(after)) == (0, "42"), after.output
 
 
-async def test_code_that_ignores_the_interrupt_is_killed_and_the_next_run_is_fresh():
-    async with local(timeout=2) as env:
-        env._sessions.grace = 0.5
-        await env.execute(cell("x = 1", "python"))
-        stubborn = (
-            "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('on', flush=True)\ntime.sleep(60)"
-        )
-        result = await env.execute(cell(stubborn, "python"))
-        assert result.exit_code == TIMEOUT_EXIT_CODE
-        assert "ignored the interrupt" in result.output and "the next run starts a fresh one" in result.output
-        after = await env.execute(cell("print('ok')\nx", "python"))
-        assert "this run started a fresh session" in after.output and "NameError" in after.output
+async def test_code_that_ignores_the_interrupt_is_killed_and_the_next_run_is_fresh(make: Make):
+    env = make(timeout=2)
+    env._sessions.grace = 0.5
+    await env.execute(cell("x = 1", "python"))
+    stubborn = (
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('on', flush=True)\ntime.sleep(60)"
+    )
+    result = await env.execute(cell(stubborn, "python"))
+    assert result.exit_code == TIMEOUT_EXIT_CODE
+    assert "ignored the interrupt" in result.output and "the next run starts a fresh one" in result.output
+    after = await env.execute(cell("print('ok')\nx", "python"))
+    assert "this run started a fresh session" in after.output and "NameError" in after.output
 
 
-async def test_javascript_cells_redeclaring_let_and_const_run_again(senv: LocalCodeEnvironment):
+async def test_javascript_cells_redeclaring_let_and_const_run_again(senv: CodeEnvironment):
     needs("javascript")
     code = "let n = 1;\nconst k = 2;\nclass C {}\nn + k"
     assert (await senv.execute(cell(code, "javascript"))).value == "3"
@@ -164,10 +198,11 @@ async def test_javascript_cells_redeclaring_let_and_const_run_again(senv: LocalC
     assert awaited.value == "10", awaited.output
 
 
-async def test_bash_keeps_cwd_functions_and_exports(senv: LocalCodeEnvironment):
+async def test_bash_keeps_cwd_functions_and_exports(senv: CodeEnvironment):
     await senv.execute(cell("mkdir -p sub && cd sub && export V=ok && f() { echo f$1; }", "bash"))
     result = await senv.execute(cell('pwd; echo "$V"; f 1', "bash"))
-    assert result.output == "/workspace/sub\nok\nf1\n"
+    cwd, *rest = result.output.splitlines()
+    assert cwd.endswith("/sub") and rest == ["ok", "f1"], result.output
 
 
 @pytest.mark.parametrize(
@@ -178,23 +213,23 @@ async def test_bash_keeps_cwd_functions_and_exports(senv: LocalCodeEnvironment):
     ],
 )
 async def test_exit_is_survived_with_the_state(
-    senv: LocalCodeEnvironment, language: CodeLanguage, define: str, leave: str, use: str
+    senv: CodeEnvironment, language: CodeLanguage, define: str, leave: str, use: str
 ):
-    needs(language)
+    needs(language, senv)
     await senv.execute(cell(define, language))
     exited = await senv.execute(cell(leave, language))
     assert exited.exit_code == 3 and "the session lives on" in exited.output, exited.output
     assert (await senv.execute(cell(use, language))).value == "5"
 
 
-async def test_exit_in_bash_is_survived_by_a_fresh_shell_that_says_so(senv: LocalCodeEnvironment):
+async def test_exit_in_bash_is_survived_by_a_fresh_shell_that_says_so(senv: CodeEnvironment):
     exited = await senv.execute(cell("X=1; exit 4", "bash"))
     assert exited.exit_code == 4 and "a fresh one was started" in exited.output, exited.output
     after = await senv.execute(cell('echo "ok${X}"', "bash"))
     assert (after.exit_code, after.output) == (0, "ok\n")
 
 
-async def test_a_killed_interpreter_is_a_clear_result_and_the_next_run_is_fresh(senv: LocalCodeEnvironment):
+async def test_a_killed_interpreter_is_a_clear_result_and_the_next_run_is_fresh(senv: CodeEnvironment):
     await senv.execute(cell("x = 1", "python"))
     died = await senv.execute(cell("import os\nos._exit(3)", "python"))
     assert died.exit_code == 125 and "exited with status 3" in died.output and "fresh" in died.output
@@ -205,34 +240,40 @@ async def test_a_killed_interpreter_is_a_clear_result_and_the_next_run_is_fresh(
     assert (await senv.execute(cell("x = 2\nx", "python"))).value == "2"
 
 
-async def test_flooding_output_is_capped():
-    async with local(timeout=20, max_output_bytes=10_000) as env:
-        result = await env.execute(cell("for i in range(200000):\n    print('line', i)\n'done'", "python"))
-        assert result.exit_code == 0 and result.truncated and result.value == "'done'"
-        assert len(result.output) < 12_000 and result.output.rstrip().endswith("line 199999")
+async def test_flooding_output_is_capped(make: Make):
+    env = make(timeout=20, max_output_bytes=10_000)
+    result = await env.execute(cell("for i in range(200000):\n    print('line', i)\n'done'", "python"))
+    assert result.exit_code == 0 and result.truncated and result.value == "'done'"
+    assert len(result.output) < 12_000 and result.output.rstrip().endswith("line 199999")
 
 
-async def test_a_cell_reading_stdin_gets_eof(senv: LocalCodeEnvironment):
+async def test_a_cell_reading_stdin_gets_eof(senv: CodeEnvironment):
     result = await senv.execute(cell("import sys\nsys.stdin.read()", "python"))
     assert (result.exit_code, result.value) == (0, "''")
     assert (await senv.execute(cell('read -r line; echo "rc=$?"', "bash"))).output == "rc=1\n"
 
 
-async def test_a_session_is_isolated_as_a_run_is(senv: LocalCodeEnvironment):
+async def test_a_local_session_is_isolated_as_a_run_is(senv: CodeEnvironment):
+    if not isinstance(senv, LocalCodeEnvironment):
+        pytest.skip("the local sandbox's isolation")
     code = (
         "import os\n"
         "caps = [l for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapBnd', 'NoNewPrivs'))]\n"
         "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
-        "(os.getuid(), caps, pids)"
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "escapes = [libc.unshare(0x10000000), libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)]  # NEWUSER, a mount\n"
+        "(os.getuid(), caps, pids, escapes)"
     )
     result = await senv.execute(cell(code, "python"))
-    uid, caps, pids = eval(result.value or "")  # noqa: S307 - the repr of a tuple of ints and strings
+    uid, caps, pids, escapes = eval(result.value or "")  # noqa: S307 - the repr of a tuple of ints and strings
+    assert escapes == [-1, -1]  # no namespace, no mount: the run's seccomp filter and no capabilities
     assert uid == 1000
     assert sorted(c.split()[1] for c in caps) == ["0000000000000000", "0000000000000000", "1"]
     assert pids == [1, 2]  # its own pid namespace: the run's pid 1 and the worker, nothing of the agent's
 
 
-async def test_close_session_and_reset_end_the_sessions(senv: LocalCodeEnvironment):
+async def test_close_session_and_reset_end_the_sessions(senv: CodeEnvironment):
     await senv.execute(cell("x = 1", "python"))
     await senv.execute(cell("x = 1", "python", key="file:///b"))
     await senv.close_session(DOC)
@@ -242,7 +283,7 @@ async def test_close_session_and_reset_end_the_sessions(senv: LocalCodeEnvironme
     assert "NameError" in (await senv.execute(cell("x", "python", key="file:///b"))).output
 
 
-async def test_restart_during_a_cell_ends_it_with_a_clear_result(senv: LocalCodeEnvironment):
+async def test_restart_during_a_cell_ends_it_with_a_clear_result(senv: CodeEnvironment):
     started = asyncio.Event()
     task = asyncio.ensure_future(senv.execute(cell(FOREVER["python"], "python"), lambda s, t: started.set()))
     await asyncio.wait_for(started.wait(), 30)
@@ -250,3 +291,13 @@ async def test_restart_during_a_cell_ends_it_with_a_clear_result(senv: LocalCode
     assert await senv.restart_session() == 1
     result = await task
     assert result.exit_code == 125 and "it was restarted" in result.output
+
+
+async def test_cells_of_one_session_run_one_after_another(senv: CodeEnvironment):
+    running = asyncio.Event()
+    code = "import time\nprint('go', flush=True)\ntime.sleep(0.5)\nx = 'first'"
+    first = asyncio.ensure_future(senv.execute(cell(code, "python"), lambda s, t: running.set()))
+    await asyncio.wait_for(running.wait(), 60)
+    assert senv.info()["sessions"] == [{"key": DOC, "language": "python", "state": "busy"}]
+    assert (await senv.execute(cell("x", "python"))).value == "'first'"  # it waited for the cell before it
+    assert (await first).exit_code == 0

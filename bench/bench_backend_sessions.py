@@ -138,7 +138,10 @@ against tests/daytona_server on loopback (its sandboxes are host processes: this
 {ratio("Daytona: session / bare `code_run`", dt["session"], dt["code_run"], "≤ 1.10")}
 
 Toolbox requests per run: session {session_requests:.2f} (the command on its stdin; events arrive on the log stream
-opened when the worker started), bare `code_run` {code_run_requests:.2f}.
+opened when the worker started), bare `code_run` {code_run_requests:.2f}. The issue's ≤ 1.2 for the imports cell is
+for the round trip through the LSP, whose fixed cost is milliseconds; here the imports' own
+{statistics.median(lt["imports"]) - statistics.median(lt["session"]):.2f} ms (p50) stand against a core round trip
+of well under a millisecond.
 """
     print(section)
     if args.record:

@@ -301,3 +301,15 @@ async def test_cells_of_one_session_run_one_after_another(senv: CodeEnvironment)
     assert senv.info()["sessions"] == [{"key": DOC, "language": "python", "state": "busy"}]
     assert (await senv.execute(cell("x", "python"))).value == "'first'"  # it waited for the cell before it
     assert (await first).exit_code == 0
+
+
+async def test_sessions_work_without_isolation_too():
+    """isolation="none" (the explicit opt-out): the worker runs on the host, interrupts reach its process group."""
+    async with LocalCodeEnvironment(isolation="none", timeout=2) as env:
+        await env.execute(cell("x = 41", "python"))
+        stopped = await env.execute(cell(FOREVER["python"], "python"))
+        assert "the session keeps its state" in stopped.output, stopped.output
+        assert (await env.execute(cell("x + 1", "python"))).value == "42"
+        await env.execute(cell("n=1", "bash"))
+        assert (await env.execute(cell("echo $((n + 1))", "bash"))).output == "2\n"
+    assert oct(os.stat(os.devnull).st_mode & 0o777) == "0o666"

@@ -21,16 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from daytona_lsp.core.daytona.errors import error_result
 from daytona_lsp.core.environment import CodeLanguage
-from daytona_lsp.core.sessions.channel import EVENT_LIMIT
-from daytona_lsp.core.sessions.client import (
-    DRIVER,
-    NODE_WORKER,
-    PYTHON_WORKER,
-    ExecuteResult,
-    WorkerDied,
-    describe_exit,
-)
+from daytona_lsp.core.sessions.channel import EVENT_LIMIT, exchange
+from daytona_lsp.core.sessions.client import DRIVER, NODE_WORKER, PYTHON_WORKER, WorkerDied, describe_exit
 from daytona_lsp.core.sessions.pool import Write
+from daytona_lsp.core.sessions.protocol import ExecuteResult, execute_command
 
 if TYPE_CHECKING:
     from daytona import AsyncSandbox
@@ -153,36 +147,21 @@ class DaytonaWorker:
     async def execute(
         self, code: str, *, filename: str, line_offset: int, value_cap: int, on_output: Write
     ) -> ExecuteResult:
-        self._next_id += 1
-        command = {
-            "op": "execute",
-            "id": self._next_id,
-            "code": code,
-            "filename": filename,
-            "line_offset": line_offset,
-            "value_cap": value_cap,
-        }
-        try:
-            await self.sandbox.process.send_session_command_input(
-                self._session_id, self._cmd_id, json.dumps(command) + "\n"
-            )
-        except Exception as exc:
-            raise WorkerDied(f"the {self.language} session is unreachable: {self._readable(exc)}") from None
-        while True:
+        async def send(line: bytes) -> None:
+            try:
+                await self.sandbox.process.send_session_command_input(self._session_id, self._cmd_id, line.decode())
+            except Exception as exc:
+                raise OSError(f"the {self.language} session is unreachable: {self._readable(exc)}") from None
+
+        async def next_event() -> dict[str, Any] | None:
             event = await self._events.get()
             if event is None:
-                self._events.put_nowait(None)
-                raise WorkerDied(await self._death())
-            kind = event.get("event")
-            if kind == "output":
-                await on_output("stderr" if event.get("stream") == "stderr" else "stdout", str(event.get("text", "")))
-            elif kind == "result" and event.get("id") == self._next_id:
-                return ExecuteResult(
-                    status=event.get("status", "error"),
-                    value=event.get("value"),
-                    error=event.get("error"),
-                    exit_code=event.get("exit_code"),
-                )
+                self._events.put_nowait(None)  # for whoever asks next
+            return event
+
+        self._next_id += 1
+        command = execute_command(self._next_id, code, filename, line_offset, value_cap)
+        return await exchange(self._next_id, command, send, next_event, on_output, self._death)
 
     async def _signal(self, name: str) -> None:
         if self._pid > 0:

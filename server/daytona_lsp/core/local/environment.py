@@ -74,7 +74,7 @@ from daytona_lsp.core.local.limits import (
 from daytona_lsp.core.local.run import SANDBOX_FAILED_EXIT_CODE, Run, finish_output, kill_all, stream, uncancel
 from daytona_lsp.core.local.runtimes import EXTENSIONS, Runtime, Unavailable, dedupe, find_runtime, python_runtime
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
-from daytona_lsp.core.local.sessions import LocalWorker, worker_argv, worker_env
+from daytona_lsp.core.local.sessions import LocalWorker, worker_request
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 from daytona_lsp.core.sessions.pool import SessionPool
 
@@ -486,24 +486,22 @@ class LocalCodeEnvironment(CodeEnvironment):
         assert spec.session is not None
         start = time.monotonic()
         isolated = self.isolation == "bubblewrap"
-        await self._sandbox.ensure_root()
-        work = SANDBOX_WORK_DIR if isolated else str(self.work_dir)
+        root = await self._sandbox.ensure_root()
         configured: Mapping[str, str] | None = resolve_variable(self._env_vars, context)
-        extra = {**(configured or {}), **spec.env, **worker_env(spec.language, runtime)}
-        host_path = None if isolated else os.environ.get("PATH", "")
-        values = self._limit_values(context, timeout)
+        limits = self._limit_values(context, timeout)
         if self._cpu_seconds is None:
-            del values["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
-        request: dict[str, Any] = {
-            "op": "run",
-            "argv": worker_argv(spec.language, runtime, isolated=isolated),
-            "env": launch.run_env(runtime, work, extra, host_path=host_path),
-            "cwd": posixpath.join(work, cwd) if cwd else work,
-            "file": f"{SANDBOX_CODE_DIR}/session" if isolated else os.devnull,
-            "limits": values,
-        }
-        if isolated and self._sandbox.run_filter is not None:
-            request["seccomp"] = self._sandbox.run_filter
+            del limits["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
+        request = worker_request(
+            spec.language,
+            runtime,
+            work=SANDBOX_WORK_DIR if isolated else str(self.work_dir),
+            cwd=cwd,
+            file=f"{SANDBOX_CODE_DIR}/session" if isolated else str(root / "runs" / "session"),
+            extra={**(configured or {}), **spec.env},
+            limits=limits,
+            seccomp=self._sandbox.run_filter if isolated else None,
+            isolated=isolated,
+        )
 
         async def start_worker() -> LocalWorker:
             self._run_counter += 1

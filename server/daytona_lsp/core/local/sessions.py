@@ -7,17 +7,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import posixpath
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from daytona_lsp.core.environment import CodeLanguage
+from daytona_lsp.core.local import launch
 from daytona_lsp.core.local.container import Container, ContainerGone
 from daytona_lsp.core.local.launch import SANDBOX_SESSIONS_DIR, SESSIONS_DIR
 from daytona_lsp.core.local.run import Run
 from daytona_lsp.core.local.runtimes import Runtime
 from daytona_lsp.core.sessions.channel import Channel
-from daytona_lsp.core.sessions.client import ExecuteResult, WorkerDied, describe_exit
+from daytona_lsp.core.sessions.client import WorkerDied, describe_exit
 from daytona_lsp.core.sessions.pool import Write
+from daytona_lsp.core.sessions.protocol import ExecuteResult
 
 START_TIMEOUT_S = 30.0
 _EXIT_WAIT_S = 5.0
@@ -35,11 +39,34 @@ def worker_argv(language: CodeLanguage, runtime: Runtime, *, isolated: bool) -> 
     return [sys.executable, f"{base}/driver.py", "node", node, f"{base}/node_worker.js", language, "3", "4"]
 
 
-def worker_env(language: CodeLanguage, runtime: Runtime) -> dict[str, str]:
-    """What a worker needs beyond a run's environment: a TypeScript one finds esbuild next to tsx."""
+def worker_request(
+    language: CodeLanguage,
+    runtime: Runtime,
+    *,
+    work: str,
+    cwd: str,
+    file: str,
+    extra: Mapping[str, str],
+    limits: dict[str, int],
+    seccomp: bytes | None,
+    isolated: bool,
+) -> dict[str, Any]:
+    """The agent's run request (less its id) that starts a session worker: a run's environment, directory, limits
+    and seccomp filter. ``work``: the work directory as the container sees it; ``cwd`` relative to it; ``file``: where
+    the run's (empty) code file goes (the cells come as commands)."""
     if language == "typescript" and len(runtime.argv) > 1 and not runtime.argv[1].startswith("-"):
-        return {"DAYTONA_LSP_TSX": runtime.argv[1]}
-    return {}
+        extra = {**extra, "DAYTONA_LSP_TSX": runtime.argv[1]}  # the TypeScript worker finds esbuild next to tsx
+    request: dict[str, Any] = {
+        "op": "run",
+        "argv": worker_argv(language, runtime, isolated=isolated),
+        "env": launch.run_env(runtime, work, extra, host_path=None if isolated else os.environ.get("PATH", "")),
+        "cwd": posixpath.join(work, cwd) if cwd else work,
+        "file": file,
+        "limits": limits,
+    }
+    if seccomp is not None:
+        request["seccomp"] = seccomp
+    return request
 
 
 class LocalWorker:

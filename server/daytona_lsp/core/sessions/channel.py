@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..environment import OutputStream
-from .client import ExecuteResult, WorkerDied
+from .client import WorkerDied
+from .protocol import ExecuteResult, execute_command, result_of
 
 EVENT_LIMIT = 64 * 1024 * 1024
 """The longest event line taken (a worker's output events are at most 64 KiB of text; a traceback may be longer)."""
@@ -66,36 +67,16 @@ class Channel:
         died: Callable[[], Awaitable[str]],
     ) -> ExecuteResult:
         """Send one execute, pass its output on, return its result; ``died()`` says why when the worker is gone."""
-        assert self._writer is not None
+        writer = self._writer
+        assert writer is not None
+
+        async def send(line: bytes) -> None:
+            writer.write(line)
+            await writer.drain()
+
         self._next_id += 1
-        command = {
-            "op": "execute",
-            "id": self._next_id,
-            "code": code,
-            "filename": filename,
-            "line_offset": line_offset,
-            "value_cap": value_cap,
-        }
-        try:
-            self._writer.write((json.dumps(command) + "\n").encode("utf-8", "surrogatepass"))
-            await self._writer.drain()
-        except (OSError, RuntimeError):
-            raise WorkerDied(await died()) from None
-        while True:
-            event = await self.next_event()
-            if event is None:
-                raise WorkerDied(await died())
-            kind = event.get("event")
-            if kind == "output":
-                stream: OutputStream = "stderr" if event.get("stream") == "stderr" else "stdout"
-                await on_output(stream, str(event.get("text", "")))
-            elif kind == "result" and event.get("id") == self._next_id:
-                return ExecuteResult(
-                    status=event.get("status", "error"),
-                    value=event.get("value"),
-                    error=event.get("error"),
-                    exit_code=event.get("exit_code"),
-                )
+        command = execute_command(self._next_id, code, filename, line_offset, value_cap)
+        return await exchange(self._next_id, command, send, self.next_event, on_output, died)
 
     def close(self) -> None:
         if self.closed:
@@ -107,3 +88,28 @@ class Channel:
             for fd in (self._cmd_w, self._evt_r):
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+async def exchange(
+    command_id: int,
+    command: bytes,
+    send: Callable[[bytes], Awaitable[None]],
+    next_event: Callable[[], Awaitable[dict[str, Any] | None]],
+    on_output: Callable[[OutputStream, str], Awaitable[None]],
+    died: Callable[[], Awaitable[str]],
+) -> ExecuteResult:
+    """One execute over any transport: ``send`` the command, pass the output events on until its result.
+    ``next_event`` gives ``None`` once the worker is gone (then :class:`WorkerDied` with ``died()``'s reason)."""
+    try:
+        await send(command)
+    except (OSError, RuntimeError) as exc:
+        raise WorkerDied(await died()) from exc
+    while True:
+        event = await next_event()
+        if event is None:
+            raise WorkerDied(await died())
+        kind = event.get("event")
+        if kind == "output":
+            await on_output("stderr" if event.get("stream") == "stderr" else "stdout", str(event.get("text", "")))
+        elif kind == "result" and event.get("id") == command_id:
+            return result_of(event)

@@ -16,12 +16,11 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from ..environment import CodeLanguage, OutputStream
-from .protocol import DEFAULT_VALUE_CAP, Status
+from .protocol import DEFAULT_VALUE_CAP, ExecuteResult, execute_command, result_of
 
 HERE = Path(__file__).resolve().parent
 PYTHON_WORKER = HERE / "python_worker.py"
@@ -31,14 +30,6 @@ NODE_WORKER = HERE / "node_worker.js"
 
 class WorkerDied(RuntimeError):
     """The worker process is gone (killed, crashed, ``os._exit``); its state is lost and a new one must be started."""
-
-
-@dataclass(slots=True)
-class ExecuteResult:
-    status: Status
-    value: str | None = None
-    error: str | None = None
-    exit_code: int | None = None
 
 
 def worker_argv(language: CodeLanguage, *, python: str = sys.executable, node: str = "node") -> list[str]:
@@ -141,16 +132,8 @@ class SessionWorker:
             if self._dead is not None:
                 raise WorkerDied(self._dead)
             self._next_id += 1
-            command = {
-                "op": "execute",
-                "id": self._next_id,
-                "code": code,
-                "filename": filename,
-                "line_offset": line_offset,
-                "value_cap": value_cap,
-            }
             try:
-                self._commands.write((json.dumps(command) + "\n").encode())
+                self._commands.write(execute_command(self._next_id, code, filename, line_offset, value_cap))
             except BrokenPipeError:
                 raise self._died() from None
             while True:
@@ -160,12 +143,7 @@ class SessionWorker:
                     if on_output is not None:
                         on_output(event["stream"], event["text"])
                 elif kind == "result" and event.get("id") == self._next_id:
-                    return ExecuteResult(
-                        status=event["status"],
-                        value=event.get("value"),
-                        error=event.get("error"),
-                        exit_code=event.get("exit_code"),
-                    )
+                    return result_of(event)
 
     def interrupt(self) -> None:
         """SIGINT to the worker's process group: the running code stops, the state survives."""

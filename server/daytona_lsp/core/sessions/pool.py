@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..environment import TIMEOUT_EXIT_CODE, CodeLanguage, OutputStream, SessionInfo, SessionState
-from .client import ExecuteResult, WorkerDied
-from .protocol import DEFAULT_VALUE_CAP
+from .client import WorkerDied
+from .protocol import DEFAULT_VALUE_CAP, ExecuteResult
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,9 @@ vm ``breakOnSigint``, the shell's foreground job), the result says ``interrupted
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+import json
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 CMD_FD = 3
 EVENT_FD = 4
@@ -37,3 +39,34 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 
 DEFAULT_VALUE_CAP = 2000
 """Characters of a trailing expression's value a worker returns unless told otherwise."""
+
+
+@dataclass(slots=True)
+class ExecuteResult:
+    status: Status
+    value: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+
+
+def execute_command(command_id: int, code: str, filename: str | None, line_offset: int, value_cap: int) -> bytes:
+    """The line that asks a worker to run ``code``."""
+    command = {
+        "op": "execute",
+        "id": command_id,
+        "code": code,
+        "filename": filename,
+        "line_offset": line_offset,
+        "value_cap": value_cap,
+    }
+    return (json.dumps(command) + "\n").encode("utf-8", "surrogatepass")
+
+
+def result_of(event: dict[str, Any]) -> ExecuteResult:
+    """A ``result`` event as an :class:`ExecuteResult`."""
+    return ExecuteResult(
+        status=event.get("status", "error"),
+        value=event.get("value"),
+        error=event.get("error"),
+        exit_code=event.get("exit_code"),
+    )

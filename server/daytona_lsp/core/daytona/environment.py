@@ -53,6 +53,7 @@ from daytona_lsp.core.environment import (
     resolve_variable,
 )
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
+from daytona_lsp.core.sessions.driver import shown_path
 from daytona_lsp.core.sessions.pool import SessionPool
 
 if TYPE_CHECKING:
@@ -342,7 +343,11 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         await emit(on_output, "stdout", buffer.unstreamed_text())
         output = with_note(buffer.text(), outcome.note)
         return CodeRunResult(
-            output, outcome.exit_code, truncated=buffer.truncated, source_path=source_path, value=outcome.value
+            output,
+            outcome.exit_code,
+            truncated=buffer.truncated,
+            source_path=shown_path(spec.language, source_path),
+            value=outcome.value,
         )
 
     async def _wait_for_sandbox(self, slot: Slot) -> tuple[AsyncSandbox, int]:

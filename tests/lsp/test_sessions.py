@@ -5,8 +5,6 @@ override and the ``daytona.session`` setting."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import client_capabilities
 from tests.lsp.conftest import WAIT, Session, rng, start_session
+from tests.unit.test_backend_sessions import _node_strips_types
 
 NOTIFY = {"outputNotifications": True}
 LOCAL = {**NOTIFY, "backend": "local", "prewarm": False}
@@ -25,14 +24,6 @@ CELLS = {
     "typescript": ("cells.ts", "typescript", "// %% one\nlet x: number = 20\n", "// %% two\nx + 22\n"),
     "bash": ("cells.sh", "shellscript", "# %% one\nX=42\n", "# %% two\necho $X\n"),
 }
-
-
-def _node_strips_types() -> bool:
-    node = shutil.which("node")
-    if node is None:
-        return False
-    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip().lstrip("v")
-    return tuple(int(p) for p in version.split(".")[:2]) >= (22, 13)
 
 
 def _init(backend: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -119,14 +119,8 @@ class RunReporter:
         self.values.run_finished(run, outcome)
         rest = self._partial.pop(run.id, "")
         if self.server.output_notifications:
-            finished = {
-                "runId": run.id,
-                "exitCode": outcome.exit_code,
-                "durationMs": outcome.duration_ms,
-                "truncated": outcome.truncated,
-            }
-            if outcome.value is not None:
-                finished["value"] = outcome.value
+            # the command's result without what the notifications already carried (the output) or runStarted did
+            finished = {k: v for k, v in outcome.wire().items() if k not in ("output", "backend")}
             self.server.protocol.notify(RUN_FINISHED, finished)
         else:
             if rest and self._channel(run):

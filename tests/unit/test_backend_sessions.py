@@ -313,3 +313,17 @@ async def test_sessions_work_without_isolation_too():
         await env.execute(cell("n=1", "bash"))
         assert (await env.execute(cell("echo $((n + 1))", "bash"))).output == "2\n"
     assert oct(os.stat(os.devnull).st_mode & 0o777) == "0o666"
+
+
+async def test_daytona_workers_removed_from_the_sandbox_are_uploaded_again(make: Make):
+    env = make(timeout=20)
+    if isinstance(env, LocalCodeEnvironment):
+        pytest.skip("Daytona uploads its workers")
+    from daytona_lsp.core.daytona.sessions import WORKER_DIR
+
+    await env.execute(cell("x = 1", "python"))
+    await env.execute(RunSpec(code=f"rm -rf {WORKER_DIR}", language="bash"))
+    await env.restart_session()
+    failed = await env.execute(cell("x = 2", "python"))
+    assert failed.exit_code == 125 and "Could not start the python session" in failed.output
+    assert (await env.execute(cell("x = 3\nx", "python"))).value == "3"

@@ -98,6 +98,7 @@ class DaytonaWorker:
             worker._pid = int(ready.get("pid") or 0)
             return worker
         except BaseException:  # cancelled too: nothing of it is left running
+            uploaded.discard(sandbox.id)  # the workers may be what is missing (a sandbox's /tmp wiped): again next time
             await worker.kill()
             raise
 

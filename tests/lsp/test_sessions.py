@@ -144,11 +144,11 @@ async def test_restart_session_clears_the_state(backend: dict[str, Any]) -> None
             await s.command("daytona.restartSession", {"uri": 3})
 
 
-async def test_interrupting_a_cell_keeps_the_session_state(caps: str) -> None:
+async def test_interrupting_a_cell_keeps_the_session_state(backend: dict[str, Any]) -> None:
     text = (
         "# %% one\nx = 41\n# %% two\nimport time\nprint('sleeping', flush=True)\ntime.sleep(600)\n# %% three\nx + 1\n"
     )
-    async with start_session(caps, init_options=LOCAL) as s:
+    async with start_session(init_options=_init(backend), env=backend["env"]) as s:
         uri = s.open("interrupt.py", text)
         assert (await s.run(uri, _cell(text, 0)))["exitCode"] == 0
         slow = asyncio.ensure_future(s.run(uri, _cell(text, 1)))

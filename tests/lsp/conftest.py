@@ -207,7 +207,7 @@ def rng(sl: int, sc: int, el: int, ec: int) -> types.Range:
 
 @contextlib.asynccontextmanager
 async def start_session(
-    capabilities: str = "visual-studio-code",
+    capabilities: str | types.ClientCapabilities = "visual-studio-code",
     *,
     init_options: dict[str, Any] | None = None,
     configuration: dict[str, Any] | None = None,
@@ -217,7 +217,8 @@ async def start_session(
     shutdown: bool = True,
 ) -> AsyncIterator[Session]:
     """A fresh server process and an initialized client session in a temporary workspace folder
-    (or in several: ``subfolders`` of it, each a workspace folder)."""
+    (or in several: ``subfolders`` of it, each a workspace folder). ``capabilities``: a pytest-lsp client name or
+    the capabilities themselves."""
     server_env = {k: v for k, v in os.environ.items() if not k.startswith("DAYTONA_")}
     tsx = os.environ.get("DAYTONA_LSP_TSX")  # scripts/setup-tsx: lets the local sandbox run TypeScript on Node < 22.6
     if tsx:
@@ -238,7 +239,7 @@ async def start_session(
         for sub in subfolders:
             (root / sub).mkdir()
         params = types.InitializeParams(
-            capabilities=client_capabilities(capabilities),
+            capabilities=client_capabilities(capabilities) if isinstance(capabilities, str) else capabilities,
             root_uri=root.as_uri() if folders else None,
             workspace_folders=workspace if folders else None,
             initialization_options=init_options,

@@ -32,6 +32,7 @@ def test_default_settings_wire_lists_every_setting_in_camel_case() -> None:
         "languages": ["python", "bash", "javascript", "typescript"],
         "outputMode": "channel",
         "maxOutputBytes": 1024 * 1024,
+        "session": "cells",
         "prewarm": True,
         "cwd": "fileDirectory",
         "workspace.writeBack": False,

@@ -123,3 +123,13 @@ def test_user_only_settings_are_restricted_in_untrusted_workspaces() -> None:
     package = json.loads(PACKAGE_JSON.read_text(encoding="utf-8"))
     restricted = package["capabilities"]["untrustedWorkspaces"]["restrictedConfigurations"]
     assert user_only_keys() and all(f"daytona.{key}" in restricted for key in user_only_keys())
+
+
+def test_no_palette_command_has_the_name_of_a_server_command() -> None:
+    """vscode-languageclient registers each of the server's executeCommand commands as a VS Code command; an extension
+    command of the same name makes the client's start fail ("command 'daytona.…' already exists")."""
+    from daytona_lsp.lsp.features.commands import COMMANDS
+
+    package = json.loads(PACKAGE_JSON.read_text(encoding="utf-8"))
+    palette = {c["command"] for c in package["contributes"]["commands"]}
+    assert palette.isdisjoint(COMMANDS), palette & set(COMMANDS)

@@ -304,15 +304,17 @@ export class DaytonaClient implements vscode.Disposable {
     this.input.finished(p.runId);
     this.status.runFinished(p.runId);
     this.output.log.finished(p);
+    void this.refreshSandboxInfo(); // the run may have started a session
   }
 
-  private async refreshSandboxInfo(): Promise<void> {
+  async refreshSandboxInfo(): Promise<void> {
     try {
       const info = (await this.client?.sendRequest(ExecuteCommandRequest.type, {
         command: COMMAND_SANDBOX_INFO,
         arguments: [],
       })) as SandboxInfo | undefined;
       this.status.setBackend(info?.backend);
+      this.status.setSessions(info?.sessions);
     } catch (error) {
       this.log.appendLine(`daytona.sandboxInfo failed: ${errorText(error)}`);
     }

@@ -3,7 +3,7 @@ import * as vscode from "vscode";
 import { DaytonaClient } from "./client";
 import { argsKey, splitArgs } from "./logic/args";
 import { errorText } from "./logic/serverCommand";
-import { COMMAND_RESET, Range, RunResult, runArguments } from "./logic/wire";
+import { COMMAND_RESET, COMMAND_RESTART_SESSION, Range, RunResult, runArguments } from "./logic/wire";
 import { RunOutputChannel } from "./output";
 import { ApiKeyStore, validateApiKey } from "./secrets";
 
@@ -101,6 +101,21 @@ export function registerCommands(
         void vscode.window.showInformationMessage("Daytona: the sandbox was reset; the next run starts a fresh one.");
       } catch (error) {
         void vscode.window.showErrorMessage(`Daytona: could not reset the sandbox: ${errorText(error)}`);
+      }
+    }),
+    vscode.commands.registerCommand("daytona.restartDocumentSession", async () => {
+      // the active document's session (its cells' state); without an editor: every session
+      const uri = vscode.window.activeTextEditor?.document.uri.toString();
+      try {
+        const result = await client.execute<{ restarted: number }>(COMMAND_RESTART_SESSION, uri ? [{ uri }] : []);
+        const n = result?.restarted ?? 0;
+        const what = uri ? vscode.workspace.asRelativePath(vscode.Uri.parse(uri), false) : "every document";
+        output.channel.appendLine(`↻ session restarted: ${what} (${n} ended); the next cell starts with a fresh state`);
+        await client.refreshSandboxInfo();
+        return result;
+      } catch (error) {
+        void vscode.window.showErrorMessage(`Daytona: could not restart the session: ${errorText(error)}`);
+        return undefined;
       }
     }),
     vscode.commands.registerCommand("daytona.showOutput", (which?: string) =>

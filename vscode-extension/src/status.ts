@@ -1,6 +1,7 @@
 // The status bar item: backend and state; clicking it shows the "Daytona" output.
 import * as vscode from "vscode";
 import { ServerState, StatusModel } from "./logic/statusModel";
+import { SessionInfo } from "./logic/wire";
 
 export class StatusBar implements vscode.Disposable {
   readonly model = new StatusModel();
@@ -28,6 +29,11 @@ export class StatusBar implements vscode.Disposable {
   runStarted(runId: string | number, backend?: string | null): void {
     if (backend) this.model.backend = backend;
     this.model.runStarted(runId);
+    this.render();
+  }
+
+  setSessions(sessions: SessionInfo[] | undefined): void {
+    this.model.sessions = sessions ?? [];
     this.render();
   }
 

@@ -47,6 +47,12 @@ M.commands = {
     end,
     { desc = 'Daytona: throw the sandbox away; the next run gets a fresh one' },
   },
+  DaytonaRestart = {
+    function(cmd)
+      dl().restart_session(cmd.bang)
+    end,
+    { bang = true, desc = "Daytona: restart the buffer's session (with !: every session); its state is gone" },
+  },
   DaytonaOutput = {
     function(cmd)
       local output = require('daytona_lsp.output')

@@ -25,7 +25,7 @@ M.defaults = {
     -- Float geometry: fractions of the editor size.
     float = { width = 0.8, height = 0.6, border = 'rounded' },
   },
-  -- Show the last output line as virtual text at the end of the range that ran.
+  -- Show a session run's value (else the last output line) as virtual text at the end of the range that ran.
   virtual_text = true,
   -- Progress of runs: 'echo' (message area), 'notify' (vim.notify) or false (statusline only: require('daytona_lsp').status()).
   progress = 'echo',

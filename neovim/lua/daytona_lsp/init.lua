@@ -245,6 +245,15 @@ local function set_virtual_text(run)
     if run.range['end'].character == 0 and line > run.range.start.line then
       line = line - 1
     end
+    -- the last line of the range that is not blank (a cell ends where the next marker starts)
+    local first = run.range.start.line
+    local lines = api.nvim_buf_get_lines(bufnr, first, math.min(line + 1, count), false)
+    for i = #lines, 1, -1 do
+      if lines[i]:match('%S') then
+        line = first + i - 1
+        break
+      end
+    end
   else
     -- whole file: the last line that is not blank
     local lines = api.nvim_buf_get_lines(bufnr, 0, -1, false)
@@ -256,7 +265,9 @@ local function set_virtual_text(run)
     end
   end
   line = math.max(0, math.min(line, count - 1))
-  local text = run.tail ~= '' and run.tail or ('exit ' .. tostring(run.exit_code))
+  -- a session run's value (like Jupyter's Out), else the last output line
+  local text = run.value and ('= ' .. run.value:gsub('%s+', ' ')) or run.tail ~= '' and run.tail
+    or ('exit ' .. tostring(run.exit_code))
   if #text > 120 then
     text = text:sub(1, 117) .. '…'
   end
@@ -324,6 +335,9 @@ local function finish_run(run)
   run.finished = true
   prune()
   local line, hl = footer(run)
+  if run.value then
+    output.append_lines(vim.split('Out: ' .. run.value, '\n', { plain = true }), 'DaytonaValue')
+  end
   local changed = changed_files_line(run.changed_files)
   output.append_lines(changed and { line, changed, '' } or { line, '' }, hl)
   set_virtual_text(run)
@@ -343,6 +357,7 @@ local function finish_run(run)
     duration_ms = run.duration_ms,
     truncated = run.truncated,
     changed_files = run.changed_files,
+    value = run.value,
     bufnr = run.bufnr,
   })
 end
@@ -397,6 +412,7 @@ M.handlers['daytona/runFinished'] = function(_, params)
   run.duration_ms = params.durationMs ~= vim.NIL and params.durationMs or nil
   run.truncated = params.truncated == true
   run.changed_files = params.changedFiles
+  run.value = type(params.value) == 'string' and params.value or nil
   start_run(run)
   finish_run(run)
 end
@@ -552,6 +568,25 @@ function M.reset(callback)
   end)
 end
 
+--- Restart the session of the current buffer (`all`: every session): its state is gone, the next cell starts fresh.
+---@param all? boolean
+function M.restart_session(all, callback)
+  local bufnr = target_buf()
+  local arg = all and vim.empty_dict() or { uri = vim.uri_from_bufnr(bufnr) }
+  return exec(bufnr, 'daytona.restartSession', { arg }, function(err, result)
+    if not err then
+      local n = type(result) == 'table' and tonumber(result.restarted) or 0
+      local what = all and 'every session' or vim.fn.fnamemodify(api.nvim_buf_get_name(bufnr), ':~:.')
+      local message = ('session restarted: %s (%d ended); the next cell starts with a fresh state'):format(what, n)
+      output.append_lines({ '↻ ' .. message, '' }, 'DaytonaHeader')
+      notify(message)
+    end
+    if callback then
+      callback(err, result)
+    end
+  end)
+end
+
 --- Show which sandbox the server uses.
 function M.info(callback)
   local bufnr = target_buf()
@@ -569,7 +604,14 @@ function M.info(callback)
         end
       end
       table.insert(parts, running .. ' run(s) in progress')
-      notify(table.concat(parts, ', '))
+      local sessions = type(result.sessions) == 'table' and result.sessions or {}
+      local lines = { table.concat(parts, ', ') }
+      table.insert(lines, #sessions == 0 and 'no sessions' or (#sessions .. ' session(s):'))
+      for _, s in ipairs(sessions) do
+        local name = vim.fn.fnamemodify(vim.uri_to_fname(s.key), ':~:.')
+        table.insert(lines, ('  %s (%s): %s'):format(name, tostring(s.language), tostring(s.state)))
+      end
+      notify(table.concat(lines, '\n'))
     end
     if callback then
       callback(err, result)

@@ -24,6 +24,7 @@ local function set_hl_defaults()
   api.nvim_set_hl(0, 'DaytonaFooterError', { link = 'DiagnosticError', default = true })
   api.nvim_set_hl(0, 'DaytonaStderr', { link = 'DiagnosticWarn', default = true })
   api.nvim_set_hl(0, 'DaytonaVirtualText', { link = 'Comment', default = true })
+  api.nvim_set_hl(0, 'DaytonaValue', { link = 'Special', default = true })
   api.nvim_set_hl(0, 'DaytonaVirtualTextError', { link = 'DiagnosticVirtualTextError', default = true })
 end
 

@@ -10,12 +10,14 @@
   folder and sandbox spec, prewarm. No LSP types.
 - :mod:`.documents` — document → code to run (language, selection dedent, line/column mapping, cells).
 - :mod:`.features` — one module per LSP feature: ``code_actions``, ``code_lens``, ``commands``, ``diagnostics``,
-  ``input`` (interactive stdin), ``lifecycle``, ``output`` (notifications, log lines, progress).
+  ``inlay_hints`` (a session run's value), ``input`` (interactive stdin), ``lifecycle``, ``output`` (notifications,
+  log lines, progress).
 
-Wire interface (see the repository's design notes): commands ``daytona.run {uri, range?, language?}`` →
-``{runId, exitCode, output, truncated, durationMs, backend}``, ``daytona.cancel {runId?}``, ``daytona.resetSandbox
-{uri?}``, ``daytona.sandboxInfo {uri?}`` → ``{backend, sandboxId?, state}``, ``daytona.sendInput {runId, text,
-eof?}``; code actions of kind
+Wire interface (see the repository's design notes): commands ``daytona.run {uri, range?, language?, args?, stdin?,
+session?, detach?}`` → ``{runId, exitCode, output, truncated, durationMs, backend, changedFiles?, value?}``,
+``daytona.cancel {runId?}``, ``daytona.resetSandbox {uri?}``, ``daytona.restartSession {uri?}`` → ``{restarted}``,
+``daytona.sandboxInfo {uri?}`` → ``{backend, sandboxId?, state, sessions?}``, ``daytona.sendInput {runId, text,
+eof?}``; inlay hints with a session run's value; code actions of kind
 ``source.daytona.run``; code lenses "▶ Run file" / "▶ Run cell"; with ``initializationOptions.outputNotifications``
 the notifications ``daytona/runStarted``, ``daytona/output``, ``daytona/runFinished`` (with ``interactiveInput``
 also ``daytona/inputRequested {runId, prompt}``); diagnostics with source

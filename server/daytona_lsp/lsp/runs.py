@@ -118,6 +118,8 @@ class RunRequest:
     interactive: bool = False
     """The client answers ``daytona/inputRequested`` (``initializationOptions.interactiveInput``): the program's
     stdin stays open for :meth:`RunService.send_input` after the preset."""
+    session: str | None = None
+    """The key of the persistent session to run in (the document's URI), None: a fresh process."""
 
 
 @dataclass
@@ -134,6 +136,8 @@ class RunOutcome:
     changed_files: list[str] = field(default_factory=list)
     workspace_root: str | None = None
     """The workspace folder's path in the sandbox, when the backend says (see CodeRunResult.workspace_root)."""
+    value: str | None = None
+    """A session run's trailing value (``repr``, capped by the backend)."""
 
     def wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -146,6 +150,8 @@ class RunOutcome:
         }
         if self.changed_files:
             out["changedFiles"] = list(self.changed_files)
+        if self.value is not None:
+            out["value"] = self.value
         return out
 
 
@@ -218,10 +224,15 @@ class EnvironmentSlot:
             return "creating"
         return "running" if self.active else "ready"
 
-    def sandbox_id(self) -> str | None:
+    def built(self) -> CodeEnvironment | None:
+        """The environment once it is built (None while building, or when building failed)."""
         if not self.ready.done() or self.ready.cancelled() or self.ready.exception() is not None:
             return None
-        return self.ready.result().sandbox_id
+        return self.ready.result()
+
+    def sandbox_id(self) -> str | None:
+        env = self.built()
+        return env.sandbox_id if env is not None else None
 
 
 InputRequestedHandler = Callable[[Run, str], None]
@@ -239,6 +250,8 @@ class RunService:
         self._ids = itertools.count(1)
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._session_closes: dict[str, asyncio.Task[None]] = {}
+        """session key → the task ending that closed document's sessions"""
 
     # ---- environments -------------------------------------------------------------------------------------------
     def _slot(self, workspace: str, settings: Settings) -> EnvironmentSlot:
@@ -366,13 +379,53 @@ class RunService:
             await asyncio.gather(*tasks, return_exceptions=True)
         return len(slots)
 
+    # ---- sessions -----------------------------------------------------------------------------------------------
+    def _ready_envs(self, workspace: str | None) -> list[CodeEnvironment]:
+        """The built environments of ``workspace`` (None: of every workspace)."""
+        return [
+            env
+            for key, slot in list(self.slots.items())
+            if (workspace is None or key == workspace) and (env := slot.built()) is not None
+        ]
+
+    async def restart_session(self, workspace: str | None, key: str | None) -> int:
+        """End the session ``key`` (None: every session) in ``workspace``'s sandbox (None: every workspace's); the
+        next run with that key starts a fresh one. Returns how many sessions were ended."""
+        restarted = 0
+        for env in self._ready_envs(workspace):
+            try:
+                restarted += await env.restart_session(key)
+            except Exception as exc:
+                raise RunError(f"restarting the session failed: {redact(str(exc))}") from None
+        return restarted
+
+    def close_session(self, workspace: str, key: str) -> None:
+        """The document ``key`` was closed: end its sessions in the background (errors only go to the log). A run
+        with that key that starts meanwhile waits for it, so it never gets the closed document's state."""
+        envs = self._ready_envs(workspace)
+        if not envs:
+            return
+
+        async def close() -> None:
+            for env in envs:
+                try:
+                    await env.close_session(key)
+                except Exception as exc:
+                    log.info("Closing the session of %s failed: %s", key, redact(str(exc)))
+
+        task = self._session_closes[key] = self._spawn(close())
+        task.add_done_callback(lambda t: self._session_closes.pop(key) if self._session_closes.get(key) is t else None)
+
     def info(self, workspace: str, settings: Settings) -> dict[str, Any]:
         slot = self.slots.get(workspace)
         if slot is None:
             return {"backend": resolve_backend(settings), "state": "none"}
         out: dict[str, Any] = {"backend": slot.backend, "state": slot.state()}
+        env = slot.built()
+        reported = _reported_info(env) if env is not None else None
+        if reported is not None and reported.get("sessions"):
+            out["sessions"] = reported["sessions"]
         if out["state"] == "ready":
-            reported = _reported_info(slot.ready.result())
             if reported is not None and reported.get("state") not in (None, "none"):
                 out.update({k: v for k, v in reported.items() if k in ("sandboxId", "state")})
         sandbox_id = out.get("sandboxId") or slot.sandbox_id()
@@ -404,6 +457,9 @@ class RunService:
             self.observer.run_started(run)
             slot, env = await self.environment(req.workspace, req.settings, hold=True)
             run.backend = slot.backend
+            closing = self._session_closes.get(req.session) if req.session else None
+            if closing is not None:
+                await asyncio.shield(closing)
 
             async def on_output(stream: str, text: str) -> None:
                 text = redact(text)
@@ -428,6 +484,7 @@ class RunService:
                 path=place.path if place else None,
                 cwd=place.cwd if place else None,
                 workspace=place.view if place else None,
+                session=req.session,
             )
             result = await env.execute(spec, on_output)
             if run.cancel_requested:
@@ -463,6 +520,7 @@ class RunService:
             line_offset=result.line_offset,
             changed_files=list(result.changed_files),
             workspace_root=result.workspace_root,
+            value=None if cancelled or result.value is None else redact(result.value),
         )
         if buffer.total_bytes == 0:
             rest = outcome.output  # a backend that did not stream: the channel still gets the output

@@ -196,11 +196,13 @@ class DaytonaLanguageServer(LanguageServer):
 
 def create_server(factory: EnvironmentFactory | None = None) -> DaytonaLanguageServer:
     """Build the server with every feature registered. ``factory`` builds environments (default: the real backends)."""
-    from daytona_lsp.lsp.features import code_actions, code_lens, commands, input, lifecycle, output
+    from daytona_lsp.lsp.features import code_actions, code_lens, commands, inlay_hints, input, lifecycle, output
 
     server = DaytonaLanguageServer(factory)
-    server.runs.observer = output.RunReporter(server)
-    lifecycle.register(server)
+    reporter = output.RunReporter(server)
+    server.runs.observer = reporter
+    lifecycle.register(server, reporter.values)
+    inlay_hints.register(server, reporter.values)
     code_actions.register(server)
     code_lens.register(server)
     commands.register(server)

@@ -30,6 +30,7 @@ from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES
 BACKENDS = ("auto", "daytona", "local")
 OUTPUT_MODES = ("channel", "diagnostics", "both")
 ISOLATIONS = ("bubblewrap", "none")
+SESSION_MODES = ("cells", "document", "none")
 RESOURCE_KEYS = ("cpu", "memory", "disk", "gpu")
 CWD_MODES = ("fileDirectory", "workspaceFolder")
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
@@ -245,6 +246,12 @@ class Settings:
         "Output kept per run; beyond it the head and tail are kept (`truncated: true`).",
         minimum=1024,
         maximum=MAX_OUTPUT_BYTES,
+    )
+    session: str = setting(
+        "cells",
+        "Which runs keep state in the document's session (a persistent interpreter): `cells` (`# %%` cells and "
+        "selections; whole-file runs start fresh), `document` (whole-file runs too) or `none` (every run fresh).",
+        choices=SESSION_MODES,
     )
     prewarm: bool = setting(
         True, "Create the workspace's sandbox in the background when the first supported document opens."

@@ -45,3 +45,7 @@ def test_a_file_importing_an_unsaved_sibling_sees_its_buffer_text_and_errors_lan
 
 def test_run_with_arguments_and_an_answered_input_prompt(run_lua):
     assert "PASS" in run_lua("plugin_input.lua").stdout
+
+
+def test_two_cells_share_the_session_and_the_value_is_virtual_text(run_lua):
+    assert "PASS" in run_lua("plugin_session.lua").stdout

@@ -16,6 +16,7 @@ const FILES = {
     'raise RuntimeError("selection error on line five")',
     "",
   ].join("\n"),
+  "cells.py": "# %% one\nanswer = 41\n\n# %% two\nanswer + 1\n",
   "slow.py": 'import time\nprint("started, now sleeping", flush=True)\ntime.sleep(120)\nprint("not reached")\n',
   "greeting.py": "GREETING = 1\n",
   "uses_greeting.py": 'import greeting\nprint("greeting is", greeting.GREETING)\nopen("made.txt", "w").write("x")\n',
@@ -126,6 +127,27 @@ test("the server's “▶ Run file” code lens runs the file through the same o
   assert.match(run, /hello from the sandbox 42/);
   assert.notEqual(run.match(/▶ \[run (\S+)\]/)[1], lastId, "a new run was started");
   await vscode.screenshot("code-lens-run");
+});
+
+test("two cells run in order share the document's session: the second one's value shows inline and as Out", async () => {
+  await vscode.openFile("cells.py");
+  const lenses = vscode.page.locator(".editor-instance .codelens-decoration a", { hasText: "Run cell" });
+  await lenses.first().waitFor({ state: "visible", timeout: 30_000 });
+  await lenses.nth(0).click();
+  await vscode.waitForOutput(/▶ \[run (\S+)\] cells\.py:1-3[^\n]*\n[\s\S]*■ \[run \1\] exit 0/);
+  await lenses.nth(1).click();
+  const text = await vscode.waitForOutput(/cells\.py:4-5[\s\S]*Out: 42\n■ \[run \S+\] exit 0/);
+  assert.doesNotMatch(lastRun(text), /NameError/);
+  // the value as an inlay hint at the end of the second cell's last line (VS Code renders it as injected text)
+  await vscode.waitForText(".editor-instance .monaco-editor .view-lines", /answer \+ 1\s*= 42/, 30_000, "the inlay hint");
+  await vscode.waitForText(".part.statusbar [id$='daytona.status']", /ready · \d+ sessions?/, 30_000, "the session count");
+  await vscode.screenshot("session-value-inlay-hint");
+
+  await vscode.command("Daytona: Restart Session");
+  await vscode.waitForOutput(/session restarted: cells\.py \(1 ended\)/);
+  await lenses.nth(1).click();
+  const after = await vscode.waitForOutput(/cells\.py:4-5[^\n]*\n[\s\S]*NameError[\s\S]*■ \[run \S+\] exit 1/);
+  assert.match(lastRun(after), /name 'answer' is not defined/);
 });
 
 test("the API key goes to secret storage and the server's environment, restarts it, and is never shown", async () => {

@@ -117,6 +117,7 @@ export class RunLog {
     const key = runKey(finished.runId);
     const run = this.runs.get(key);
     if (run) run.finished = true;
+    if (finished.value !== undefined) this.emit(`${this.atLineStart ? "" : "\n"}Out: ${finished.value}\n`, key);
     const changed = finished.changedFiles?.length ? `${formatChangedFiles(finished.changedFiles)}\n` : "";
     this.emit(`${this.atLineStart ? "" : "\n"}${formatFooter(finished)}\n${changed}\n`, key);
     this.runs.delete(key);
@@ -144,6 +145,7 @@ export class RunLog {
       durationMs: result.durationMs,
       truncated: result.truncated,
       changedFiles: result.changedFiles,
+      value: result.value,
     });
   }
 

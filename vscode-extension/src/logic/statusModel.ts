@@ -1,4 +1,5 @@
 // The status bar item's model: which backend, and what the server is doing. Pure.
+import { SessionInfo } from "./wire";
 
 export type ServerState = "starting" | "ready" | "stopped" | "error" | "untrusted";
 
@@ -12,12 +13,17 @@ export class StatusModel {
   state: ServerState = "stopped";
   backend: string | undefined;
   detail: string | undefined;
+  /** The sandbox's sessions (from daytona.sandboxInfo). */
+  sessions: SessionInfo[] = [];
   private readonly running = new Set<string>();
 
   setState(state: ServerState, detail?: string): void {
     this.state = state;
     this.detail = detail;
-    if (state !== "ready") this.running.clear();
+    if (state !== "ready") {
+      this.running.clear();
+      this.sessions = [];
+    }
   }
 
   runStarted(runId: string | number): void {
@@ -49,7 +55,11 @@ export class StatusModel {
             severity: "normal",
           };
         }
-        return { text: `${icon} ${label}: ready`, tooltip: `Runs go to ${sandboxText(this.backend)}. ${click}`, severity: "normal" };
+        return {
+          text: `${icon} ${label}: ready${sessionsText(this.sessions)}`,
+          tooltip: `Runs go to ${sandboxText(this.backend)}.${sessionsTooltip(this.sessions)} ${click}`,
+          severity: "normal",
+        };
       }
       case "error":
         return {
@@ -75,6 +85,17 @@ export function backendName(backend: string | undefined): string | undefined {
   if (backend === "daytona") return "Daytona";
   if (backend === "local") return "local";
   return backend;
+}
+
+function sessionsText(sessions: SessionInfo[]): string {
+  const n = sessions.length;
+  return n === 0 ? "" : ` · ${n} session${n === 1 ? "" : "s"}`;
+}
+
+function sessionsTooltip(sessions: SessionInfo[]): string {
+  if (sessions.length === 0) return "";
+  const lines = sessions.map((s) => `${s.key.split("/").pop() || s.key} (${s.language}): ${s.state}`);
+  return ` Sessions: ${lines.join("; ")}.`;
 }
 
 function sandboxText(backend: string | undefined): string {

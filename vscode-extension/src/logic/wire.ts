@@ -25,6 +25,8 @@ export interface RunResult {
   durationMs: number | null;
   backend: string;
   changedFiles?: string[];
+  /** A session run's trailing value (like Jupyter's Out). */
+  value?: string;
 }
 
 export interface RunStarted {
@@ -48,6 +50,8 @@ export interface RunFinished {
   truncated?: boolean;
   /** Workspace files (folder-relative) the run created or changed in the sandbox's copy. */
   changedFiles?: string[];
+  /** A session run's trailing value (like Jupyter's Out). */
+  value?: string;
 }
 
 export interface InputRequested {
@@ -60,6 +64,14 @@ export interface SandboxInfo {
   sandboxId?: string | null;
   state: string;
   error?: string;
+  sessions?: SessionInfo[];
+}
+
+/** A persistent session of the sandbox: one per document (key: its URI) and language. */
+export interface SessionInfo {
+  key: string;
+  language: string;
+  state: string;
 }
 
 export const COMMAND_RUN = "daytona.run";
@@ -67,6 +79,7 @@ export const COMMAND_CANCEL = "daytona.cancel";
 export const COMMAND_RESET = "daytona.resetSandbox";
 export const COMMAND_SANDBOX_INFO = "daytona.sandboxInfo";
 export const COMMAND_SEND_INPUT = "daytona.sendInput";
+export const COMMAND_RESTART_SESSION = "daytona.restartSession";
 export const NOTIFY_RUN_STARTED = "daytona/runStarted";
 export const NOTIFY_OUTPUT = "daytona/output";
 export const NOTIFY_RUN_FINISHED = "daytona/runFinished";

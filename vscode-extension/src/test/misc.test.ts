@@ -138,3 +138,16 @@ test("arguments typed as one line split as a shell would, without expanding anyt
   assert.throws(() => splitArgs('"open'), /unterminated " quote/);
   assert.notEqual(argsKey("file:///a.py"), argsKey("file:///b.py"));
 });
+
+test("the status item counts the sandbox's sessions and lists them in its tooltip", () => {
+  const model = new StatusModel();
+  model.setState("ready");
+  model.backend = "local";
+  model.sessions = [{ key: "file:///ws/cells.py", language: "python", state: "idle" }];
+  assert.equal(model.view().text, "$(vm) Daytona (local): ready · 1 session");
+  assert.match(model.view().tooltip, /Sessions: cells\.py \(python\): idle\./);
+  model.sessions.push({ key: "file:///ws/b.js", language: "javascript", state: "busy" });
+  assert.match(model.view().text, /ready · 2 sessions$/);
+  model.setState("stopped");
+  assert.deepEqual(model.sessions, []);
+});

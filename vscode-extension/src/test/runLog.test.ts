@@ -147,3 +147,14 @@ test("a server stop with no open runs writes nothing", () => {
   log.serverStopped();
   assert.equal(text(), "");
 });
+
+test("a session run's value is shown before the footer, like Jupyter's Out", () => {
+  const { log, text } = makeLog();
+  log.started({ runId: 4, uri: "file:///ws/a.py", language: "python", backend: "local" });
+  log.output({ runId: 4, stream: "stdout", text: "printed" });
+  log.finished({ runId: 4, exitCode: 0, durationMs: 5, value: "42" });
+  assert.match(text(), /printed\nOut: 42\n■ \[run 4\] exit 0 · 5 ms\n/);
+  const plain = makeLog();
+  plain.log.finished({ runId: 5, exitCode: 0, durationMs: 5 });
+  assert.doesNotMatch(plain.text(), /Out:/);
+});

@@ -60,6 +60,7 @@ from daytona_lsp.core.environment import (
 )
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 from daytona_lsp.core.sessions.client import SESSION_FILE_ENV
+from daytona_lsp.core.sessions.driver import shown_path
 from daytona_lsp.core.sessions.pool import SessionPool
 
 if TYPE_CHECKING:
@@ -429,7 +430,11 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         await emit(on_output, "stdout", buffer.unstreamed_text())
         output = with_note(buffer.text(), outcome.note)
         result = CodeRunResult(
-            output, outcome.exit_code, truncated=buffer.truncated, source_path=source_path, value=outcome.value
+            output,
+            outcome.exit_code,
+            truncated=buffer.truncated,
+            source_path=shown_path(spec.language, source_path),
+            value=outcome.value,
         )
         result.workspace_root = root
         return result

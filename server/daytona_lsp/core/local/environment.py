@@ -92,6 +92,7 @@ from daytona_lsp.core.local.sessions import LocalWorker, worker_request
 from daytona_lsp.core.local.stdin import StdinPipe, stop_feeding
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 from daytona_lsp.core.sessions.client import SESSION_FILE_ENV
+from daytona_lsp.core.sessions.driver import shown_path
 from daytona_lsp.core.sessions.pool import SessionPool
 
 log = logging.getLogger(__name__)
@@ -623,7 +624,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             scope=container,
         )
         await finish_output(buffer, on_output, outcome.note, _notes(spec))
-        result = _buffered_result(buffer, outcome.exit_code, start, source_path)
+        result = _buffered_result(buffer, outcome.exit_code, start, shown_path(spec.language, source_path))
         result.value = outcome.value
         return result
 

@@ -23,6 +23,16 @@ import signal
 import subprocess
 import sys
 
+BASH_CELL_PATH = "/dev/fd/5"
+"""Where the bash loop sources each cell from: the file bash's own error messages name (``/dev/fd/5: line 3: …``), so
+the ``CodeRunResult.source_path`` of a bash cell (errors map to the buffer's lines through it)."""
+
+
+def shown_path(language: str, filename: str) -> str:
+    """The file a session cell's error messages name: ``filename`` (the Python and Node workers compile the cell
+    under it), :data:`BASH_CELL_PATH` for bash."""
+    return BASH_CELL_PATH if language == "bash" else filename
+
 BASH_LOOP = r"""
 __dl_int=
 trap '__dl_int=1' INT
@@ -35,13 +45,13 @@ trap '[[ -z $__dl_int || $BASH_COMMAND == __dl_* ]] || __dl_return' DEBUG
 while :; do
   __dl_int=
   IFS= read -r -d '' -u 3 __dl_cell || { [[ -n $__dl_int ]] && continue; exit 0; }
-  . /dev/fd/5 5<<<"$__dl_cell"
+  . __DL_CELL_PATH__ 5<<<"$__dl_cell"
   __dl_st=$?
   __dl_was=${__dl_int:-0}
   __dl_int=
   printf '%s %s\n' "$__dl_st" "$__dl_was" >&4
 done
-"""
+""".replace("__DL_CELL_PATH__", BASH_CELL_PATH)
 
 REPEAT_INTERRUPT = 0.25
 """Seconds between the SIGINTs a node child gets while an interrupted execute has not ended (see interrupt_child)."""

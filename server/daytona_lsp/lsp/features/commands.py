@@ -1,4 +1,5 @@
-"""``workspace/executeCommand``: daytona.run, daytona.cancel, daytona.resetSandbox, daytona.sandboxInfo.
+"""``workspace/executeCommand``: daytona.run, daytona.cancel, daytona.resetSandbox, daytona.restartSession,
+daytona.sandboxInfo.
 
 pygls 2 passes a command's arguments positionally; each command takes at most one object. Wrong shapes are answered
 with InvalidParams and a message that says what was expected.
@@ -28,8 +29,9 @@ log = logging.getLogger(__name__)
 RUN = "daytona.run"
 CANCEL = "daytona.cancel"
 RESET_SANDBOX = "daytona.resetSandbox"
+RESTART_SESSION = "daytona.restartSession"
 SANDBOX_INFO = "daytona.sandboxInfo"
-COMMANDS = (RUN, CANCEL, RESET_SANDBOX, SANDBOX_INFO)
+COMMANDS = (RUN, CANCEL, RESET_SANDBOX, RESTART_SESSION, SANDBOX_INFO)
 
 REQUEST_FAILED = -32803
 
@@ -91,6 +93,17 @@ def _program_stdin(params: Mapping[str, Any]) -> str | None:
     return stdin
 
 
+def _session_key(params: Mapping[str, Any], mode: str, uri: str, ranged: bool) -> str | None:
+    """The session a run uses (the document's URI) or None for a fresh process: the run's ``session`` (true/false)
+    when given, else the ``daytona.session`` setting (``cells``: ranges only, ``document``: every run, ``none``)."""
+    session = params.get("session")
+    if session is not None and not isinstance(session, bool):
+        raise _invalid(f"{RUN}: 'session' must be true or false")
+    if session is None:
+        session = mode == "document" or (mode == "cells" and ranged)
+    return uri if session else None
+
+
 async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) -> dict[str, Any]:
     uri = _uri(RUN, params, required=True)
     assert uri is not None
@@ -121,6 +134,7 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         snip = documents.snippet(lines, rng)
     except BadRequest as exc:
         raise _invalid(f"{RUN}: {exc}") from None
+    session = _session_key(params, settings.session, uri, rng is not None)
     if not snip.code.strip():
         what = "selection" if rng is not None else "document"
         raise _invalid(f"{RUN}: nothing to run: the {what} is empty")
@@ -146,6 +160,7 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         stdin=program_stdin,
         placement=placement,
         interactive=server.interactive_input,
+        session=session,
     )
     try:
         run = server.runs.start(request)
@@ -178,7 +193,9 @@ def run_arguments(server: DaytonaLanguageServer, uri: str, rng: Mapping[str, Any
 def register(server: DaytonaLanguageServer) -> None:
     @server.command(RUN)
     async def daytona_run(*args: Any) -> dict[str, Any]:
-        params = one_object(RUN, args, required=True, usage="{uri, range?, language?, args?, stdin?, detach?}")
+        params = one_object(
+            RUN, args, required=True, usage="{uri, range?, language?, args?, stdin?, session?, detach?}"
+        )
         return await run_command(server, params)
 
     @server.command(CANCEL)
@@ -197,6 +214,16 @@ def register(server: DaytonaLanguageServer) -> None:
         uri = _uri(RESET_SANDBOX, params, required=False)
         closed = await server.runs.reset(server.workspace_of(uri) if uri else None)
         return {"closed": closed}
+
+    @server.command(RESTART_SESSION)
+    async def daytona_restart_session(*args: Any) -> dict[str, Any]:
+        params = one_object(RESTART_SESSION, args, required=False, usage="{uri?}")
+        uri = _uri(RESTART_SESSION, params, required=False)
+        try:
+            restarted = await server.runs.restart_session(server.workspace_of(uri) if uri else None, uri)
+        except RunError as exc:
+            raise _failed(f"{RESTART_SESSION}: {exc}") from None
+        return {"restarted": restarted}
 
     @server.command(SANDBOX_INFO)
     async def daytona_sandbox_info(*args: Any) -> dict[str, Any]:

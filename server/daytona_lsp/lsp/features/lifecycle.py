@@ -1,4 +1,5 @@
-"""initialize / initialized / configuration / didOpen (prewarm) / progress cancel / shutdown / exit."""
+"""initialize / initialized / configuration / didOpen (prewarm) / didClose (its session ends) / progress cancel /
+shutdown / exit."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from daytona_lsp.lsp.features import input
 from daytona_lsp.lsp.settings import parse_settings
 
 if TYPE_CHECKING:
+    from daytona_lsp.lsp.features.inlay_hints import ValueHints
     from daytona_lsp.lsp.server import DaytonaLanguageServer
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ def initialization_settings(options: Any) -> Mapping[str, Any] | None:
     return {k: v for k, v in options.items() if k not in _CLIENT_OPTIONS}
 
 
-def register(server: DaytonaLanguageServer) -> None:
+def register(server: DaytonaLanguageServer, values: ValueHints) -> None:
     @server.feature(types.INITIALIZE)
     def on_initialize(params: types.InitializeParams) -> None:
         options = params.initialization_options
@@ -73,6 +75,12 @@ def register(server: DaytonaLanguageServer) -> None:
             return
         settings = await server.current_settings(doc.uri)
         maybe_prewarm(server, doc.uri, doc.language_id, settings)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def on_did_close(params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        values.forget(uri)
+        server.runs.close_session(server.workspace_of(uri), uri)
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def on_progress_cancel(params: types.WorkDoneProgressCancelParams) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from daytona_lsp.lsp.features import diagnostics
+from daytona_lsp.lsp.features import diagnostics, inlay_hints
 from daytona_lsp.lsp.runs import Run, RunOutcome
 from daytona_lsp.lsp.settings import run_flags
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 RUN_STARTED = "daytona/runStarted"
 OUTPUT = "daytona/output"
 RUN_FINISHED = "daytona/runFinished"
-RUN_FINISHED_KEYS = ("runId", "exitCode", "durationMs", "truncated", "changedFiles")
+RUN_FINISHED_KEYS = ("runId", "exitCode", "durationMs", "truncated", "changedFiles", "value")
 """What of the command's result ``daytona/runFinished`` carries (not the output: it was streamed)."""
 PROGRESS_INTERVAL_S = 1.0
 SUMMARY_LINES = 5
@@ -79,6 +79,7 @@ class RunReporter:
     def __init__(self, server: DaytonaLanguageServer) -> None:
         self.server = server
         self.diagnostics = diagnostics.DiagnosticsPublisher(server)
+        self.values = inlay_hints.ValueHints(server)
         self._partial: dict[str, str] = {}
 
     def _channel(self, run: Run) -> bool:
@@ -125,6 +126,7 @@ class RunReporter:
 
     def run_finished(self, run: Run, outcome: RunOutcome) -> None:
         self.diagnostics.run_finished(run, outcome)
+        self.values.run_finished(run, outcome)
         rest = self._partial.pop(run.id, "")
         if self.server.output_notifications:
             wire = outcome.wire()
@@ -132,6 +134,8 @@ class RunReporter:
         else:
             if rest and self._channel(run):
                 self._log(rest)
+            if outcome.value is not None and self._channel(run):
+                self._log(f"Out: {outcome.value}")
             kind, message = summary(run, outcome)
             if self._channel(run):
                 self._log(f"■ run {run.id}: {message}")

@@ -27,10 +27,17 @@ def _started_output(s: Any, run_id: str | None = None) -> bool:
 
 
 async def test_progress_reports_begin_and_end_with_exit_code(caps: str) -> None:
-    async with start_session(caps, init_options=LOCAL) as s:
-        uri = s.open("p.py", "print(1)\n")
-        result = await s.run(uri)
-        token = f"daytona-run-{result['runId']}"
+    # The run waits for a line of input that is sent only once its progress has begun: a run that ended before the
+    # client accepted the progress token shows none (by design), so the program must outlive the token's creation.
+    async with start_session(caps, init_options={**LOCAL, "interactiveInput": True}) as s:
+        uri = s.open("p.py", "input()\nprint(1)\n")
+        task = asyncio.ensure_future(s.run(uri))
+        await s.wait_until(lambda: bool(s.input_requests) and bool(s.client.progress_reports))
+        (token,) = list(s.client.progress_reports)
+        await s.wait_until(lambda: any(p.kind == "begin" for p in s.client.progress_reports[token]))
+        await s.command("daytona.sendInput", {"runId": s.input_requests[0]["runId"], "text": "go"})
+        result = await task
+        assert token == f"daytona-run-{result['runId']}"
         await s.wait_until(lambda: any(p.kind == "end" for p in s.client.progress_reports.get(token, [])))
         kinds = [p.kind for p in s.client.progress_reports[token]]
         assert kinds[0] == "begin" and kinds[-1] == "end"

@@ -193,3 +193,25 @@ async def test_a_runs_processes_have_no_capability_at_all_and_no_new_privs(env):
     for result in (shell, python):
         values = dict(line.split(":\t") for line in result.output.strip().splitlines())
         assert values == {**{f: "0000000000000000" for f in fields[:-1]}, "NoNewPrivs": "1"}, result.output
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root server mounts a bounded store (and may mount one here)")
+def test_a_dead_servers_bounded_store_mounted_under_another_tmpdir_is_swept(tmp_path: Path) -> None:
+    """A root server killed with SIGKILL leaves its tmpfs mounted wherever its TMPDIR was; the next start anywhere
+    unmounts and removes it (it once stayed mounted for good when the next server used another TMPDIR)."""
+    from daytona_lsp.core.local import launch
+
+    dead = subprocess.Popen(["true"])  # a pid that has just ended
+    dead.wait()
+    other = tmp_path / "other tmp"  # a space: mountinfo escapes it
+    stale = other / f"{launch.ROOT_PREFIX}{dead.pid}-test"
+    stale.mkdir(parents=True)
+    launch._mount_tmpfs(stale, 1)
+    (stale / "left").write_text("x")
+    try:
+        assert stale in launch._mounted_roots()
+        removed = launch.sweep_stale_roots(str(tmp_path / "empty"))
+        assert stale in removed
+        assert stale not in launch._mounted_roots() and not stale.exists()
+    finally:
+        launch.remove_root(stale)

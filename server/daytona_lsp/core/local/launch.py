@@ -13,6 +13,7 @@ import functools
 import importlib.util
 import marshal
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -332,13 +333,31 @@ def disk_full_note(root: Path, disk_mb: int) -> str:
 
 
 def sweep_stale_roots(base: str | None = None) -> list[Path]:
-    """Remove the environment directories whose server process is gone (killed with SIGKILL, say); returns them."""
+    """Remove the environment directories whose server process is gone (killed with SIGKILL, say); returns them.
+
+    Those in ``base`` (default: the temporary directory), and the bounded stores still mounted anywhere (a server
+    that ran with another ``TMPDIR``): a mount outlives its server's SIGKILL, a directory costs only disk."""
     removed: list[Path] = []
     with contextlib.suppress(OSError):
-        for path in Path(base or tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*-*"):
+        candidates = {*Path(base or tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*-*"), *_mounted_roots()}
+        for path in sorted(candidates):
             pid = path.name[len(ROOT_PREFIX) :].split("-", 1)[0]
             with contextlib.suppress(OSError):
                 if pid.isdigit() and path.stat().st_uid == os.getuid() and not Path(f"/proc/{pid}").exists():
                     remove_root(path)
                     removed.append(path)
     return removed
+
+
+def _mounted_roots() -> list[Path]:
+    """Mount points of tmpfs mounts named like an environment's directory (``/proc/self/mountinfo``)."""
+    roots: list[Path] = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            fields = line.split()
+            if " - tmpfs " not in line or len(fields) < 5:
+                continue
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])  # \040 is a space
+            if os.path.basename(point).startswith(ROOT_PREFIX):
+                roots.append(Path(point))
+    return roots

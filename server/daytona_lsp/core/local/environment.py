@@ -508,6 +508,8 @@ class LocalCodeEnvironment(CodeEnvironment):
             shutil.rmtree(run_dir, ignore_errors=True)
             return _result(f"Could not start the run: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
         self._active[run_id] = run
+        if pipe is not None:
+            pipe.watch_output(run.out_r, run.err_r)
         feeding = asyncio.ensure_future(pipe.serve(buffer, on_output, container.pid1)) if pipe is not None else None
         try:
             exit_code, note = await run.supervise(buffer, on_output, timeout)
@@ -518,6 +520,8 @@ class LocalCodeEnvironment(CodeEnvironment):
         finally:
             if feeding is not None:
                 await stop_feeding(feeding)
+            if pipe is not None:
+                pipe.discard()
             self._active.pop(run_id, None)
             if group is not None:
                 with contextlib.suppress(OSError):  # the set-up processes of the runs still going

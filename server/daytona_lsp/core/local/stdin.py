@@ -44,6 +44,7 @@ class StdinPipe:
         self._buffer: OutputBuffer | None = None
         self._on_output: OutputCallback | None = None
         self._sent = asyncio.Event()
+        self._output_fds: list[int] = []
 
     @property
     def note(self) -> str:
@@ -54,6 +55,11 @@ class StdinPipe:
         if self.read_fd != -1:
             os.close(self.read_fd)
             self.read_fd = -1
+
+    def watch_output(self, *fds: int) -> None:
+        """Take copies of the run's output pipes (``-1``: none), to tell whether output is still on its way when the
+        program waits (call it before the run's output is read, which closes the originals)."""
+        self._output_fds += [os.dup(fd) for fd in fds if fd != -1]
 
     async def serve(self, buffer: OutputBuffer, on_output: OutputCallback | None, root_pid: int) -> None:
         """Feed and watch the program's stdin until cancelled (when the run has ended)."""
@@ -118,8 +124,18 @@ class StdinPipe:
                 self.read_eof = True
                 self._transport.close()
                 return
+            if await self._output_in_flight(buffer, seen):
+                continue  # the prompt is still on its way into the output: the wait is reported once it is there
             await self.channel.input_requested(buffer.partial_line())
             await self._input_or_output(buffer, seen)
+
+    async def _output_in_flight(self, buffer: OutputBuffer, seen: int) -> bool:
+        """Whether output the program wrote before it began to wait has not reached ``buffer`` yet: still in a pipe,
+        or read from it by the output reader, whose next step (already scheduled) writes it into the buffer."""
+        if any(unread_bytes(fd) > 0 for fd in self._output_fds):
+            return True
+        await asyncio.sleep(0)  # a yield, not a wait: the reader's scheduled step runs first
+        return buffer.total_bytes != seen
 
     def _unread(self) -> bool:
         """Whether input is still on its way: in the pipe or in the transport's buffer."""
@@ -138,12 +154,13 @@ class StdinPipe:
                 return
 
     def discard(self) -> None:
-        """The run never started: close what is still ours."""
-        for fd in (self.read_fd, self._write_fd):
+        """Close what is still ours (the run never started, or it has ended and :meth:`serve` was stopped)."""
+        for fd in (self.read_fd, self._write_fd, *self._output_fds):
             if fd != -1:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self.read_fd = self._write_fd = -1
+        self._output_fds.clear()
 
 
 async def stop_feeding(task: asyncio.Future[None]) -> None:

@@ -8,6 +8,8 @@
   user-only settings from a folder → warning + refused; README table / package.json derived from the declarations.
 - :mod:`.runs` — ``RunService``: run ids, concurrent runs, cancellation, output cap, one environment per workspace
   folder and sandbox spec, prewarm. No LSP types.
+- :mod:`.run_records` — a run's records (request, run, outcome, observer); :mod:`.environments` — building an
+  environment from settings and the slot holding one per workspace folder and sandbox spec.
 - :mod:`.documents` — document → code to run (language, selection dedent, line/column mapping, cells).
 - :mod:`.features` — one module per LSP feature: ``code_actions``, ``code_lens``, ``commands``, ``diagnostics``,
   ``inlay_hints`` (a session run's value), ``input`` (interactive stdin), ``lifecycle``, ``output`` (notifications,

@@ -3,11 +3,13 @@
 - :mod:`.server` — ``create_server()`` builds it (the one place), ``serve(tcp, host, port, token_file)`` runs it on
   stdio / TCP and closes every environment when the client goes away (shutdown, exit, stdin EOF, SIGTERM).
 - :mod:`.tcp` — ``serve --tcp``: loopback only, the first message must be ``initialize`` with the token.
-- :mod:`.settings` — each setting declared once (default, type, bounds, scope, doc); invalid → warning + default, out
-  of bounds → warning + clamped, user-only settings from a folder → warning + refused; README table / package.json
-  derived from it.
+- :mod:`.settings_fields` — each setting declared once (default, type, bounds, scope, doc).
+- :mod:`.settings` — the settings on the wire: invalid → warning + default, out of bounds → warning + clamped,
+  user-only settings from a folder → warning + refused; README table / package.json derived from the declarations.
 - :mod:`.runs` — ``RunService``: run ids, concurrent runs, cancellation, output cap, one environment per workspace
   folder and sandbox spec, prewarm. No LSP types.
+- :mod:`.run_records` — a run's records (request, run, outcome, observer); :mod:`.environments` — building an
+  environment from settings and the slot holding one per workspace folder and sandbox spec.
 - :mod:`.documents` — document → code to run (language, selection dedent, line/column mapping, cells).
 - :mod:`.features` — one module per LSP feature: ``code_actions``, ``code_lens``, ``commands``, ``diagnostics``,
   ``inlay_hints`` (a session run's value), ``input`` (interactive stdin), ``lifecycle``, ``output`` (notifications,

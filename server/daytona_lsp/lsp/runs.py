@@ -3,6 +3,10 @@
 No LSP types here: the server attaches a :class:`RunObserver` that turns run events into notifications, progress and
 diagnostics. Blocking work (building an environment) runs in a thread; runs are asyncio tasks, so the server keeps
 answering requests while code runs, and several runs (also of one document) proceed at once.
+
+The records it keeps (:class:`Run`, :class:`RunRequest`, :class:`RunOutcome`…) are declared in
+:mod:`daytona_lsp.lsp.run_records`, the environments it builds and holds in :mod:`daytona_lsp.lsp.environments`; all
+are importable from here.
 """
 
 from __future__ import annotations
@@ -11,238 +15,41 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from daytona_lsp.core.environment import (
-    CodeEnvironment,
-    CodeLanguage,
-    CodeRunResult,
-    InputChannel,
-    InputClosed,
-    RunSpec,
-)
+from daytona_lsp.core.environment import CodeEnvironment, CodeRunResult, InputChannel, InputClosed, RunSpec
 from daytona_lsp.core.output import OutputBuffer, utf8_head
-from daytona_lsp.core.secrets import api_key, redact
+from daytona_lsp.core.secrets import redact
+from daytona_lsp.lsp.environments import (
+    EnvironmentFactory,
+    EnvironmentSlot,
+    close_env,
+    default_environment_factory,
+    first_line,
+    note_sandbox,
+    reported_info,
+    resolve_backend,
+)
+from daytona_lsp.lsp.run_records import (
+    InputRequestedHandler,
+    NullObserver,
+    Run,
+    RunError,
+    RunObserver,
+    RunOutcome,
+    RunRequest,
+)
 from daytona_lsp.lsp.settings import Settings
-from daytona_lsp.lsp.workspace import Placement
 
 log = logging.getLogger(__name__)
 
-EnvironmentFactory = Callable[[Settings], CodeEnvironment]
-"""Builds an environment from settings. Called in a worker thread (it may import the Daytona SDK)."""
-
 CANCELLED_EXIT_CODE = 124
-
-
-def resolve_backend(settings: Settings) -> str:
-    """``daytona`` or ``local`` for these settings (``auto``: Daytona when an API key is set)."""
-    from daytona_lsp.core.select import resolve_backend as core_resolve
-
-    try:
-        return core_resolve(settings.backend, api_key())
-    except Exception:
-        return settings.backend if settings.backend != "auto" else "local"
-
-
-def default_environment_factory(settings: Settings) -> CodeEnvironment:
-    """The real backends, through :func:`daytona_lsp.core.select.create_environment`."""
-    from daytona_lsp.core.select import create_environment
-
-    backend = resolve_backend(settings)
-    daytona: dict[str, Any] = {}
-    local: dict[str, Any] = {}
-    if backend == "daytona":
-        # the SDK takes over a second to import: do it here, in a worker thread, not on the event loop
-        from daytona_lsp.core.daytona.sdk import load_sdk
-
-        load_sdk()
-
-        from daytona_lsp.core.daytona import DaytonaResources
-
-        daytona = {
-            "api_url": settings.api_url or None,
-            "target": settings.target or None,
-            "snapshot": settings.snapshot or None,
-            "image": settings.image or None,
-            "env_vars": dict(settings.env_vars) or None,
-            "resources": DaytonaResources(**settings.resources) if settings.resources else None,
-            "labels": dict(settings.labels) or None,
-            "auto_stop_interval": settings.auto_stop_interval,
-            "auto_delete_interval": settings.auto_delete_interval,
-        }
-    else:
-        local = {**settings.local.environment_options(), "env_vars": dict(settings.env_vars) or None}
-    return create_environment(
-        backend,
-        api_key=api_key(),
-        timeout=max(1, math.ceil(settings.timeout)) if backend == "daytona" else settings.timeout,
-        languages=tuple(settings.languages),  # type: ignore[arg-type]
-        max_output_bytes=settings.max_output_bytes,
-        daytona={k: v for k, v in daytona.items() if v is not None},
-        local={k: v for k, v in local.items() if v is not None},
-    )
-
-
-class RunError(Exception):
-    """A run could not start (no environment could be built…). The message is safe to show."""
-
-
-@dataclass
-class RunRequest:
-    """What to run and where its lines are in the buffer."""
-
-    uri: str
-    code: str
-    language: CodeLanguage
-    workspace: str
-    settings: Settings
-    first_line: int = 0
-    """Buffer line of the code's line 0."""
-    column_offsets: tuple[int, ...] = ()
-    """Per code line, how many characters precede it in the buffer (selection start, removed indentation)."""
-    range: Mapping[str, Any] | None = None
-    """The LSP range that was run (None: the whole document)."""
-    line_count: int = 0
-    request_id: Any = None
-    """JSON-RPC id of the request that started the run (for $/cancelRequest)."""
-    args: tuple[str, ...] = ()
-    """The program's arguments (its argv after the file name), exactly."""
-    stdin: str | None = None
-    """Preset input for the program (None: it reads EOF at once, unless ``interactive``)."""
-    placement: Placement | None = None
-    """The document's workspace folder as the run sees it, its path and cwd there (None: outside every folder)."""
-    interactive: bool = False
-    """The client answers ``daytona/inputRequested`` (``initializationOptions.interactiveInput``): the program's
-    stdin stays open for :meth:`RunService.send_input` after the preset."""
-    session: str | None = None
-    """The key of the persistent session to run in (the document's URI), None: a fresh process."""
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    exit_code: int
-    output: str
-    truncated: bool
-    duration_ms: int
-    backend: str
-    cancelled: bool = False
-    source_path: str | None = None
-    line_offset: int = 0
-    changed_files: list[str] = field(default_factory=list)
-    workspace_root: str | None = None
-    """The workspace folder's path in the sandbox, when the backend says (see CodeRunResult.workspace_root)."""
-    value: str | None = None
-    """A session run's trailing value (``repr``, capped by the backend)."""
-
-    def wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "runId": self.run_id,
-            "exitCode": self.exit_code,
-            "output": self.output,
-            "truncated": self.truncated,
-            "durationMs": self.duration_ms,
-            "backend": self.backend,
-        }
-        if self.changed_files:
-            out["changedFiles"] = list(self.changed_files)
-        if self.value is not None:
-            out["value"] = self.value
-        return out
-
-
-@dataclass(eq=False)
-class Run:
-    id: str
-    request: RunRequest
-    backend: str
-    started: float = field(default_factory=time.monotonic)
-    task: asyncio.Task[RunOutcome] | None = None
-    cancel_requested: bool = False
-    streamed_bytes: int = 0
-    """How much of the output (UTF-8 bytes, at most the cap) went to the observer while running."""
-    data: dict[str, Any] = field(default_factory=dict)
-    """Scratch space for observers (progress token…)."""
-    input: InputChannel | None = None
-    """The program's stdin, for an interactive run."""
-
-    @property
-    def done(self) -> bool:
-        return self.task is not None and self.task.done()
-
-    def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self.started) * 1000)
-
-
-class RunObserver(Protocol):
-    def run_started(self, run: Run) -> None: ...
-
-    async def run_output(self, run: Run, stream: str, text: str) -> None: ...
-
-    def run_finished(self, run: Run, outcome: RunOutcome) -> None: ...
-
-
-class _NullObserver:
-    def run_started(self, run: Run) -> None:
-        pass
-
-    async def run_output(self, run: Run, stream: str, text: str) -> None:
-        pass
-
-    def run_finished(self, run: Run, outcome: RunOutcome) -> None:
-        pass
-
-
-@dataclass(eq=False)
-class EnvironmentSlot:
-    """One workspace's environment for one sandbox spec."""
-
-    workspace: str
-    spec: tuple[Any, ...]
-    backend: str
-    ready: asyncio.Future[CodeEnvironment]
-    active: int = 0
-    retired: bool = False
-    closed: bool = False
-    prewarming: bool = False
-    error: str | None = None
-    """Why the environment could not be built."""
-    sandbox_error: str | None = None
-    """Why the last attempt to create its sandbox failed (a run or prewarm), until one succeeds."""
-    close_task: asyncio.Task[None] | None = None
-
-    def state(self) -> str:
-        if self.closed:
-            return "closed"
-        if self.error or (self.sandbox_error and not self.active):
-            return "error"
-        if not self.ready.done() or self.prewarming:
-            return "creating"
-        return "running" if self.active else "ready"
-
-    def built(self) -> CodeEnvironment | None:
-        """The environment once it is built (None while building, or when building failed)."""
-        if not self.ready.done() or self.ready.cancelled() or self.ready.exception() is not None:
-            return None
-        return self.ready.result()
-
-    def sandbox_id(self) -> str | None:
-        env = self.built()
-        return env.sandbox_id if env is not None else None
-
-
-InputRequestedHandler = Callable[[Run, str], None]
-"""Told (run, prompt) when an interactive run's program waits for input."""
 
 
 class RunService:
     def __init__(self, factory: EnvironmentFactory | None = None, observer: RunObserver | None = None) -> None:
         self.factory = factory or default_environment_factory
-        self.observer: RunObserver = observer or _NullObserver()
+        self.observer: RunObserver = observer or NullObserver()
         self.on_input_requested: InputRequestedHandler = lambda run, prompt: None
         self.runs: dict[str, Run] = {}
         self.slots: dict[str, EnvironmentSlot] = {}
@@ -281,7 +88,7 @@ class RunService:
                 slot.ready.exception()  # retrieved: no "never retrieved" warning
             return
         if slot.ready.done():  # cancelled while building: close what we built
-            await _close_env(env)
+            await close_env(env)
             return
         slot.ready.set_result(env)
         if slot.retired and slot.active == 0:
@@ -305,7 +112,7 @@ class RunService:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(slot.ready)
         if slot.ready.done() and not slot.ready.cancelled() and slot.ready.exception() is None:
-            await _close_env(slot.ready.result())
+            await close_env(slot.ready.result())
         slot.closed = True
         self._retired.discard(slot)
 
@@ -347,7 +154,7 @@ class RunService:
             await env.prewarm()
             slot.sandbox_error = None
         except Exception as exc:
-            slot.sandbox_error = _first_line(redact(str(exc)))
+            slot.sandbox_error = first_line(redact(str(exc)))
             log.info("Prewarm failed: %s", slot.sandbox_error)
         finally:
             slot.prewarming = False
@@ -422,7 +229,7 @@ class RunService:
             return {"backend": resolve_backend(settings), "state": "none"}
         out: dict[str, Any] = {"backend": slot.backend, "state": slot.state()}
         env = slot.built()
-        reported = _reported_info(env) if env is not None else None
+        reported = reported_info(env) if env is not None else None
         if reported is not None and reported.get("sessions"):
             out["sessions"] = reported["sessions"]
         if out["state"] == "ready":
@@ -490,7 +297,7 @@ class RunService:
             if run.cancel_requested:
                 cancelled = True
             else:
-                _note_sandbox(slot, env, result)
+                note_sandbox(slot, env, result)
         except asyncio.CancelledError:
             cancelled = True
             text = buffer.text()
@@ -601,35 +408,3 @@ class RunService:
         pending = [t for t in list(self._background) if not t.done()]
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-
-
-async def _close_env(env: CodeEnvironment) -> None:
-    try:
-        await env.aclose()
-    except Exception as exc:
-        log.warning("Closing an environment failed: %s", redact(str(exc)))
-
-
-def _reported_info(env: CodeEnvironment) -> dict[str, Any] | None:
-    """What the environment says about its sandbox (``{"state", "sandboxId"?}``), None when it cannot say."""
-    try:
-        return dict(env.info())
-    except Exception as exc:
-        log.info("info() failed: %s", redact(str(exc)))
-        return None
-
-
-def _note_sandbox(slot: EnvironmentSlot, env: CodeEnvironment, result: CodeRunResult) -> None:
-    """After a run: a failed run that left no sandbox behind could not create it (401, quota…); remember why."""
-    reported = _reported_info(env)
-    if reported is None:
-        return
-    state = reported.get("state")
-    if state == "error" or (state in (None, "none") and result.exit_code != 0):
-        slot.sandbox_error = _first_line(redact(result.output)) or f"exit {result.exit_code}"
-    elif state not in (None, "none"):
-        slot.sandbox_error = None
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip()[:300] for line in text.splitlines() if line.strip()), "")

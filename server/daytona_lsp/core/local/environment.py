@@ -24,6 +24,9 @@ With ``RunSpec.workspace``, the container (one per workspace folder) shows the f
 view of it at the folder's real path — see :mod:`daytona_lsp.core.local.workspace`: the run is its file there, in
 ``spec.cwd``, and the result lists the files it changed (``changed_files``).
 
+The class prepares each run (its runtime, its view, its slot, its container) and hands it on: a fresh run to
+:func:`daytona_lsp.core.local.runs.run_fresh`, a session's cell to :func:`daytona_lsp.core.local.sessions.run_session`.
+
 ``isolation="none"`` runs the agent, and so the code, directly on the host, unisolated (a warning is logged); it is
 never chosen silently.
 """
@@ -32,17 +35,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import posixpath
-import shutil
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from daytona_lsp.core.cgroup import MiB
 from daytona_lsp.core.environment import (
     LANGUAGES,
     TIMEOUT_EXIT_CODE,
@@ -50,34 +51,29 @@ from daytona_lsp.core.environment import (
     CodeLanguage,
     CodeRunResult,
     OutputCallback,
-    OutputStream,
     RunContext,
     RunSpec,
     SandboxInfo,
     Variable,
     WorkspaceView,
-    elapsed_ms,
     emit,
     not_enabled_result,
     resolve_variable,
 )
-from daytona_lsp.core.local import launch, limits
 from daytona_lsp.core.local import workspace as workspace_view
-from daytona_lsp.core.local.container import Container, ContainerGone
-from daytona_lsp.core.local.launch import (
-    SANDBOX_CODE_DIR,
-    SANDBOX_WORK_DIR,
-    LocalSandboxError,
-    find_bwrap,
-)
+from daytona_lsp.core.local.container import ContainerGone
+from daytona_lsp.core.local.launch import LocalSandboxError, find_bwrap
 from daytona_lsp.core.local.limits import (
     DEFAULT_DISK_MB,
     DEFAULT_MAX_CONCURRENT_RUNS,
     DEFAULT_MAX_FILE_SIZE_MB,
     DEFAULT_MAX_PROCESSES,
     DEFAULT_MEMORY_MB,
+    check_positive,
+    check_timeout,
 )
-from daytona_lsp.core.local.run import SANDBOX_FAILED_EXIT_CODE, Run, finish_output, kill_all, stream, uncancel
+from daytona_lsp.core.local.run import SANDBOX_FAILED_EXIT_CODE, Run, kill_all, stream, uncancel
+from daytona_lsp.core.local.runs import Attempt, RunSettings, early, notes_stream, plain_result, relative, run_fresh
 from daytona_lsp.core.local.runtimes import (
     EXTENSIONS,
     Runtime,
@@ -88,11 +84,8 @@ from daytona_lsp.core.local.runtimes import (
     venv_runtime,
 )
 from daytona_lsp.core.local.sandbox import CLOSED_MESSAGE, ContainerKey, Sandbox
-from daytona_lsp.core.local.sessions import LocalWorker, worker_request
-from daytona_lsp.core.local.stdin import StdinPipe, stop_feeding
+from daytona_lsp.core.local.sessions import run_session
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
-from daytona_lsp.core.sessions.client import SESSION_FILE_ENV
-from daytona_lsp.core.sessions.driver import shown_path
 from daytona_lsp.core.sessions.pool import SessionPool
 
 log = logging.getLogger(__name__)
@@ -101,22 +94,9 @@ Isolation = Literal["bubblewrap", "none"]
 
 NOT_AVAILABLE_EXIT_CODE = 2
 """Exit code of a run whose language runtime is missing (as for a language that is not enabled)."""
-
-OOM_KILLED_EXIT_CODE = 128 + 9
-"""A run killed by SIGKILL: with an OOM kill in the sandbox's cgroup meanwhile, by the memory limit."""
 _WAITING_NOTE = "[daytona-lsp: waiting for a free slot: at most {} runs at once (max_concurrent_runs)]\n"
 _RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
 _RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
-
-
-def _relative(path: str | None, what: str) -> str:
-    """A workspace-relative path, normalised; ``ValueError`` for one that leaves the workspace."""
-    if not path:
-        return ""
-    norm = posixpath.normpath(path.replace("\\", "/"))
-    if norm.startswith("/") or norm == ".." or norm.startswith("../") or "\x00" in norm:
-        raise ValueError(f"the run's {what} {path!r} is not inside the workspace")
-    return "" if norm == "." else norm
 
 
 class LocalCodeEnvironment(CodeEnvironment):
@@ -190,7 +170,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         if not isinstance(max_output_bytes, int) or max_output_bytes < 2:
             raise ValueError("max_output_bytes must be an integer >= 2")
         self._timeout = timeout
-        _check_timeout(timeout)
+        check_timeout(timeout)
         for name, value in (
             ("memory_mb", memory_mb),
             ("max_processes", max_processes),
@@ -198,9 +178,9 @@ class LocalCodeEnvironment(CodeEnvironment):
             ("disk_mb", disk_mb),
             ("max_concurrent_runs", max_concurrent_runs),
         ):
-            _check_positive(name, value)
+            check_positive(name, value)
         if cpu_seconds is not None:
-            _check_positive("cpu_seconds", cpu_seconds)
+            check_positive("cpu_seconds", cpu_seconds)
         self._languages: tuple[CodeLanguage, ...] = tuple(dict.fromkeys(languages))
         self._max_output_bytes = max_output_bytes
         self.isolation: Isolation = isolation
@@ -208,11 +188,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._python = python
         self._node = node
         self._typescript_runner = typescript_runner
-        self._env_vars = env_vars
-        self._memory_mb = memory_mb
-        self._max_processes = max_processes
-        self._max_file_size_mb = max_file_size_mb
-        self._cpu_seconds = cpu_seconds
+        self._settings = RunSettings(env_vars, memory_mb, max_processes, max_file_size_mb, cpu_seconds)
         self._given_work_dir = Path(work_dir).resolve() if work_dir is not None else None
         self._bwrap: str | None = None
         if isolation == "bubblewrap":
@@ -226,7 +202,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         self._sandbox = Sandbox(self, bwrap=self._bwrap, given_work_dir=self._given_work_dir, disk_mb=disk_mb)
         self._workspaces: dict[str, workspace_view.LocalWorkspace] = {}
         self._workspace_folder = os.fspath(workspace_folder) if workspace_folder is not None else None
-        self._run_counter = 0
+        self._run_ids = map(str, itertools.count(1))  # each run's and each session worker's, in the container
         self._max_concurrent_runs = max_concurrent_runs
         self._slots = asyncio.Semaphore(max_concurrent_runs)
         self._runtimes: dict[tuple[Any, ...], Runtime] = {}
@@ -372,15 +348,15 @@ class LocalCodeEnvironment(CodeEnvironment):
             result.backend = "local"
             return result
         if self._closed:
-            return _result(CLOSED_MESSAGE, 1, start)
+            return plain_result(CLOSED_MESSAGE, 1, start)
         timeout = resolve_variable(self._timeout, context)
-        _check_timeout(timeout)
+        check_timeout(timeout)
         self._inflight += 1
         self._runs_done.clear()
         try:
             try:
-                cwd = _relative(spec.cwd, "working directory")
-                path = _relative(spec.path, "file")
+                cwd = relative(spec.cwd, "working directory")
+                path = relative(spec.path, "file")
                 file_name = posixpath.basename(path) or f"main.{EXTENSIONS[spec.language]}"
                 view, notes = await self._view(spec, path, cwd)
                 runtime = await self._runtime(spec.language, context)
@@ -388,152 +364,46 @@ class LocalCodeEnvironment(CodeEnvironment):
                     runtime = venv_runtime(view.interpreter.python)
                     notes.insert(0, f"python: {view.interpreter.python} (the workspace's virtualenv)")
                 if isinstance(runtime, Unavailable):
-                    return _result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
+                    return plain_result(runtime.message, NOT_AVAILABLE_EXIT_CODE, start)
                 key, folder = workspace_view.container_for(await self._container_key(context), view)
             except ValueError as exc:
-                return _result(f"Could not prepare the run: {exc}", 2, start)
+                return plain_result(f"Could not prepare the run: {exc}", 2, start)
             for note in notes:
-                await stream(buffer, on_output, f"[daytona-lsp: {note}]\n", _notes(spec))
+                await stream(buffer, on_output, f"[daytona-lsp: {note}]\n", notes_stream(spec))
             if self._slots.locked():
-                await stream(buffer, on_output, _WAITING_NOTE.format(self._max_concurrent_runs), _notes(spec))
+                await stream(buffer, on_output, _WAITING_NOTE.format(self._max_concurrent_runs), notes_stream(spec))
             async with self._slots:
                 for _ in range(2):  # a container that ended before the run could start in it: once more, in a new one
                     try:
                         container, replaced = await self._sandbox.container(key, folder)
                     except OSError as exc:
                         problem = self._sandbox.start_problem(exc)
-                        return await _early(problem, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
+                        return await early(problem, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
                     if replaced:
-                        await stream(buffer, on_output, _RECREATED_NOTE, _notes(spec))
+                        await stream(buffer, on_output, _RECREATED_NOTE, notes_stream(spec))
                     if self._closed:
-                        return await _early(CLOSED_MESSAGE, 1, start, buffer, on_output)
+                        return await early(CLOSED_MESSAGE, 1, start, buffer, on_output)
+                    attempt = Attempt(
+                        container, spec, runtime, file_name, cwd, view, timeout, context, buffer, on_output
+                    )
                     try:
-                        run_in = self._run_session if spec.session is not None else self._run_in
-                        return await run_in(
-                            container, spec, runtime, file_name, cwd, view, timeout, context, buffer, on_output
-                        )
+                        if spec.session is not None:
+                            return await run_session(
+                                attempt, self._sandbox, self._settings, self._next_id, self._sessions
+                            )
+                        return await run_fresh(attempt, self._sandbox, self._settings, self._next_id, self._active)
                     except ContainerGone:
                         continue
             ended = "The local sandbox container ended before the run could start."
-            return await _early(ended, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
+            return await early(ended, SANDBOX_FAILED_EXIT_CODE, start, buffer, on_output)
         except asyncio.CancelledError:
             # cancelled before the code started (once it runs, cancellation is handled in _supervise)
             uncancel()
-            return await _early("Run cancelled before the code started.", TIMEOUT_EXIT_CODE, start, buffer, on_output)
+            return await early("Run cancelled before the code started.", TIMEOUT_EXIT_CODE, start, buffer, on_output)
         finally:
             self._inflight -= 1
             if self._inflight == 0:
                 self._runs_done.set()
-
-    async def _run_in(
-        self,
-        container: Container,
-        spec: RunSpec,
-        runtime: Runtime,
-        file_name: str,
-        cwd: str,
-        view: workspace_view.RunView | None,
-        timeout: float,
-        context: RunContext | None,
-        buffer: OutputBuffer,
-        on_output: OutputCallback | None,
-    ) -> CodeRunResult:
-        start = time.monotonic()
-        root = await self._sandbox.ensure_root()
-        work_dir = self.work_dir
-        assert work_dir is not None
-        self._run_counter += 1
-        run_id = str(self._run_counter)
-        isolated = self.isolation == "bubblewrap"
-        configured: Mapping[str, str] | None = resolve_variable(self._env_vars, context)
-        extra = {**(configured or {}), **spec.env}
-        run_dir = root / "runs" / run_id
-        if isolated:
-            source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
-            env = launch.run_env(runtime, SANDBOX_WORK_DIR, extra)
-            directory = posixpath.join(SANDBOX_WORK_DIR, cwd) if cwd else SANDBOX_WORK_DIR
-            if view is not None:
-                source_path, directory = view.file or source_path, view.cwd
-                env["PWD"] = directory
-        else:
-            source_path = str(run_dir / file_name)
-            env = launch.run_env(runtime, str(work_dir), extra, host_path=os.environ.get("PATH", ""))
-            directory = str(work_dir / cwd) if cwd else str(work_dir)
-            if spec.workspace is not None:  # unisolated: in the folder itself (its writes are real)
-                directory = posixpath.join(posixpath.normpath(spec.workspace.root), cwd)
-        try:
-            values = self._limit_values(context, timeout)
-            if any("\x00" in s for s in (*env, *env.values(), *spec.args)):
-                raise ValueError("embedded null byte in an environment variable or argument")
-            if not isolated:
-                run_dir.mkdir()
-            group, oom_kills = self._sandbox.cgroup if isolated else None, 0
-            if group is not None:
-                limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"], len(self._active) + 1)
-                oom_kills = group.oom_kills()
-            request = {
-                "op": "run",
-                "id": run_id,
-                "argv": [*runtime.argv, source_path, *spec.args],
-                "env": env,
-                "cwd": directory,
-                "file": source_path,
-                "limits": values,
-                "inline": runtime.argv == (sys.executable,),  # the agent's interpreter: run in a fork of it
-                "separate_stderr": spec.separate_stderr,
-            }
-            if isolated and self._sandbox.run_filter is not None:
-                request["seccomp"] = self._sandbox.run_filter
-            stdin = spec.stdin.encode("utf-8", "surrogatepass") if spec.stdin is not None else None
-            pipe = StdinPipe(spec.input, stdin) if spec.input is not None or stdin is None else None
-            try:
-                code = spec.code.encode("utf-8", "surrogatepass")
-                if view is not None:
-                    fields, code = view.request(run_id, code, SANDBOX_CODE_DIR)
-                    request.update(fields)
-                    await asyncio.to_thread(view.started, self._sandbox.layer(container))
-                if pipe is None:
-                    run = Run.start(container, request, code, stdin)
-                else:
-                    run = Run.start(container, request, code, None, pipe.read_fd)
-                    pipe.handed_over()  # the agent has its copy of the read end
-            except BaseException:
-                if pipe is not None:
-                    pipe.discard()
-                raise
-        except ContainerGone:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            raise
-        except (OSError, UnicodeError, ValueError) as exc:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            return _result(f"Could not start the run: {exc}", SANDBOX_FAILED_EXIT_CODE, start)
-        self._active[run_id] = run
-        if pipe is not None:
-            pipe.watch_output(run.out_r, run.err_r)
-        feeding = asyncio.ensure_future(pipe.serve(buffer, on_output, container.pid1)) if pipe is not None else None
-        try:
-            exit_code, note = await run.supervise(buffer, on_output, timeout)
-            if group is not None and exit_code == OOM_KILLED_EXIT_CODE and group.oom_kills() > oom_kills:
-                note = group.limit_message()
-            changed, line = await asyncio.to_thread(view.finished, run_id) if view is not None else ([], None)
-            note = "\n".join(filter(None, (note, self._sandbox.disk_note(), line)))
-        finally:
-            if feeding is not None:
-                await stop_feeding(feeding)
-            if pipe is not None:
-                pipe.discard()
-            self._active.pop(run_id, None)
-            if group is not None:
-                with contextlib.suppress(OSError):  # the set-up processes of the runs still going
-                    limits.set_cgroup_limits(group, values["data"] // MiB, values["nproc"], len(self._active))
-            if not isolated:
-                shutil.rmtree(run_dir, ignore_errors=True)
-        if pipe is not None:
-            note = "\n".join(filter(None, (pipe.note, note)))
-        await finish_output(buffer, on_output, note, _notes(spec))
-        result = _buffered_result(buffer, exit_code, start, source_path)
-        result.changed_files = changed
-        return result
 
     async def _view(self, spec: RunSpec, path: str, cwd: str) -> tuple[workspace_view.RunView | None, list[str]]:
         """The run's view of ``spec.workspace`` (isolated runs), and the notes to show before it starts."""
@@ -549,88 +419,8 @@ class LocalCodeEnvironment(CodeEnvironment):
             return None, [str(made)]
         return made, list(made.notes)
 
-    async def _run_session(
-        self,
-        container: Container,
-        spec: RunSpec,
-        runtime: Runtime,
-        file_name: str,
-        cwd: str,
-        view: workspace_view.RunView | None,
-        timeout: float,
-        context: RunContext | None,
-        buffer: OutputBuffer,
-        on_output: OutputCallback | None,
-    ) -> CodeRunResult:
-        """Run ``spec`` in its session's worker (started in ``container`` on first use: see ``sessions.py``). In a
-        workspace the worker starts as a fresh run of the file would: in the view of the folder (``view``, its
-        unsaved documents as of the worker's start), in the run's directory, with the file's real path."""
-        assert spec.session is not None
-        start = time.monotonic()
-        isolated = self.isolation == "bubblewrap"
-        root = await self._sandbox.ensure_root()
-        configured: Mapping[str, str] | None = resolve_variable(self._env_vars, context)
-        limits = self._limit_values(context, timeout)
-        if self._cpu_seconds is None:
-            del limits["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
-        extra = {**(configured or {}), **spec.env}
-        path = _relative(spec.path, "file")
-        folder = view.workspace.root if view is not None else None
-        if folder is None and spec.workspace is not None and not isolated:  # in the folder itself, as a fresh run
-            folder = posixpath.normpath(spec.workspace.root)
-        if folder is not None:  # (an absolute directory: worker_request joins it to nothing)
-            cwd = view.cwd if view is not None else posixpath.join(folder, cwd)
-        source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
-        if folder is not None and path:
-            source_path = posixpath.join(folder, path)
-            if spec.language != "bash":
-                extra[SESSION_FILE_ENV] = source_path
-        request = worker_request(
-            spec.language,
-            runtime,
-            work=SANDBOX_WORK_DIR if isolated else str(self.work_dir),
-            cwd=cwd,
-            file=f"{SANDBOX_CODE_DIR}/session" if isolated else str(root / "runs" / "session"),
-            extra=extra,
-            limits=limits,
-            seccomp=self._sandbox.run_filter if isolated else None,
-            isolated=isolated,
-        )
-        if view is not None:
-            request["env"]["PWD"] = cwd
-
-        async def start_worker() -> LocalWorker:
-            self._run_counter += 1
-            run_id = str(self._run_counter)
-            if view is None:
-                return await LocalWorker.start(spec.language, container, {**request, "id": run_id}, b"")
-            fields, code = view.request(run_id, b"", SANDBOX_CODE_DIR)
-            layer = self._sandbox.layer(container)
-            return await LocalWorker.start(
-                spec.language,
-                container,
-                {**request, **fields, "id": run_id},
-                code,
-                overlay_work=layer / f"w{run_id}" if layer is not None else None,
-            )
-
-        async def write(kind: OutputStream, text: str) -> None:
-            await stream(buffer, on_output, text, kind if spec.separate_stderr else "stdout")
-
-        outcome = await self._sessions.run(
-            spec.session,
-            spec.language,
-            spec.code,
-            start=start_worker,
-            write=write,
-            timeout=timeout,
-            filename=source_path,
-            scope=container,
-        )
-        await finish_output(buffer, on_output, outcome.note, _notes(spec))
-        result = _buffered_result(buffer, outcome.exit_code, start, shown_path(spec.language, source_path))
-        result.value = outcome.value
-        return result
+    def _next_id(self) -> str:
+        return next(self._run_ids)
 
     async def _stop_runs(self, reason: str) -> None:
         kill_all(list(self._active.values()), reason)
@@ -651,57 +441,3 @@ class LocalCodeEnvironment(CodeEnvironment):
             self._runtimes[key] = found
             self._container_keys.clear()  # its directories join the container's (in a new container)
         return found
-
-    def _limit_values(self, context: RunContext | None, timeout: float) -> dict[str, int]:
-        memory_mb = int(resolve_variable(self._memory_mb, context))
-        processes = int(resolve_variable(self._max_processes, context))
-        file_mb = int(resolve_variable(self._max_file_size_mb, context))
-        cpu = resolve_variable(self._cpu_seconds, context)
-        for name, value in (("memory_mb", memory_mb), ("max_processes", processes), ("max_file_size_mb", file_mb)):
-            _check_positive(name, value)
-        return limits.limit_values(memory_mb, processes, file_mb, int(cpu) if cpu is not None else int(timeout) + 1)
-
-
-def _result(output: str, exit_code: int, start: float) -> CodeRunResult:
-    return CodeRunResult(output=output, exit_code=exit_code, duration_ms=elapsed_ms(start), backend="local")
-
-
-def _notes(spec: RunSpec) -> OutputStream:
-    """How this run's own notes (timeout, limits, waiting…) are streamed: as stderr when the program's is apart."""
-    return "stderr" if spec.separate_stderr else "stdout"
-
-
-async def _early(
-    message: str, exit_code: int, start: float, buffer: OutputBuffer, on_output: OutputCallback | None
-) -> CodeRunResult:
-    """A result made before the code started: after notes already streamed (waiting for a slot…), one more line."""
-    if buffer.total_bytes == 0:
-        return _result(message, exit_code, start)
-    await finish_output(buffer, on_output, message)
-    return _buffered_result(buffer, exit_code, start, None)
-
-
-def _buffered_result(buffer: OutputBuffer, exit_code: int, start: float, source_path: str | None) -> CodeRunResult:
-    return CodeRunResult(
-        output=buffer.text(),
-        exit_code=exit_code,
-        truncated=buffer.truncated,
-        duration_ms=elapsed_ms(start),
-        source_path=source_path,
-        line_offset=0,
-        backend="local",
-    )
-
-
-def _check_timeout(timeout: Any) -> None:
-    if isinstance(timeout, Variable):
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, Variable):
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")

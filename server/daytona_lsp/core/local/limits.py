@@ -6,7 +6,10 @@ cgroup (``core/cgroup.py``) that bounds a container's total memory + swap and it
 
 from __future__ import annotations
 
+from typing import Any
+
 from daytona_lsp.core.cgroup import MiB, SandboxCgroup
+from daytona_lsp.core.environment import Variable
 
 DEFAULT_MEMORY_MB = 2048
 """The container's total memory + swap where a memory cgroup is writable (and every process's RLIMIT_DATA)."""
@@ -20,6 +23,22 @@ CONTAINER_PROCESSES = 3
 RUN_SETUP_PROCESSES = 1
 """A run's own processes besides its program's: B in ``agent.py``, which sets it up (where the agent cannot clone B
 straight into the run's namespaces, A comes on top and counts in the program's share)."""
+
+
+def check_timeout(timeout: Any) -> None:
+    """``ValueError`` unless ``timeout`` is a positive number of seconds (or a ``Variable``, resolved per run)."""
+    if isinstance(timeout, Variable):
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+
+def check_positive(name: str, value: Any) -> None:
+    """``ValueError`` unless the limit ``name`` is a positive integer (or a ``Variable``, resolved per run)."""
+    if isinstance(value, Variable):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
 
 
 def limit_values(memory_mb: int, processes: int, file_mb: int, cpu_seconds: int) -> dict[str, int]:

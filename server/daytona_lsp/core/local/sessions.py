@@ -1,6 +1,7 @@
 """Session workers in a local sandbox container: each one a run of the agent's (its own pid namespace, limits,
 seccomp, no capabilities) that lives on, its protocol pipes handed over with the request (SCM_RIGHTS, as a run's
-output pipe is) and spoken to from here on the event loop (:class:`~daytona_lsp.core.sessions.channel.Channel`)."""
+output pipe is) and spoken to from here on the event loop (:class:`~daytona_lsp.core.sessions.channel.Channel`).
+:func:`run_session` is the session path of ``LocalCodeEnvironment``: a cell run in its session's worker."""
 
 from __future__ import annotations
 
@@ -9,20 +10,24 @@ import contextlib
 import os
 import posixpath
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from daytona_lsp.core.environment import CodeLanguage
+from daytona_lsp.core.environment import CodeLanguage, CodeRunResult, OutputStream
 from daytona_lsp.core.local import launch
 from daytona_lsp.core.local.container import Container, ContainerGone
-from daytona_lsp.core.local.launch import SANDBOX_SESSIONS_DIR, SESSIONS_DIR
-from daytona_lsp.core.local.run import Run
+from daytona_lsp.core.local.launch import SANDBOX_CODE_DIR, SANDBOX_SESSIONS_DIR, SANDBOX_WORK_DIR, SESSIONS_DIR
+from daytona_lsp.core.local.run import Run, finish_output, stream
+from daytona_lsp.core.local.runs import Attempt, RunSettings, buffered_result, notes_stream, relative
 from daytona_lsp.core.local.runtimes import Runtime
+from daytona_lsp.core.local.sandbox import Sandbox
 from daytona_lsp.core.local.workspace import remove_tree
 from daytona_lsp.core.sessions.channel import Channel
-from daytona_lsp.core.sessions.client import WorkerDied, describe_exit
-from daytona_lsp.core.sessions.pool import Write
+from daytona_lsp.core.sessions.client import SESSION_FILE_ENV, WorkerDied, describe_exit
+from daytona_lsp.core.sessions.driver import shown_path
+from daytona_lsp.core.sessions.pool import SessionPool, Write
 from daytona_lsp.core.sessions.protocol import ExecuteResult
 
 START_TIMEOUT_S = 30.0
@@ -197,3 +202,78 @@ class LocalWorker:
         if self._overlay_work is not None:  # the worker's overlay is unmounted: its namespace is gone
             work, self._overlay_work = self._overlay_work, None
             await asyncio.to_thread(remove_tree, work)
+
+
+async def run_session(
+    attempt: Attempt, sandbox: Sandbox, settings: RunSettings, next_id: Callable[[], str], sessions: SessionPool
+) -> CodeRunResult:
+    """Run ``attempt`` in its session's worker (started in its container on first use). In a workspace the worker
+    starts as a fresh run of the file would: in the view of the folder (``attempt.view``, its unsaved documents as of
+    the worker's start), in the run's directory, with the file's real path."""
+    container, spec, runtime, file_name = attempt.container, attempt.spec, attempt.runtime, attempt.file_name
+    cwd, view, timeout, context = attempt.cwd, attempt.view, attempt.timeout, attempt.context
+    buffer, on_output = attempt.buffer, attempt.on_output
+    assert spec.session is not None
+    start = time.monotonic()
+    isolated = sandbox.isolated
+    root = await sandbox.ensure_root()
+    extra = settings.extra(spec, context)
+    limits = settings.limit_values(context, timeout)
+    if settings.cpu_seconds is None:
+        del limits["cpu"]  # a session lives on: the per-run default (the timeout) would end it; cells time out
+    path = relative(spec.path, "file")
+    folder = view.workspace.root if view is not None else None
+    if folder is None and spec.workspace is not None and not isolated:  # in the folder itself, as a fresh run
+        folder = posixpath.normpath(spec.workspace.root)
+    if folder is not None:  # (an absolute directory: worker_request joins it to nothing)
+        cwd = view.cwd if view is not None else posixpath.join(folder, cwd)
+    source_path = f"{SANDBOX_CODE_DIR}/{file_name}"
+    if folder is not None and path:
+        source_path = posixpath.join(folder, path)
+        if spec.language != "bash":
+            extra[SESSION_FILE_ENV] = source_path
+    request = worker_request(
+        spec.language,
+        runtime,
+        work=SANDBOX_WORK_DIR if isolated else str(sandbox.work_dir),
+        cwd=cwd,
+        file=f"{SANDBOX_CODE_DIR}/session" if isolated else str(root / "runs" / "session"),
+        extra=extra,
+        limits=limits,
+        seccomp=sandbox.run_filter if isolated else None,
+        isolated=isolated,
+    )
+    if view is not None:
+        request["env"]["PWD"] = cwd
+
+    async def start_worker() -> LocalWorker:
+        run_id = next_id()
+        if view is None:
+            return await LocalWorker.start(spec.language, container, {**request, "id": run_id}, b"")
+        fields, code = view.request(run_id, b"", SANDBOX_CODE_DIR)
+        layer = sandbox.layer(container)
+        return await LocalWorker.start(
+            spec.language,
+            container,
+            {**request, **fields, "id": run_id},
+            code,
+            overlay_work=layer / f"w{run_id}" if layer is not None else None,
+        )
+
+    async def write(kind: OutputStream, text: str) -> None:
+        await stream(buffer, on_output, text, kind if spec.separate_stderr else "stdout")
+
+    outcome = await sessions.run(
+        spec.session,
+        spec.language,
+        spec.code,
+        start=start_worker,
+        write=write,
+        timeout=timeout,
+        filename=source_path,
+        scope=container,
+    )
+    await finish_output(buffer, on_output, outcome.note, notes_stream(spec))
+    result = buffered_result(buffer, outcome.exit_code, start, shown_path(spec.language, source_path))
+    result.value = outcome.value
+    return result

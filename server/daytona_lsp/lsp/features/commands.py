@@ -17,9 +17,10 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from daytona_lsp.core.environment import MAX_STDIN_BYTES
 from daytona_lsp.core.lines import LineIndex
+from daytona_lsp.core.secrets import api_key
 from daytona_lsp.lsp import documents, workspace
 from daytona_lsp.lsp.documents import BadRequest
-from daytona_lsp.lsp.runs import RunError, RunRequest, api_key
+from daytona_lsp.lsp.runs import RunError, RunRequest
 
 if TYPE_CHECKING:
     from daytona_lsp.lsp.server import DaytonaLanguageServer

@@ -101,7 +101,7 @@ def maybe_prewarm(server: DaytonaLanguageServer, uri: str, language_id: str, set
     language = documents.language_of(language_id, uri)
     if not settings.prewarm or language is None or language not in settings.languages:
         return
-    from daytona_lsp.lsp.runs import api_key
+    from daytona_lsp.core.secrets import api_key
 
     if settings.backend == "daytona" and not api_key():
         return  # the first run says what is missing

@@ -177,6 +177,10 @@ def _daytona_flags(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``daytona-lsp`` console script; returns the exit status."""
+    if argv is None and os.geteuid() == 0:  # a process of its own (not a caller's: tests call main(argv))
+        from daytona_lsp.core.local.mountns import own_mount_namespace
+
+        own_mount_namespace()  # the local sandbox's mounts die with this process, even killed with SIGKILL
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         # the program's arguments are everything after the first `--` of `run` (argparse would give them to FILE's

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -492,3 +493,20 @@ def test_run_file_on_daytona_sees_its_workspace(daytona_server, tmp_path):
     assert not (root / "src" / "o.txt").exists()
     assert {"helper.py", "main.py", "pyproject.toml"} <= daytona_server.uploaded_names()
     assert ".env" not in daytona_server.uploaded_names()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root mounts the sandbox's bounded store")
+def test_a_root_servers_mounts_stay_in_its_own_namespace_and_die_with_it(tmp_path: Path) -> None:
+    """As root the CLI mounts its sandbox's bounded store; killed with SIGKILL it once left that tmpfs mounted on
+    the host for good (its directory unremovable: EBUSY). Now the mount is in the process's own mount namespace."""
+    proc = start_python(b"import time\nprint('up', flush=True)\ntime.sleep(120)\n", env=cli_env(TMPDIR=str(tmp_path)))
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+        (root,) = tmp_path.glob(f"daytona-lsp-local-{proc.pid}-*")
+        mounted = f" {root} "
+        assert mounted in Path(f"/proc/{proc.pid}/mountinfo").read_text(), "the store is mounted for the server"
+        assert mounted not in Path("/proc/self/mountinfo").read_text(), "and not on the host"
+    finally:
+        proc.kill()
+        proc.wait()
+    shutil.rmtree(root)  # nothing mounted on it here: EBUSY before

@@ -446,6 +446,12 @@ function M.run(opts)
     args.args = opts.args
   end
   local pending = { bufnr = bufnr, uri = args.uri, range = args.range, language = args.language }
+  -- The run sees the unsaved text of every open document of the folder: send the edits of all of them that are still
+  -- being debounced (a request flushes only its own buffer's), as Neovim does before its own requests.
+  local tracking_ok, changetracking = pcall(require, 'vim.lsp._changetracking')
+  if tracking_ok and type(changetracking.flush) == 'function' then
+    pcall(changetracking.flush, client)
+  end
   local ok = client:request('workspace/executeCommand', { command = 'daytona.run', arguments = { args } }, function(err, result)
     if err then
       local message = type(err) == 'table' and (err.message or vim.inspect(err)) or tostring(err)

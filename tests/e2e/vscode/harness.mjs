@@ -335,19 +335,27 @@ export class VSCode {
     await firstLine.click();
   }
 
-  /** Select whole lines (1-based) in the active editor by clicking the line numbers (shift-click extends). */
+  /**
+   * Select whole lines (1-based) in the active editor, as clicking their line numbers does (from the start of `first`
+   * to the start of the line after `last`), with the keyboard: Go to Line, then Shift+Down. Keys reach the editor in
+   * order; a click on a line number could be lost while Monaco re-rendered the margin, and a shift-click then extended
+   * the selection from wherever the cursor was. Waits until the status bar shows the cursor at the selection's end.
+   */
   async selectLines(first, last) {
-    const numbers = this.page.locator(".editor-instance .monaco-editor .margin-view-overlays .line-numbers");
-    await numbers.filter({ hasText: new RegExp(`^${first}$`) }).click();
-    if (last !== first) {
-      await numbers.filter({ hasText: new RegExp(`^${last}$`) }).click({ modifiers: ["Shift"] });
-    }
-    const expected = last - first + 1;
+    const page = this.page;
+    await this.closeQuickInput();
+    await page.keyboard.press("Control+G");
+    const input = page.locator(".quick-input-widget .quick-input-box input");
+    await input.waitFor({ state: "visible" });
+    await input.fill(`:${first}`); // the Go to Line prefix (Ctrl+G opens the quick input with it)
+    await input.press("Enter");
+    await this.waitForText(".part.statusbar", new RegExp(`Ln ${first}, Col 1\\b`), 10_000, `the cursor on line ${first}`);
+    for (let line = first; line <= last; line++) await page.keyboard.press("Shift+ArrowDown");
     await this.waitForText(
       ".part.statusbar",
-      new RegExp(`\\(${expected} lines? selected\\)|\\(\\d+ selected\\)`),
+      new RegExp(`Ln ${last + 1}, Col 1 \\(\\d+ selected\\)`),
       10_000,
-      "the status bar's selection count",
+      `lines ${first}-${last} selected`,
     );
   }
 

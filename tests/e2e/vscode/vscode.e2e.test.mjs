@@ -97,7 +97,7 @@ test("a runtime error shows in Problems on the line that raised it", async () =>
 
 test("Run Selection runs only the selected lines, and its error maps to the file's line", async () => {
   await vscode.openFile("selection.py");
-  // Select lines 2-3 as a person would: click line number 2, shift-click line number 3.
+  // Select lines 2-3 (as clicking their line numbers would).
   await vscode.selectLines(2, 3);
   await vscode.command("Daytona: Run Selection in Sandbox");
   let text = await vscode.waitForOutput(/selection\.py:2-3[\s\S]*■ \[run \S+\] exit 0/);

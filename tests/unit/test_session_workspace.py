@@ -6,8 +6,6 @@ its real path — and an interrupted cell keeps the state."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import marshal
 import os
 import shutil
 import sys
@@ -175,12 +173,13 @@ async def test_a_cancelled_session_cell_keeps_the_state_where_the_agent_forks_a_
     interrupt goes agent → A → B → the cell's processes (the agent as it is built there: its source without it)."""
     from daytona_lsp.core.local import launch
 
+    known = '_SYS_CLONE = {"x86_64": 56'  # as tests/unit/test_local_agent_paths.py builds that agent
     source = launch.AGENT_FILE.read_text()
-    line = '_SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220}.get(os.uname().machine)'
-    assert source.count(line) == 1
-    code = compile(source.replace(line, "_SYS_CLONE = None"), "/agent/agent.py", "exec", dont_inherit=True)
-    pyc = importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code)
-    monkeypatch.setattr(launch, "agent_bytecode", lambda: pyc)
+    assert source.count(known) == 1
+    agent = tmp_path / "agent.py"
+    agent.write_text(source.replace(known, f"_SYS_CLONE = None and {known[len('_SYS_CLONE = ') :]}"))
+    monkeypatch.setattr(launch, "AGENT_FILE", agent)
+    launch.agent_bytecode.cache_clear()
     env = LocalCodeEnvironment(timeout=20)
     try:
         root = write(tmp_path / "proj", {"nb.py": ""})
@@ -191,6 +190,8 @@ async def test_a_cancelled_session_cell_keeps_the_state_where_the_agent_forks_a_
         assert (after.exit_code, after.value) == (0, "42"), after.output
     finally:
         await env.aclose()
+        monkeypatch.undo()
+        launch.agent_bytecode.cache_clear()
 
 
 async def test_without_isolation_a_session_runs_in_the_folder_itself_as_the_file(tmp_path: Path):

@@ -7,13 +7,13 @@ run commands through a shell (current) and on those that split the command on sp
 
 from __future__ import annotations
 
-import base64
 import re
 import shlex
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from daytona_lsp.core.daytona.shell import b64
 from daytona_lsp.core.daytona.stdin import StdinPlan
 from daytona_lsp.core.environment import CodeLanguage, RunSpec
 
@@ -123,10 +123,6 @@ def spec_problem(spec: RunSpec) -> str | None:
         if "\0" in text:
             return f"{what[0].upper()}{what[1:]} contains a NUL character, which a program cannot receive."
     return None
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
 
 
 FILE_RUNNERS: dict[CodeLanguage, tuple[str, str]] = {

@@ -12,7 +12,6 @@ the command's stdin directly (interactive) or ``/dev/null`` (no input), without 
 
 from __future__ import annotations
 
-import base64
 import functools
 import logging
 import re
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from daytona_lsp.core.daytona.shell import b64
 from daytona_lsp.core.environment import InputClosed, RunSpec
 
 if TYPE_CHECKING:
@@ -58,9 +58,9 @@ class StdinPlan:
         """Shell lines that run ``program`` (shell words; ``limited``: the timeout prefix) with its stdin planned so."""
         helper = f"/tmp/daytona-lsp-{tag}-stdin.py"
         preset_file = f"/tmp/daytona-lsp-{tag}-stdin.txt" if preset is not None else "-"
-        lines = [f"printf %s {_b64(helper_source())} | base64 -d > {helper}"]  # it removes itself
+        lines = [f"printf %s {b64(helper_source())} | base64 -d > {helper}"]  # it removes itself
         if preset is not None:
-            lines.append(f"printf %s {_b64(preset)} | base64 -d > {preset_file}")
+            lines.append(f"printf %s {b64(preset)} | base64 -d > {preset_file}")
         mode = "interactive" if self.interactive else "closed"
         return [
             *lines,
@@ -80,10 +80,6 @@ def helper_source() -> str:
     wait = (here.parent / "stdin_wait.py").read_text(encoding="utf-8")
     helper = _IMPORT_LINE.sub("", (here / "stdin_helper.py").read_text(encoding="utf-8"))
     return wait + "\n" + helper
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
 
 
 class MarkerFilter:

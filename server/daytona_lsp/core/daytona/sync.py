@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from daytona_lsp.core.daytona.commands import b64
 from daytona_lsp.core.daytona.errors import RunFailed, error_result
+from daytona_lsp.core.daytona.shell import b64
 from daytona_lsp.core.daytona.tree import Trailer
 from daytona_lsp.core.environment import WorkspaceView
 from daytona_lsp.core.workspace import Diff, Entry, Manifest, Overlays, Rules, Workspace

@@ -20,6 +20,37 @@ M.options = vim.deepcopy(config.defaults)
 M.did_setup = false
 
 M.vt_ns = api.nvim_create_namespace('daytona_lsp.virtual_text')
+-- the lines of the run a virtual text belongs to (an edit of them clears it, as VS Code's inlay hint is cleared)
+local span_ns = api.nvim_create_namespace('daytona_lsp.virtual_text_span')
+local watched = {} -- buffers whose edits are watched for that
+
+local function clear_virtual_text(bufnr)
+  api.nvim_buf_clear_namespace(bufnr, M.vt_ns, 0, -1)
+  api.nvim_buf_clear_namespace(bufnr, span_ns, 0, -1)
+end
+
+--- Clear the buffer's virtual text once a line of the code it reports on changes.
+local function watch_edits(bufnr)
+  if watched[bufnr] then
+    return
+  end
+  watched[bufnr] = true
+  api.nvim_buf_attach(bufnr, false, {
+    on_lines = function(_, buf, _, first, _, last_new)
+      local span = api.nvim_buf_get_extmarks(buf, span_ns, 0, -1, { details = true })[1]
+      if span and first <= span[4].end_row and math.max(last_new, first + 1) > span[2] then
+        vim.schedule(function() -- not while the buffer is being changed
+          if api.nvim_buf_is_valid(buf) then
+            clear_virtual_text(buf)
+          end
+        end)
+      end
+    end,
+    on_detach = function(_, buf)
+      watched[buf] = nil
+    end,
+  })
+end
 
 --- State of the runs this editor knows about, by run id (string).
 ---@class daytona_lsp.Run
@@ -277,6 +308,12 @@ local function set_virtual_text(run)
     virt_text_pos = 'eol',
     hl_mode = 'combine',
   })
+  local first, last = 0, count - 1 -- a whole file's run: any edit of it
+  if run.range then
+    first, last = math.min(run.range.start.line, line), line
+  end
+  api.nvim_buf_set_extmark(bufnr, span_ns, first, 0, { end_row = last, end_col = 0, end_right_gravity = true })
+  watch_edits(bufnr)
 end
 
 local function new_run(id, fields)
@@ -297,7 +334,7 @@ local function start_run(run)
   end
   run.header_written = true
   if run.bufnr and api.nvim_buf_is_valid(run.bufnr) then
-    api.nvim_buf_clear_namespace(run.bufnr, M.vt_ns, 0, -1)
+    clear_virtual_text(run.bufnr)
   end
   local opts = M.options.output
   if opts.open_on_run and opts.mode ~= 'none' then

@@ -43,6 +43,24 @@ H.run('plugin_session', function()
   H.check(H.contains(marks[1].text, '= 42'), 'the value as virtual text: ' .. marks[1].text)
   H.check(H.contains(H.output_text(), 'Out: 42'), 'Out: in the output buffer')
 
+  -- an edit of another cell keeps the value; an edit of its own cell clears it (the text no longer says what ran)
+  vim.api.nvim_buf_set_lines(bufnr, 1, 2, false, { 'answer = 40' })
+  local flushed = false -- the plugin clears in a scheduled callback: one scheduled after it runs after it
+  vim.schedule(function()
+    flushed = true
+  end)
+  H.wait(5000, function()
+    return flushed
+  end, 'the scheduled callbacks')
+  H.eq(1, #virtual_text(bufnr), 'an edit of the first cell keeps the second cell’s value')
+  vim.api.nvim_buf_set_lines(bufnr, 4, 5, false, { 'answer + 2' })
+  H.wait(5000, function()
+    return #virtual_text(bufnr) == 0
+  end, 'the value cleared by an edit of its cell')
+  vim.api.nvim_buf_set_lines(bufnr, 1, 2, false, { 'answer = 41' })
+  vim.api.nvim_buf_set_lines(bufnr, 4, 5, false, { 'answer + 1' })
+  vim.api.nvim_win_set_cursor(0, { 5, 0 })
+
   local info
   require('daytona_lsp').info(function(err, result)
     info = err or result

@@ -219,6 +219,20 @@ async def test_a_js_or_ts_error_raised_in_an_imported_file_is_a_diagnostic_there
         assert [(r.location.uri, r.location.range.start.line) for r in there.related_information or []] == [(main, 2)]
 
 
+async def test_a_bash_error_in_a_sourced_file_is_a_diagnostic_there() -> None:
+    async with start_session(init_options=LOCAL) as s:
+        (s.root / "lib").mkdir()
+        (s.root / "lib" / "util.sh").write_text("greet() { echo hi; }\nno_such_command_here\n")  # not open
+        lib_uri = (s.root / "lib" / "util.sh").as_uri()
+        main = s.open("main.sh", "source ./lib/util.sh\ngreet\n", language_id="shellscript")
+        result = await s.run(main)
+        assert "hi" in result["output"], result
+        await s.wait_until(lambda: bool(s.diagnostics(lib_uri)))
+        [there] = s.diagnostics(lib_uri)
+        assert there.range.start.line == 1 and "no_such_command_here: command not found" in there.message
+        assert s.diagnostics(main) == []
+
+
 async def test_each_backend_sees_the_unsaved_helper_lists_writes_and_maps_its_errors(backend: dict[str, Any]) -> None:
     init = {**LOCAL, **backend["settings"]}
     async with start_session(init_options=init, env=backend["env"]) as s:

@@ -108,3 +108,40 @@ def test_a_workspace_root_that_is_not_absolute_or_a_frame_outside_it_gives_nothi
     for root in ("relative/dir", str(tmp_path / "pkg" / "other"), ""):
         errors = find_errors(output, "python", source_path=source, code=MAIN_PY, workspace_root=root)
         assert [e.path for e in errors] == [None]
+
+
+def test_bash_error_in_a_sourced_workspace_file_is_reported_there(tmp_path: Path) -> None:
+    main = 'source ./lib.sh\n. "$(dirname "$0")/sub/more.sh"\necho done\nnot_a_command_in_main\n'
+    _write(
+        tmp_path,
+        {
+            "pkg/main.sh": main,
+            "pkg/lib.sh": "x=1\nnot_a_command_xyz\n",
+            "pkg/sub/more.sh": "\n\nfalse_cmd_abc arg\n",
+        },
+    )
+    output = _run(["bash", str(tmp_path / "pkg" / "main.sh")], tmp_path / "pkg")
+    source = str(tmp_path / "pkg" / "main.sh")
+    errors = find_errors(output, "bash", source_path=source, code=main, workspace_root=str(tmp_path))
+    found = {(e.path, e.line, e.message) for e in errors}
+    assert found == {
+        (str(tmp_path / "pkg" / "lib.sh"), 1, "not_a_command_xyz: command not found"),  # "./lib.sh: line 2:"
+        (str(tmp_path / "pkg" / "sub" / "more.sh"), 2, "false_cmd_abc: command not found"),  # absolute
+        (None, 3, "not_a_command_in_main: command not found"),  # the script's own
+    }
+    # without the workspace root: only the script's own error
+    alone = find_errors(output, "bash", source_path=source, code=main)
+    assert [(e.path, e.line) for e in alone] == [(None, 3)]
+
+
+def test_bash_sourced_file_outside_the_workspace_or_a_function_name_gives_nothing_elsewhere(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.sh"
+    outside.write_text("nope_cmd_q\n")
+    main = f"source {outside}\nf() {{ missing_in_f; }}\nf\n"
+    _write(tmp_path, {"ws/main.sh": main})
+    output = _run(["bash", str(tmp_path / "ws" / "main.sh")], tmp_path / "ws")
+    errors = find_errors(
+        output, "bash", source_path=str(tmp_path / "ws" / "main.sh"), code=main, workspace_root=str(tmp_path / "ws")
+    )
+    assert all(e.path is None for e in errors), errors
+    assert any(e.message == "missing_in_f: command not found" for e in errors)

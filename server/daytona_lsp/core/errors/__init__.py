@@ -65,9 +65,9 @@ def find_errors(
     code's line count; locations outside it are dropped. ``code``: the code itself (optional) — with it, columns
     account for the indentation that tracebacks strip, and lines without a column marker get the span of the
     statement. Columns count characters of the code line. ``workspace_root``: the sandbox's path of the workspace
-    folder (python, javascript, typescript) — frames in its other files (library code such as ``site-packages`` and
+    folder — frames in its other files (library code such as ``site-packages`` and
     ``node_modules`` excluded) become related frames with a ``path``, and an error raised in one of them is also
-    reported there (:attr:`RunError.path`, that file's line).
+    reported there (:attr:`RunError.path`, that file's line; bash: errors in the files a script sourced).
 
     Clean output gives ``[]``; an error without a location gives one :class:`RunError` with ``line=None``. Never
     raises, whatever the input.

@@ -20,7 +20,8 @@ import shlex
 import uuid
 from collections.abc import Mapping
 
-from daytona_lsp.core.daytona.commands import FILE_RUNNERS, Command, b64, package, program_lines
+from daytona_lsp.core.daytona.commands import FILE_RUNNERS, Command, package, program_lines
+from daytona_lsp.core.daytona.shell import b64
 from daytona_lsp.core.daytona.stdin import StdinPlan
 from daytona_lsp.core.environment import RunSpec
 from daytona_lsp.core.workspace import BUILTIN_IGNORED_DIRS, Entry, Rules, changed_files

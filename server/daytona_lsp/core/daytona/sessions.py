@@ -3,7 +3,8 @@ sandbox and started as a long-running command of a Daytona session (``process.ex
 
 The protocol's fds: the command's stdin becomes the worker's fd 3 (commands, sent with
 ``process.send_session_command_input``), its stdout its fd 4 (events, read from the command's log stream), and
-the worker's own stdin is ``/dev/null`` (a cell reading stdin gets EOF). The worker leads a process group of its
+the worker's own stdin is ``/dev/null`` (a cell's input travels on the protocol: its preset with the execute,
+interactive input as ``input`` commands, each one more ``send_session_command_input``). The worker leads a process group of its
 own (it makes one at start): interrupting is SIGINT to that group, killing SIGKILL to it (each one ``process.exec`` call).
 One run costs one toolbox request (its command); events arrive on the log stream opened when the worker started.
 """
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from daytona_lsp.core.daytona.errors import error_result
-from daytona_lsp.core.environment import CodeLanguage
+from daytona_lsp.core.environment import CodeLanguage, InputChannel
 from daytona_lsp.core.sessions.channel import EVENT_LIMIT, exchange
 from daytona_lsp.core.sessions.client import DRIVER, NODE_WORKER, PYTHON_WORKER, WorkerDied, describe_exit
 from daytona_lsp.core.sessions.pool import Write
@@ -157,7 +158,15 @@ class DaytonaWorker:
         return f"the {self.language} session {how}; its state is lost" + (f"\n{tail}" if tail else "")
 
     async def execute(
-        self, code: str, *, filename: str, line_offset: int, value_cap: int, on_output: Write
+        self,
+        code: str,
+        *,
+        filename: str,
+        line_offset: int,
+        value_cap: int,
+        on_output: Write,
+        stdin: str = "",
+        input: InputChannel | None = None,
     ) -> ExecuteResult:
         async def send(line: bytes) -> None:
             try:
@@ -172,8 +181,10 @@ class DaytonaWorker:
             return event
 
         self._next_id += 1
-        command = execute_command(self._next_id, code, filename, line_offset, value_cap)
-        return await exchange(self._next_id, command, send, next_event, on_output, self._death)
+        command = execute_command(
+            self._next_id, code, filename, line_offset, value_cap, stdin=stdin, interactive=input is not None
+        )
+        return await exchange(self._next_id, command, send, next_event, on_output, self._death, input)
 
     async def _signal(self, name: str) -> None:
         if self._pid > 0:

@@ -48,6 +48,7 @@ def shown_path(language: str, filename: str) -> str:
     under it), :data:`BASH_CELL_PATH` for bash."""
     return BASH_CELL_PATH if language == "bash" else filename
 
+
 # Each cell arrives on fd 3 as "STDIN_PATH\nCODE\0": the cell is sourced with that path as its stdin.
 BASH_LOOP = r"""
 __dl_int=
@@ -239,12 +240,11 @@ class Driver:
         if op == "input":
             if self.pending is None or command.get("id") != self.pending.get("id"):
                 return  # for a cell that is not running: ignored
-            text, eof = str(command.get("text") or ""), command.get("eof") is True
             if self.cell is not None:
-                self.cell.feed(text, eof)
+                self.cell.feed(str(command.get("text") or ""), command.get("eof") is True)
                 self.activity()
             elif self.mode != "bash":
-                self.child.commands.write((json.dumps({"op": "input", "id": command.get("id"), "text": text, "eof": eof}) + "\n").encode())
+                self.child.commands.write((json.dumps(command) + "\n").encode())
             return
         if op != "execute":
             emit(self.event_fd, {"event": "result", "id": command.get("id"), "status": "error", "error": "unknown op"})

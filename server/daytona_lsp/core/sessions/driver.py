@@ -35,8 +35,10 @@ import subprocess
 import sys
 import time
 
-sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # core/ of the tree; /agent locally
-from stdin_wait import anyone_waits, unread_bytes  # noqa: E402  (next to this file on Daytona)
+if __name__ == "__main__":  # (the host imports this module for shown_path: it needs none of this)
+    # stdin_wait.py is next to this file on Daytona, in its parent directory in the source tree and locally (/agent)
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from stdin_wait import anyone_waits, unread_bytes
 
 BASH_CELL_PATH = "/dev/fd/5"
 """Where the bash loop sources each cell from: the file bash's own error messages name (``/dev/fd/5: line 3: …``), so

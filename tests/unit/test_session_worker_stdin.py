@@ -238,6 +238,13 @@ def test_input_sent_before_the_code_reads_is_kept_for_it(worker: RawWorker, lang
     assert "hello Early" in stdout(before) and result["status"] == "ok"
 
 
+def test_input_and_eof_sent_before_the_code_reads_are_kept_for_it(worker: RawWorker, language: str):
+    worker.send(execute(1, READ_ALL[language], interactive=True), give(1, "a\nb\n", eof=True))
+    before, result = worker.until("result", 1)
+    assert [e for e in before if e["event"] != "output"] == [], before
+    assert "lines a,b" in stdout(before) and "stdin_closed" not in result, (before, result)
+
+
 def test_input_line_by_line_then_eof_reaches_code_reading_until_eof(worker: RawWorker, language: str):
     worker.send(execute(1, READ_ALL[language], interactive=True))
     worker.until("input_request", 1)

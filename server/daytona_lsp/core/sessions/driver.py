@@ -118,7 +118,7 @@ class Outbox:
 
 class CellStdin:
     """A bash cell's stdin: a pipe, the preset in it first. The read end is the driver's until bash has opened it
-    (:meth:`opened`); closing the write end (:meth:`close`) is the cell's EOF."""
+    (:meth:`opened`: its ``/proc`` path exists as long as that); closing the write end is the cell's EOF."""
 
     def __init__(self, command: dict) -> None:
         self.id = command.get("id")
@@ -146,11 +146,17 @@ class CellStdin:
             self.read_fd = -1
 
     def feed(self, text: str, eof: bool) -> None:
-        if self.pipe.fd == -1:
+        if self.pipe.fd == -1 or self.eof:
             return
         self.pipe.write(text.encode("utf-8", "surrogateescape"))
         self.requested = False
-        self.eof = self.eof or eof
+        self.eof = eof
+        self.flushed()
+
+    def end(self) -> None:
+        """EOF now: what was not written yet is dropped (the read end stays until bash has opened it)."""
+        self.pipe.data.clear()
+        self.eof = True
         self.flushed()
 
     def flushed(self) -> None:
@@ -253,6 +259,8 @@ class Driver:
             return
         self.pending = command
         if self.mode == "bash":
+            if self.cell is not None:  # (the host sends one execute at a time)
+                self.cell.close()
             self.cell = CellStdin(command)
             code = command["code"].replace("\0", "")
             data = f"{self.cell.path}\n{code}".encode("utf-8", "surrogateescape") + b"\0"
@@ -274,7 +282,7 @@ class Driver:
         is closed, so that a cell waiting for input ends (the trap unwinds the rest of it)."""
         self.sigint = False
         if self.cell is not None:
-            self.cell.close()
+            self.cell.end()
         elif self.mode != "bash":
             self.interrupt_child()
 
@@ -323,7 +331,7 @@ class Driver:
             self.poll_at = time.monotonic() + self.poll_interval
         elif not cell.interactive:
             cell.closed_read = True
-            cell.close()
+            cell.end()
         else:
             self.drain()  # the prompt, all output so far, goes first
             cell.requested = True

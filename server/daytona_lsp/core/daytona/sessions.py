@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
-_FILES = (PYTHON_WORKER, DRIVER, NODE_WORKER)
+_FILES = (PYTHON_WORKER, DRIVER, NODE_WORKER, DRIVER.parent.parent / "stdin_wait.py")  # driver.py imports stdin_wait
 _DIGEST = hashlib.sha256(b"".join(f.read_bytes() for f in _FILES)).hexdigest()[:16]
 WORKER_DIR = f"/tmp/daytona-lsp-sessions-{_DIGEST}"
 """Where the workers are uploaded (named after their content: sandboxes and versions never mix them up)."""

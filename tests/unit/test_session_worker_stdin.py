@@ -190,8 +190,9 @@ def test_interactive_input_is_asked_for_after_the_prompt_and_reaches_the_code(wo
 
 
 def test_without_input_the_code_reads_eof_at_once_and_the_result_says_so(worker: RawWorker, language: str):
+    worker.run(1, DEFINE[language])  # the first cell starts TypeScript's transpiler: not what is timed
     started = time.monotonic()
-    out, result = worker.run(1, ASK[language])
+    out, result = worker.run(2, ASK[language])
     assert time.monotonic() - started < 2, "EOF at once"
     assert out.startswith("name? ") and "hello Ann" not in out, out
     assert result.get("stdin_closed") is True, result

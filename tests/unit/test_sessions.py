@@ -138,6 +138,12 @@ def test_python_cell_input_behaves_as_a_pipe(python: SessionWorker) -> None:
     assert "UnsupportedOperation" in (python.execute("sys.stdin.fileno()").error or "")
 
 
+def test_python_cell_takes_a_large_preset_whole(python: SessionWorker) -> None:
+    preset = "line of input\n" * 600_000  # 8.4 MB: one command line much longer than a pipe holds
+    code = "import sys\ndata = sys.stdin.read()\n(len(data), data == 'line of input\\n' * 600_000)"
+    assert python.execute(code, stdin=preset).value == f"({len(preset)}, True)"
+
+
 def test_python_asks_for_input_after_its_prompt_and_each_wait_once(python: SessionWorker) -> None:
     prompts: list[str] = []
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -181,10 +182,8 @@ class DaytonaWorker:
             return event
 
         self._next_id += 1
-        command = execute_command(
-            self._next_id, code, filename, line_offset, value_cap, stdin=stdin, interactive=input is not None
-        )
-        return await exchange(self._next_id, command, send, next_event, on_output, self._death, input)
+        command = functools.partial(execute_command, self._next_id, code, filename, line_offset, value_cap)
+        return await exchange(self._next_id, command, stdin, send, next_event, on_output, self._death, input)
 
     async def _signal(self, name: str) -> None:
         if self._pid > 0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -78,10 +79,8 @@ class Channel:
             await writer.drain()
 
         self._next_id += 1
-        command = execute_command(
-            self._next_id, code, filename, line_offset, value_cap, stdin=stdin, interactive=input is not None
-        )
-        return await exchange(self._next_id, command, send, self.next_event, on_output, died, input)
+        command = functools.partial(execute_command, self._next_id, code, filename, line_offset, value_cap)
+        return await exchange(self._next_id, command, stdin, send, self.next_event, on_output, died, input)
 
     def close(self) -> None:
         if self.closed:
@@ -102,14 +101,28 @@ Send = Callable[[bytes], Awaitable[None]]
 class CellInput:
     """A running cell's stdin as an :class:`~daytona_lsp.core.environment.InputSink`: what its ``InputChannel``
     is sent goes to the worker as ``input`` commands (echoed in the output first, as a terminal shows typing, when
-    the channel echoes). It also passes the cell's output on, keeping its partial last line: the prompt."""
+    the channel echoes); what was sent before the cell started goes with its execute, as preset input (so the code
+    never waits for input that is already on its way). It also passes the cell's output on, keeping its partial
+    last line: the prompt. Commands leave one at a time, in order (a transport of separate requests keeps it)."""
 
     def __init__(self, command_id: int, send: Send, on_output: Output, echo: bool) -> None:
         self._id = command_id
         self._send = send
         self._on_output = on_output
         self._echo = echo
+        self._sending = asyncio.Lock()
+        self.started = False
+        self.early = ""
+        """What was sent before the cell started."""
+        self.early_eof = False
         self.prompt = ""
+
+    async def start(self, command: bytes) -> None:
+        async with self._sending:
+            self.started = True
+            await self._send(command)
+            if self.early_eof:
+                await self._send(input_command(self._id, "", True))
 
     async def output(self, stream: OutputStream, text: str) -> None:
         self.prompt = last_line(self.prompt, text)
@@ -124,34 +137,40 @@ class CellInput:
         await self._input("", eof=True)
 
     async def _input(self, text: str, *, eof: bool) -> None:
+        if not self.started:
+            self.early += text
+            self.early_eof = self.early_eof or eof
+            return
         try:
-            await self._send(input_command(self._id, text, eof))
+            async with self._sending:
+                await self._send(input_command(self._id, text, eof))
         except (OSError, RuntimeError) as exc:  # the worker is gone: the cell's result says so
             raise InputClosed("the session has ended") from exc
 
 
 async def exchange(
     command_id: int,
-    command: bytes,
+    command: Callable[..., bytes],
+    stdin: str,
     send: Send,
     next_event: Callable[[], Awaitable[dict[str, Any] | None]],
     on_output: Output,
     died: Callable[[], Awaitable[str]],
     input: InputChannel | None = None,
 ) -> ExecuteResult:
-    """One execute over any transport: ``send`` the command (interactive when there is ``input``), pass the
-    output events on until its result, and ``input`` to the cell meanwhile (``input_request`` events become its
+    """One execute over any transport: ``send`` the command (``command(stdin=..., interactive=...)``: the execute
+    line; preset ``stdin``, interactive when there is ``input``), pass the output events on until its result, and
+    ``input`` to the cell meanwhile (``input_request`` events become its
     :meth:`~daytona_lsp.core.environment.InputChannel.input_requested` with the prompt; it is detached at the end).
     ``next_event`` gives ``None`` once the worker is gone (then :class:`WorkerDied` with ``died()``'s reason)."""
     cell = CellInput(command_id, send, on_output, input is not None and input.echo)
     try:
-        await send(command)
-    except (OSError, RuntimeError) as exc:
-        raise WorkerDied(await died()) from exc
-    try:
         if input is not None:
-            with contextlib.suppress(InputClosed):  # the worker is gone: its events end
-                await input.attach(cell)
+            await input.attach(cell)  # what was sent so far: preset input of the execute
+        try:
+            await cell.start(command(stdin=stdin + cell.early, interactive=input is not None))
+        except (OSError, RuntimeError) as exc:
+            raise WorkerDied(await died()) from exc
         while True:
             event = await next_event()
             if event is None:
@@ -159,8 +178,8 @@ async def exchange(
             kind = event.get("event")
             if kind == "output":
                 await cell.output("stderr" if event.get("stream") == "stderr" else "stdout", str(event.get("text", "")))
-            elif kind == "input_request" and event.get("id") == command_id and input is not None:
-                await input.input_requested(cell.prompt)
+            elif kind == "input_request" and event.get("id") == command_id and input is not None and input.is_open:
+                await input.input_requested(cell.prompt)  # (after EOF was sent the code waits for it to arrive)
             elif kind == "result" and event.get("id") == command_id:
                 return result_of(event)
     finally:

@@ -109,21 +109,24 @@ class _Commands:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.lines: list[bytes] = []
+        self.lines: list[bytearray] = []
         self.held: list[dict] = []
-        self._partial = b""
+        self._partial = bytearray()
         self.ended = False
 
     def _fill(self, block: bool) -> bool:
         """Read what the host sent (waiting for it when ``block``); False when nothing came (or the host is gone)."""
         if self.ended or (not block and not select.select([self.fd], [], [], 0)[0]):
             return False
-        chunk = os.read(self.fd, 65536)  # a SIGINT while the code waits here raises KeyboardInterrupt (PEP 475)
+        chunk = os.read(self.fd, 1 << 20)  # a SIGINT while the code waits here raises KeyboardInterrupt (PEP 475)
         if not chunk:
             self.ended = True
             return False
-        *lines, self._partial = (self._partial + chunk).split(b"\n")
-        self.lines += [line for line in lines if line.strip()]
+        self._partial += chunk
+        if b"\n" in chunk:  # (a long line, a large preset, is split once it is whole)
+            *lines, rest = self._partial.split(b"\n")
+            self._partial = bytearray(rest)
+            self.lines += [line for line in lines if line.strip()]
         return True
 
     def _parse(self) -> dict:

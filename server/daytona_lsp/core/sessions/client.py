@@ -58,7 +58,8 @@ def describe_exit(code: int | None) -> str:
 
 
 class SessionWorker:
-    """One running worker. ``argv`` is from :func:`worker_argv`; ``stdin`` is the user's program's stdin."""
+    """One running worker. ``argv`` is from :func:`worker_argv`; ``stdin`` is the worker's own fd 0 (what child
+    processes of a Python cell read; a cell's input is :meth:`execute`'s ``stdin`` / ``answer``)."""
 
     def __init__(
         self,

@@ -14,6 +14,8 @@ from pytest_lsp import client_capabilities
 from tests.lsp.conftest import WAIT, Session, rng, start_session
 from tests.unit.test_backend_sessions import _node_strips_types
 
+from daytona_lsp.core.environment import STDIN_CLOSED_NOTE
+
 NOTIFY = {"outputNotifications": True}
 LOCAL = {**NOTIFY, "backend": "local", "prewarm": False}
 
@@ -222,3 +224,32 @@ async def test_a_plain_client_sees_the_value_as_an_out_line_of_the_log() -> None
         assert result["value"] == "42"
         *_, out, summary = s.log_text().splitlines()
         assert out == "Out: 42" and summary.startswith(f"■ run {result['runId']}: plain.py: exit 0 in ")
+
+
+ASKING = "# %% one\nkept = 'yes'\n# %% ask\nname = input('Name? ')\nprint('hello', name)\n# %% three\nkept\n"
+
+
+async def test_a_cell_asks_the_client_for_input_and_gets_the_answer(backend: dict[str, Any]) -> None:
+    init = _init(backend, interactiveInput=True)
+    async with start_session(init_options=init, env=backend["env"]) as s:
+        uri = s.open("ask_cells.py", ASKING)
+        assert (await s.run(uri, _cell(ASKING, 0)))["exitCode"] == 0
+        run = asyncio.ensure_future(s.run(uri, _cell(ASKING, 1)))
+        await s.wait_until(lambda: bool(s.input_requests) or run.done())
+        assert s.input_requests, run.result()
+        request = s.input_requests[0]
+        assert request["prompt"] == "Name? "
+        await s.command("daytona.sendInput", {"runId": request["runId"], "text": "Ann"})
+        result = await asyncio.wait_for(run, WAIT)
+        assert (result["exitCode"], result["output"]) == (0, "Name? Ann\nhello Ann\n"), result
+        assert (await s.run(uri, _cell(ASKING, 2)))["value"] == "'yes'"  # the session kept its state
+
+
+async def test_a_cell_of_a_client_that_did_not_opt_in_reads_eof_and_is_told(backend: dict[str, Any]) -> None:
+    async with start_session(init_options=_init(backend), env=backend["env"]) as s:
+        uri = s.open("ask_cells.py", ASKING)
+        result = await s.run(uri, _cell(ASKING, 1))
+        assert result["exitCode"] == 1 and "EOFError" in result["output"], result
+        assert result["output"].rstrip().endswith(STDIN_CLOSED_NOTE) and not s.input_requests
+        preset = await s.run(uri, _cell(ASKING, 1), stdin="Bo\n")
+        assert (preset["exitCode"], preset["output"]) == (0, "Name? hello Bo\n"), preset

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from daytona_lsp.core import CodeEnvironment, RunSpec
-from daytona_lsp.core.environment import TIMEOUT_EXIT_CODE, CodeLanguage
+from daytona_lsp.core.environment import STDIN_CLOSED_NOTE, TIMEOUT_EXIT_CODE, CodeLanguage, InputChannel
 from daytona_lsp.core.local import LocalCodeEnvironment
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
@@ -36,6 +36,35 @@ FOREVER = {
     "bash": "echo started; while :; do sleep 0.05; done",
     "javascript": "console.log('started'); while (true) {}",
     "typescript": "console.log('started'); while (true) {}",
+}
+
+
+NODE_LINES = (
+    "const lines{T} = [];\n"
+    "for await (const line of require('readline').createInterface({ input: process.stdin })) lines.push(line);\n"
+)
+# per language: read two lines, then the rest to EOF; print them as `got A B rest=C|D`
+READ = {
+    "python": (
+        "import sys\na = input()\nb = input()\nrest = sys.stdin.read()\n"
+        "print('got', a, b, 'rest=' + '|'.join(rest.splitlines()))"
+    ),
+    "bash": 'read -r a\nread -r b\necho "got $a $b rest=$(paste -sd"|")"',
+    "javascript": NODE_LINES.replace("{T}", "")
+    + "console.log('got', lines[0], lines[1], 'rest=' + lines.slice(2).join('|'));",
+    "typescript": NODE_LINES.replace("{T}", ": string[]")
+    + "console.log('got', lines[0], lines[1], 'rest=' + lines.slice(2).join('|'));",
+}
+NODE_ASK = (
+    "const rl = require('readline').createInterface({ input: process.stdin, output: process.stdout });\n"
+    "rl.question('Name? ', (name{T}) => { console.log('hello ' + name); rl.close(); });"
+)
+# per language: prompt `Name? ` (no newline), read one line, greet it
+ASK = {
+    "python": "name = input('Name? ')\nprint('hello ' + name)",
+    "bash": 'printf "Name? "\nread -r name\necho "hello $name"',
+    "javascript": NODE_ASK.replace("{T}", ""),
+    "typescript": NODE_ASK.replace("{T}", ": string"),
 }
 
 
@@ -247,12 +276,6 @@ async def test_flooding_output_is_capped(make: Make):
     assert len(result.output) < 12_000 and result.output.rstrip().endswith("line 199999")
 
 
-async def test_a_cell_reading_stdin_gets_eof(senv: CodeEnvironment):
-    result = await senv.execute(cell("import sys\nsys.stdin.read()", "python"))
-    assert (result.exit_code, result.value) == (0, "''")
-    assert (await senv.execute(cell('read -r line; echo "rc=$?"', "bash"))).output == "rc=1\n"
-
-
 async def test_a_local_session_is_isolated_as_a_run_is(senv: CodeEnvironment):
     if not isinstance(senv, LocalCodeEnvironment):
         pytest.skip("the local sandbox's isolation")
@@ -327,3 +350,91 @@ async def test_daytona_workers_removed_from_the_sandbox_are_uploaded_again(make:
     failed = await env.execute(cell("x = 2", "python"))
     assert failed.exit_code == 125 and "Could not start the python session" in failed.output
     assert (await env.execute(cell("x = 3\nx", "python"))).value == "3"
+
+
+# ---- a cell's stdin (preset, interactive, none), as a fresh run's -------------------------------------------------
+
+
+def answering(*answers: str | None) -> tuple[InputChannel, list[str]]:
+    """An input channel answering each wait with the next of ``answers`` (``None``: EOF), and the prompts it saw."""
+    prompts: list[str] = []
+    left = list(answers)
+
+    async def answer(prompt: str) -> None:
+        prompts.append(prompt)
+        text = left.pop(0) if left else None
+        await (channel.close() if text is None else channel.send(text))
+
+    channel = InputChannel(answer)
+    return channel, prompts
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_a_cell_reads_its_preset_stdin(senv: CodeEnvironment, language: CodeLanguage):
+    needs(language, senv)
+    result = await senv.execute(cell(READ[language], language, stdin="Ann\nBob\nc\nd\n"))
+    assert (result.exit_code, result.output) == (0, "got Ann Bob rest=c|d\n"), result.output
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_a_cell_asks_for_input_with_its_prompt_and_shows_the_answer(senv: CodeEnvironment, language: CodeLanguage):
+    needs(language, senv)
+    channel, prompts = answering("Ada")
+    result = await senv.execute(cell(ASK[language], language, input=channel))
+    assert result.exit_code == 0, result.output
+    assert prompts == ["Name? "]
+    assert result.output == "Name? Ada\nhello Ada\n"  # the answer echoed after its prompt
+    assert STDIN_CLOSED_NOTE not in result.output
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_a_cell_without_input_reads_eof_at_once_and_says_so(senv: CodeEnvironment, language: CodeLanguage):
+    needs(language, senv)
+    await senv.execute(cell(DEFINE[language], language))  # the worker is up: what is timed is the cell
+    start = asyncio.get_running_loop().time()
+    result = await senv.execute(cell(READ[language], language))
+    assert asyncio.get_running_loop().time() - start < 2
+    assert result.output.rstrip().endswith(STDIN_CLOSED_NOTE), result.output
+    no_read = await senv.execute(cell(USE[language], language))
+    assert STDIN_CLOSED_NOTE not in no_read.output  # only a cell that read gets the note
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_eof_in_one_cell_does_not_reach_the_next(senv: CodeEnvironment, language: CodeLanguage):
+    needs(language, senv)
+    channel, _ = answering(None)  # EOF at the first wait
+    first = await senv.execute(cell(READ[language], language, input=channel))
+    assert STDIN_CLOSED_NOTE not in first.output  # EOF was the user's: no note
+    second = await senv.execute(cell(READ[language], language, stdin="x\ny\nz\n"))
+    assert (second.exit_code, second.output) == (0, "got x y rest=z\n"), second.output
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_the_state_survives_a_cell_that_waited_for_input(senv: CodeEnvironment, language: CodeLanguage):
+    needs(language, senv)
+    await senv.execute(cell(DEFINE[language], language))
+    channel, prompts = answering("Ada")
+    asked = await senv.execute(cell(ASK[language], language, input=channel))
+    assert (asked.exit_code, prompts) == (0, ["Name? "]), asked.output
+    after = await senv.execute(cell(USE[language], language))
+    assert (after.exit_code, shown(after)) == (0, "42"), after.output
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_a_timeout_while_waiting_for_input_interrupts_and_keeps_the_state(make: Make, language: CodeLanguage):
+    env = make(timeout=2)
+    needs(language, env)
+    await env.execute(cell(DEFINE[language], language))
+    asked = asyncio.Event()
+    result = await env.execute(cell(ASK[language], language, input=InputChannel(lambda prompt: asked.set())))
+    assert asked.is_set() and result.exit_code == TIMEOUT_EXIT_CODE, result.output
+    assert "the code was interrupted; the session keeps its state" in result.output
+    after = await env.execute(cell(USE[language], language))
+    assert (after.exit_code, shown(after)) == (0, "42"), after.output
+
+
+async def test_input_sent_before_the_cell_reads_is_kept_for_it(senv: CodeEnvironment):
+    channel, prompts = answering()
+    await channel.send("early")
+    result = await senv.execute(cell("import sys\nsys.stdin.readline()", "python", input=channel))
+    assert (result.value, prompts) == ("'early\\n'", []), result.output

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from daytona_lsp.core.sessions.client import SessionWorker, WorkerDied
+from daytona_lsp.core.sessions.protocol import input_command
 
 
 class Recorder:
@@ -117,13 +118,68 @@ def test_python_interrupt_stops_the_cell_and_keeps_state(python: SessionWorker) 
     assert python.execute("before + 1").value == "42"
 
 
-def test_python_stdin_stays_the_programs() -> None:
+def test_python_cells_read_their_own_input_and_fd_0_stays_the_workers() -> None:
     r, w = os.pipe()
     os.write(w, b"typed\n")
     os.close(w)
     with SessionWorker("python", stdin=r) as worker:
         os.close(r)
-        assert worker.execute("input()").value == "'typed'"
+        assert worker.execute("input()", stdin="preset\n").value == "'preset'"
+        assert worker.execute("import os\nos.read(0, 100)").value == "b'typed\\n'"
+        result = worker.execute("input()")
+        assert (result.status, result.stdin_closed) == ("error", True) and "EOFError" in (result.error or "")
+
+
+def test_python_cell_input_behaves_as_a_pipe(python: SessionWorker) -> None:
+    code = "import sys\n(input('Name? '), sys.stdin.readline(), [line for line in sys.stdin])"
+    result = python.execute(code, stdin="Ada\nline 2\nline 3\nlast")
+    assert result.value == "('Ada', 'line 2\\n', ['line 3\\n', 'last'])"
+    assert python.execute("sys.stdin.buffer.read()", stdin="bytes").value == "b'bytes'"
+    assert "UnsupportedOperation" in (python.execute("sys.stdin.fileno()").error or "")
+
+
+def test_python_cell_takes_a_large_preset_whole(python: SessionWorker) -> None:
+    preset = "line of input\n" * 600_000  # 8.4 MB: one command line much longer than a pipe holds
+    code = "import sys\ndata = sys.stdin.read()\n(len(data), data == 'line of input\\n' * 600_000)"
+    assert python.execute(code, stdin=preset).value == f"({len(preset)}, True)"
+
+
+def test_python_asks_for_input_after_its_prompt_and_each_wait_once(python: SessionWorker) -> None:
+    prompts: list[str] = []
+
+    def answer(prompt: str) -> str | None:
+        prompts.append(prompt)
+        return None if len(prompts) == 3 else f"answer {len(prompts)}\n"
+
+    code = "import sys\na = input('Name? ')\nprint('got', a)\nb = input('Age? ')\n(a, b, sys.stdin.read())"
+    result = python.execute(code, stdin="", answer=answer)
+    assert (result.value, result.stdin_closed) == ("('answer 1', 'answer 2', '')", False)
+    assert prompts == ["Name? ", "Age? ", "Age? "]  # (this client does not echo the answers)
+
+
+def test_python_ignores_input_for_a_cell_that_is_not_running(python: SessionWorker) -> None:
+    python.execute("1")
+    python._send(input_command(python._next_id, "late\n"))  # for the cell that has ended: dropped, no event
+    python._send(input_command(99, "stray\n"))  # for no cell at all
+    asked: list[str] = []
+    result = python.execute("input('> ')", answer=lambda prompt: asked.append(prompt) or "mine\n")
+    assert (result.value, asked) == ("'mine'", ["> "])
+
+
+def test_python_interrupt_while_waiting_for_input_keeps_the_state(python: SessionWorker) -> None:
+    python.execute("kept = 'yes'")
+    asked: list[str] = []
+
+    def interrupt(prompt: str) -> str:
+        if not asked:
+            python.interrupt()
+        asked.append(prompt)
+        return ""  # more input, none of it a line: the code goes on waiting until the interrupt comes
+
+    result = python.execute("input('wait: ')", answer=interrupt)
+    assert result.status == "interrupted" and "KeyboardInterrupt" in (result.error or "")
+    assert python.execute("kept").value == "'yes'"
+    assert python.execute("input()", stdin="fresh\n").value == "'fresh'"  # the next cell has its own stdin
 
 
 def test_killed_worker_is_reported_clearly(python: SessionWorker) -> None:

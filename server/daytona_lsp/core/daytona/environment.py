@@ -426,6 +426,8 @@ class DaytonaCodeEnvironment(CodeEnvironment):
             timeout=self._timeout,
             filename=source_path,
             scope=sandbox,
+            stdin=spec.stdin,
+            input=spec.input,
         )
         await emit(on_output, "stdout", buffer.unstreamed_text())
         output = with_note(buffer.text(), outcome.note)

@@ -3,7 +3,8 @@ sandbox and started as a long-running command of a Daytona session (``process.ex
 
 The protocol's fds: the command's stdin becomes the worker's fd 3 (commands, sent with
 ``process.send_session_command_input``), its stdout its fd 4 (events, read from the command's log stream), and
-the worker's own stdin is ``/dev/null`` (a cell reading stdin gets EOF). The worker leads a process group of its
+the worker's own stdin is ``/dev/null`` (a cell's input travels on the protocol: its preset with the execute,
+interactive input as ``input`` commands, each one more ``send_session_command_input``). The worker leads a process group of its
 own (it makes one at start): interrupting is SIGINT to that group, killing SIGKILL to it (each one ``process.exec`` call).
 One run costs one toolbox request (its command); events arrive on the log stream opened when the worker started.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from daytona_lsp.core.daytona.errors import error_result
-from daytona_lsp.core.environment import CodeLanguage
+from daytona_lsp.core.environment import CodeLanguage, InputChannel
 from daytona_lsp.core.sessions.channel import EVENT_LIMIT, exchange
 from daytona_lsp.core.sessions.client import DRIVER, NODE_WORKER, PYTHON_WORKER, WorkerDied, describe_exit
 from daytona_lsp.core.sessions.pool import Write
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
-_FILES = (PYTHON_WORKER, DRIVER, NODE_WORKER)
+_FILES = (PYTHON_WORKER, DRIVER, NODE_WORKER, DRIVER.parent.parent / "stdin_wait.py")  # driver.py imports stdin_wait
 _DIGEST = hashlib.sha256(b"".join(f.read_bytes() for f in _FILES)).hexdigest()[:16]
 WORKER_DIR = f"/tmp/daytona-lsp-sessions-{_DIGEST}"
 """Where the workers are uploaded (named after their content: sandboxes and versions never mix them up)."""
@@ -157,7 +159,15 @@ class DaytonaWorker:
         return f"the {self.language} session {how}; its state is lost" + (f"\n{tail}" if tail else "")
 
     async def execute(
-        self, code: str, *, filename: str, line_offset: int, value_cap: int, on_output: Write
+        self,
+        code: str,
+        *,
+        filename: str,
+        line_offset: int,
+        value_cap: int,
+        on_output: Write,
+        stdin: str = "",
+        input: InputChannel | None = None,
     ) -> ExecuteResult:
         async def send(line: bytes) -> None:
             try:
@@ -172,8 +182,8 @@ class DaytonaWorker:
             return event
 
         self._next_id += 1
-        command = execute_command(self._next_id, code, filename, line_offset, value_cap)
-        return await exchange(self._next_id, command, send, next_event, on_output, self._death)
+        command = functools.partial(execute_command, self._next_id, code, filename, line_offset, value_cap)
+        return await exchange(self._next_id, command, stdin, send, next_event, on_output, self._death, input)
 
     async def _signal(self, name: str) -> None:
         if self._pid > 0:

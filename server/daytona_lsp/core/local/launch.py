@@ -234,6 +234,7 @@ def container_argv(
         "--ro-bind",
         str(SESSIONS_DIR),
         SANDBOX_SESSIONS_DIR,
+        *("--ro-bind", str(SESSIONS_DIR.parent / "stdin_wait.py"), "/agent/stdin_wait.py"),  # driver.py's
         "--chdir",
         SANDBOX_WORK_DIR,
         "--remount-ro",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from daytona_lsp.core.environment import CodeLanguage, CodeRunResult, OutputStream
+from daytona_lsp.core.environment import CodeLanguage, CodeRunResult, InputChannel, OutputStream
 from daytona_lsp.core.local import launch
 from daytona_lsp.core.local.container import Container, ContainerGone
 from daytona_lsp.core.local.launch import SANDBOX_CODE_DIR, SANDBOX_SESSIONS_DIR, SANDBOX_WORK_DIR, SESSIONS_DIR
@@ -179,7 +179,15 @@ class LocalWorker:
         return f"the {self.language} session {how}; its state is lost" + (f"\n{tail}" if tail else "")
 
     async def execute(
-        self, code: str, *, filename: str, line_offset: int, value_cap: int, on_output: Write
+        self,
+        code: str,
+        *,
+        filename: str,
+        line_offset: int,
+        value_cap: int,
+        on_output: Write,
+        stdin: str = "",
+        input: InputChannel | None = None,
     ) -> ExecuteResult:
         return await self._channel.execute(
             code,
@@ -188,6 +196,8 @@ class LocalWorker:
             value_cap=value_cap,
             on_output=on_output,
             died=self._death,
+            stdin=stdin,
+            input=input,
         )
 
     async def interrupt(self) -> None:
@@ -272,6 +282,8 @@ async def run_session(
         timeout=timeout,
         filename=source_path,
         scope=container,
+        stdin=spec.stdin,
+        input=spec.input,
     )
     await finish_output(buffer, on_output, outcome.note, notes_stream(spec))
     result = buffered_result(buffer, outcome.exit_code, start, shown_path(spec.language, source_path))

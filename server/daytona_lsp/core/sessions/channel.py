@@ -1,18 +1,20 @@
 """The host side of the session protocol (``protocol.py``) on the event loop: a worker's command pipe and event pipe,
-whoever started it (the local agent hands them over; see ``core/local/sessions.py``). Never blocks the loop."""
+whoever started it (the local agent hands them over; see ``core/local/sessions.py``), and :func:`exchange`, one
+cell over any transport (the Daytona worker's too), its input included. Never blocks the loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..environment import OutputStream
+from ..environment import InputChannel, InputClosed, OutputStream
 from .client import WorkerDied
-from .protocol import ExecuteResult, execute_command, result_of
+from .protocol import ExecuteResult, execute_command, input_command, last_line, result_of
 
 EVENT_LIMIT = 64 * 1024 * 1024
 """The longest event line taken (a worker's output events are at most 64 KiB of text; a traceback may be longer)."""
@@ -63,8 +65,10 @@ class Channel:
         filename: str,
         line_offset: int,
         value_cap: int,
-        on_output: Callable[[OutputStream, str], Awaitable[None]],
+        on_output: Output,
         died: Callable[[], Awaitable[str]],
+        stdin: str = "",
+        input: InputChannel | None = None,
     ) -> ExecuteResult:
         """Send one execute, pass its output on, return its result; ``died()`` says why when the worker is gone."""
         writer = self._writer
@@ -75,8 +79,8 @@ class Channel:
             await writer.drain()
 
         self._next_id += 1
-        command = execute_command(self._next_id, code, filename, line_offset, value_cap)
-        return await exchange(self._next_id, command, send, self.next_event, on_output, died)
+        command = functools.partial(execute_command, self._next_id, code, filename, line_offset, value_cap)
+        return await exchange(self._next_id, command, stdin, send, self.next_event, on_output, died, input)
 
     def close(self) -> None:
         if self.closed:
@@ -90,26 +94,94 @@ class Channel:
                     os.close(fd)
 
 
+Output = Callable[[OutputStream, str], Awaitable[None]]
+Send = Callable[[bytes], Awaitable[None]]
+
+
+class CellInput:
+    """A running cell's stdin as an :class:`~daytona_lsp.core.environment.InputSink`: what its ``InputChannel``
+    is sent goes to the worker as ``input`` commands (echoed in the output first, as a terminal shows typing, when
+    the channel echoes); what was sent before the cell started goes with its execute, as preset input (so the code
+    never waits for input that is already on its way). It also passes the cell's output on, keeping its partial
+    last line: the prompt. Commands leave one at a time, in order (a transport of separate requests keeps it)."""
+
+    def __init__(self, command_id: int, send: Send, on_output: Output, echo: bool) -> None:
+        self._id = command_id
+        self._send = send
+        self._on_output = on_output
+        self._echo = echo
+        self._sending = asyncio.Lock()
+        self.started = False
+        self.early = ""
+        """What was sent before the cell started."""
+        self.early_eof = False
+        self.prompt = ""
+
+    async def start(self, command: bytes) -> None:
+        async with self._sending:
+            self.started = True
+            await self._send(command)
+            if self.early_eof:
+                await self._send(input_command(self._id, "", True))
+
+    async def output(self, stream: OutputStream, text: str) -> None:
+        self.prompt = last_line(self.prompt, text)
+        await self._on_output(stream, text)
+
+    async def write(self, text: str) -> None:
+        if self._echo:
+            await self.output("stdout", text)
+        await self._input(text, eof=False)
+
+    async def close(self) -> None:
+        await self._input("", eof=True)
+
+    async def _input(self, text: str, *, eof: bool) -> None:
+        if not self.started:
+            self.early += text
+            self.early_eof = self.early_eof or eof
+            return
+        try:
+            async with self._sending:
+                await self._send(input_command(self._id, text, eof))
+        except (OSError, RuntimeError) as exc:  # the worker is gone: the cell's result says so
+            raise InputClosed("the session has ended") from exc
+
+
 async def exchange(
     command_id: int,
-    command: bytes,
-    send: Callable[[bytes], Awaitable[None]],
+    command: Callable[..., bytes],
+    stdin: str,
+    send: Send,
     next_event: Callable[[], Awaitable[dict[str, Any] | None]],
-    on_output: Callable[[OutputStream, str], Awaitable[None]],
+    on_output: Output,
     died: Callable[[], Awaitable[str]],
+    input: InputChannel | None = None,
 ) -> ExecuteResult:
-    """One execute over any transport: ``send`` the command, pass the output events on until its result.
+    """One execute over any transport: ``send`` the command (``command(stdin=..., interactive=...)``: the execute
+    line; preset ``stdin``, interactive when there is ``input``), pass the output events on until its result, and
+    ``input`` to the cell meanwhile (``input_request`` events become its
+    :meth:`~daytona_lsp.core.environment.InputChannel.input_requested` with the prompt; it is detached at the end).
     ``next_event`` gives ``None`` once the worker is gone (then :class:`WorkerDied` with ``died()``'s reason)."""
+    cell = CellInput(command_id, send, on_output, input is not None and input.echo)
     try:
-        await send(command)
-    except (OSError, RuntimeError) as exc:
-        raise WorkerDied(await died()) from exc
-    while True:
-        event = await next_event()
-        if event is None:
-            raise WorkerDied(await died())
-        kind = event.get("event")
-        if kind == "output":
-            await on_output("stderr" if event.get("stream") == "stderr" else "stdout", str(event.get("text", "")))
-        elif kind == "result" and event.get("id") == command_id:
-            return result_of(event)
+        if input is not None:
+            await input.attach(cell)  # what was sent so far: preset input of the execute
+        try:
+            await cell.start(command(stdin=stdin + cell.early, interactive=input is not None))
+        except (OSError, RuntimeError) as exc:
+            raise WorkerDied(await died()) from exc
+        while True:
+            event = await next_event()
+            if event is None:
+                raise WorkerDied(await died())
+            kind = event.get("event")
+            if kind == "output":
+                await cell.output("stderr" if event.get("stream") == "stderr" else "stdout", str(event.get("text", "")))
+            elif kind == "input_request" and event.get("id") == command_id and input is not None and input.is_open:
+                await input.input_requested(cell.prompt)  # (after EOF was sent the code waits for it to arrive)
+            elif kind == "result" and event.get("id") == command_id:
+                return result_of(event)
+    finally:
+        if input is not None:
+            input.detach()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..environment import CodeLanguage, OutputStream
-from .protocol import DEFAULT_VALUE_CAP, ExecuteResult, execute_command, result_of
+from .protocol import DEFAULT_VALUE_CAP, ExecuteResult, execute_command, input_command, last_line, result_of
 
 HERE = Path(__file__).resolve().parent
 PYTHON_WORKER = HERE / "python_worker.py"
@@ -58,7 +58,8 @@ def describe_exit(code: int | None) -> str:
 
 
 class SessionWorker:
-    """One running worker. ``argv`` is from :func:`worker_argv`; ``stdin`` is the user's program's stdin."""
+    """One running worker. ``argv`` is from :func:`worker_argv`; ``stdin`` is the worker's own fd 0 (what child
+    processes of a Python cell read; a cell's input is :meth:`execute`'s ``stdin`` / ``answer``)."""
 
     def __init__(
         self,
@@ -129,24 +130,42 @@ class SessionWorker:
         line_offset: int = 0,
         value_cap: int = DEFAULT_VALUE_CAP,
         on_output: Callable[[OutputStream, str], object] | None = None,
+        stdin: str = "",
+        answer: Callable[[str], str | None] | None = None,
     ) -> ExecuteResult:
-        """Run ``code`` in the session; output goes to ``on_output`` as produced. Raises :class:`WorkerDied`."""
+        """Run ``code`` in the session; output goes to ``on_output`` as produced. ``stdin``: the cell's preset
+        input; ``answer(prompt)``: called when the code waits for more (the prompt is the partial last output line),
+        returns the input to send (``None``: EOF); without it the code reads EOF after the preset. Raises
+        :class:`WorkerDied`."""
         with self._lock:
             if self._dead is not None:
                 raise WorkerDied(self._dead)
             self._next_id += 1
-            try:
-                self._commands.write(execute_command(self._next_id, code, filename, line_offset, value_cap))
-            except BrokenPipeError:
-                raise self._died() from None
+            command_id = self._next_id
+            partial = ""
+            self._send(
+                execute_command(
+                    command_id, code, filename, line_offset, value_cap, stdin=stdin, interactive=answer is not None
+                )
+            )
             while True:
                 event = self._read_event()
                 kind = event.get("event")
                 if kind == "output":
+                    partial = last_line(partial, event["text"])
                     if on_output is not None:
                         on_output(event["stream"], event["text"])
-                elif kind == "result" and event.get("id") == self._next_id:
+                elif kind == "input_request" and event.get("id") == command_id and answer is not None:
+                    text = answer(partial)
+                    self._send(input_command(command_id, text or "", eof=text is None))
+                elif kind == "result" and event.get("id") == command_id:
                     return result_of(event)
+
+    def _send(self, line: bytes) -> None:
+        try:
+            self._commands.write(line)
+        except BrokenPipeError:
+            raise self._died() from None
 
     def interrupt(self) -> None:
         """SIGINT to the worker's process group: the running code stops, the state survives."""

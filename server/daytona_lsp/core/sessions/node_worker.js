@@ -10,9 +10,13 @@
 // expression of an async cell is found by asking vm.Script whether the last top-level statement compiles as one.
 // TypeScript is transpiled per cell: Node's own module.stripTypeScriptTypes (Node >= 22.13, keeps every position),
 // else esbuild (found next to $DAYTONA_LSP_TSX, i.e. tsx's own, or from the working directory), else `typescript`.
+//
+// Each cell has a stdin of its own (CellStdin below): `process.stdin` is a fresh stream.Readable fed by the protocol
+// (the execute's preset, then `input` commands), and a cell is not over while its code consumes that stream.
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const { Readable } = require('stream');
 const util = require('util');
 const vm = require('vm');
 const Module = require('module');
@@ -206,26 +210,121 @@ function mapStack(text, filename, lines, offset) {
   return text.replace(new RegExp(escaped + ':(\\d+)', 'g'), (_, n) => `${filename}:${(lines[n - 1 - offset] ?? n - 1 - offset) + 1 + offset}`);
 }
 
+// ---- a cell's stdin -------------------------------------------------------------------------------------------
+// The preset is pushed when the stream is first read; with nothing left, a wait counts once the code is seen to
+// consume the stream (a 'data' listener while flowing, or a 'readable' listener: readline, for await, .on('data')),
+// not when the stream merely reads ahead (it does so after readline's close() paused it): then it is EOF (not
+// interactive: `stdin_closed`) or one `input_request` (interactive) until input arrives. The checks run in a
+// setImmediate after each change of the stream, so the code's synchronous reaction to an event comes first.
+const consuming = (s) => !s.destroyed && !s.readableEnded
+  && (s.listenerCount('readable') > 0 || (s.listenerCount('data') > 0 && s.readableFlowing === true));
+
+class CellStdin {
+  constructor(id, preset, interactive) {
+    Object.assign(this, { id, interactive, pending: preset ? [preset] : [], eof: false, done: false });
+    Object.assign(this, { wanting: false, requested: false, closedRead: false, scheduled: false, onIdle: null });
+    this.stream = new Readable({ read: () => { this.wanting = true; this.pump(); } });
+    const schedule = () => this.schedule();
+    for (const event of ['resume', 'pause', 'end', 'close', 'newListener', 'removeListener']) this.stream.on(event, schedule);
+  }
+
+  pump() {
+    if (this.done || !this.wanting) return;
+    if (this.pending.length) {
+      const text = this.pending.join('');
+      Object.assign(this, { pending: [], wanting: false, requested: false });
+      this.stream.push(Buffer.from(text));
+    } else if (this.eof) {
+      this.wanting = false;
+      this.stream.push(null);
+    } else {
+      this.schedule();
+    }
+  }
+
+  feed(text, eof) {  // an `input` command
+    if (this.done || this.eof) return;
+    if (text) this.pending.push(text);
+    if (eof) this.eof = true;
+    this.pump();
+  }
+
+  schedule() {
+    if (!this.scheduled && !this.done) { this.scheduled = true; setImmediate(() => this.check()); }
+  }
+
+  check() {
+    this.scheduled = false;
+    if (this.done) return;
+    const consumed = consuming(this.stream);
+    if (consumed && this.wanting && !this.pending.length && !this.eof) {
+      if (!this.interactive) {
+        Object.assign(this, { closedRead: true, eof: true });
+        this.pump();
+      } else if (!this.requested) {
+        this.requested = true;
+        answer({ event: 'input_request', id: this.id });
+      }
+    }
+    if (!consumed && this.onIdle) this.onIdle();
+  }
+
+  idle() {  // resolves once the code no longer consumes the stream (ended, destroyed, paused, no listeners)
+    return new Promise((resolve) => { this.onIdle = resolve; this.schedule(); });
+  }
+
+  // fs.readFileSync(0) and '/dev/stdin': what is left now. A synchronous read cannot wait for interactive input
+  // (that arrives on the event loop, which the read blocks), so it returns what has come so far.
+  takeAll(options) {
+    const data = Buffer.from(this.pending.join(''));
+    this.pending = [];
+    if (!this.interactive) {
+      if (!data.length && !this.eof) this.closedRead = true;
+      this.eof = true;
+    }
+    const encoding = typeof options === 'string' ? options : options && options.encoding;
+    return encoding ? data.toString(encoding) : data;
+  }
+
+  finish() {  // the cell has ended: unread input is dropped, whatever still holds the stream reads nothing more
+    Object.assign(this, { done: true, pending: [], onIdle: null });
+    this.stream.destroy();
+  }
+}
+
+const cells = new Map();  // id → CellStdin of the cells received and not yet finished (input may come before the run)
+let current = new CellStdin(0, '', false);
+current.finish();
+Object.defineProperty(process, 'stdin', { configurable: true, enumerable: true, get: () => current.stream });
+const STDIN_FILES = new Set([0, '/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
+const readFileSync = fs.readFileSync;
+fs.readFileSync = function (file, options) {
+  if (STDIN_FILES.has(file) && !current.done) return current.takeAll(options);
+  return readFileSync.apply(this, arguments);
+};
+
 // ---- executing -------------------------------------------------------------------------------------------------
-// A SIGINT lands in one of three places: inside runInContext (breakOnSigint throws), while an async cell is awaited
-// (interruptPending rejects it), or in between (remembered, and the cell stops at its next step).
-let interruptPending = null, interruptRequested = false;
-const onInterrupt = () => { if (process.env.DL_DEBUG) fs.writeSync(2, 'INT ' + !!interruptPending + '\n'); if (interruptPending) interruptPending(); else interruptRequested = true; };
+// A SIGINT lands in one of three places: inside runInContext (breakOnSigint throws), while a cell is awaited (its
+// async code or its stdin: abortWait rejects the wait), or in between (remembered, and the cell stops at its next step).
+let abortWait = null, interruptRequested = false;
+const onInterrupt = () => { if (abortWait) abortWait(interrupted()); else interruptRequested = true; };
 process.on('SIGINT', onInterrupt);
 const interrupted = () => Object.assign(new Error('Script execution interrupted.'), { code: 'ERR_SCRIPT_EXECUTION_INTERRUPTED' });
 const checkInterrupt = () => { if (interruptRequested) throw interrupted(); };
+const waitFor = (promise) => new Promise((resolve, reject) => { abortWait = reject; promise.then(resolve, reject); });
 
 function describe(err) {
   if (err instanceof Error || (err && typeof err.stack === 'string')) return err.stack;
   return 'Uncaught ' + util.inspect(err);
 }
 
-async function execute(cmd) {
+async function execute(cmd, stdin) {
   const filename = cmd.filename || '<cell>';
   const cap = cmd.value_cap || 2000;
   const result = { event: 'result', id: cmd.id, status: 'ok' };
   let lines = null;
   interruptRequested = false;
+  current = stdin;
   try {
     let code = cmd.code;
     if (language === 'typescript') {
@@ -245,11 +344,10 @@ async function execute(cmd) {
     let value = script.runInContext(context, { breakOnSigint: !isAsync });
     if (isAsync) {
       checkInterrupt();
-      value = await new Promise((resolve, reject) => {
-        interruptPending = () => reject(interrupted());
-        value.then(resolve, reject);
-      });
+      value = await waitFor(value);
     }
+    checkInterrupt();
+    await waitFor(stdin.idle());  // as a `node` process lives until its stdin ends, while it reads it
     if (value !== undefined) {
       context._ = value;
       const text = util.inspect(value, { depth: 4 });
@@ -260,12 +358,20 @@ async function execute(cmd) {
     else if (e && e.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') { result.status = 'interrupted'; result.error = describe(e); }
     else { result.status = 'error'; result.error = mapStack(describe(e), filename, lines, cmd.line_offset || 0); }
   } finally {
-    interruptPending = null;
+    abortWait = null;
+    stdin.finish();
+    cells.delete(cmd.id);
   }
+  if (stdin.closedRead) result.stdin_closed = true;
   answer(result);
 }
 
-process.on('uncaughtException', (e) => { if (!(e instanceof ExitRequest)) process.stderr.write(describe(e) + '\n'); });
+// thrown by a handler of the cell's stdin while the cell waits (process.exit() in rl.on('line'), an error): the cell
+// ends with it, as a `node` process would
+process.on('uncaughtException', (e) => {
+  if (abortWait) abortWait(e);
+  else if (!(e instanceof ExitRequest)) process.stderr.write(describe(e) + '\n');
+});
 process.on('unhandledRejection', (e) => { if (!(e instanceof ExitRequest)) process.stderr.write(describe(e) + '\n'); });
 
 answer({ event: 'ready', language, pid: process.pid });
@@ -278,6 +384,11 @@ new (require('net').Socket)({ fd: CMD_FD, readable: true, writable: false }).set
     if (!line.trim()) continue;
     const cmd = JSON.parse(line);
     if (cmd.op === 'interrupt') onInterrupt();  // from driver.py, which got the SIGINT too: see there
-    else queue = queue.then(() => execute(cmd));
+    else if (cmd.op === 'input') cells.get(cmd.id)?.feed(String(cmd.text ?? ''), cmd.eof === true);
+    else {
+      const stdin = new CellStdin(cmd.id, String(cmd.stdin ?? ''), cmd.interactive === true);
+      cells.set(cmd.id, stdin);
+      queue = queue.then(() => execute(cmd, stdin));
+    }
   }
 }).on('end', () => process.reallyExit(0));

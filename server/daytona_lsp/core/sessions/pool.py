@@ -15,7 +15,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..environment import TIMEOUT_EXIT_CODE, CodeLanguage, OutputStream, SessionInfo, SessionState
+from ..environment import (
+    STDIN_CLOSED_NOTE,
+    TIMEOUT_EXIT_CODE,
+    CodeLanguage,
+    InputChannel,
+    OutputStream,
+    SessionInfo,
+    SessionState,
+)
 from .client import WorkerDied
 from .protocol import DEFAULT_VALUE_CAP, ExecuteResult
 
@@ -39,8 +47,19 @@ class Worker(Protocol):
     def alive(self) -> bool: ...
 
     async def execute(
-        self, code: str, *, filename: str, line_offset: int, value_cap: int, on_output: Write
-    ) -> ExecuteResult: ...
+        self,
+        code: str,
+        *,
+        filename: str,
+        line_offset: int,
+        value_cap: int,
+        on_output: Write,
+        stdin: str = "",
+        input: InputChannel | None = None,
+    ) -> ExecuteResult:
+        """Run one cell: ``stdin`` its preset input, ``input`` more of it as the code asks (without: EOF after the
+        preset); ``input`` is detached when the cell ends."""
+        ...
 
     async def interrupt(self) -> None:
         """SIGINT to the running code (its processes); the state survives."""
@@ -58,6 +77,16 @@ class Outcome:
     exit_code: int
     note: str = ""
     value: str | None = None
+
+
+@dataclass(slots=True)
+class _Cell:
+    code: str
+    filename: str
+    line_offset: int
+    value_cap: int
+    stdin: str | None
+    input: InputChannel | None
 
 
 @dataclass(eq=False)
@@ -101,9 +130,13 @@ class SessionPool:
         line_offset: int = 0,
         value_cap: int = DEFAULT_VALUE_CAP,
         scope: object = None,
+        stdin: str | None = None,
+        input: InputChannel | None = None,
     ) -> Outcome:
         """Run ``code`` in the session (key, language), starting its worker with ``start`` when there is none (or
-        its worker runs in another ``scope``: the sandbox was replaced). Never raises but
+        its worker runs in another ``scope``: the sandbox was replaced). ``stdin`` / ``input``: the cell's input, as
+        a fresh run's (:attr:`~daytona_lsp.core.environment.RunSpec.stdin` / ``input``; with neither, code that
+        reads gets EOF and the output says stdin is closed). Never raises but
         :class:`asyncio.CancelledError` while waiting for the session (a cell running in it)."""
         session = self._sessions.get((key, language))
         if session is None:
@@ -130,7 +163,8 @@ class SessionPool:
                     session.ended = ""
             session.state = "busy"
             try:
-                return await self._execute(session, worker, code, write, timeout, filename, line_offset, value_cap)
+                cell = _Cell(code, filename, line_offset, value_cap, stdin, input)
+                return await self._execute(session, worker, cell, write, timeout)
             finally:
                 session.state = "idle"
                 session.ending = ""
@@ -139,15 +173,20 @@ class SessionPool:
         self,
         session: _Session,
         worker: Worker,
-        code: str,
+        cell: _Cell,
         write: Write,
         timeout: float,
-        filename: str,
-        line_offset: int,
-        value_cap: int,
     ) -> Outcome:
         task = asyncio.ensure_future(
-            worker.execute(code, filename=filename, line_offset=line_offset, value_cap=value_cap, on_output=write)
+            worker.execute(
+                cell.code,
+                filename=cell.filename,
+                line_offset=cell.line_offset,
+                value_cap=cell.value_cap,
+                on_output=write,
+                stdin=cell.stdin or "",
+                input=cell.input,
+            )
         )
         reason = ""
         cancelled = False
@@ -190,7 +229,10 @@ class SessionPool:
             session.worker = None
             session.ended = "the previous session failed"
             return Outcome(SESSION_FAILED_EXIT_CODE, f"The session failed ({exc}); the next run starts a fresh one.")
-        return await _outcome(result, reason, write)
+        outcome = await _outcome(result, reason, write)
+        if result.stdin_closed and cell.stdin is None:  # as a fresh run's: it read EOF as no input was given
+            outcome.note = "\n".join(filter(None, (STDIN_CLOSED_NOTE, outcome.note)))
+        return outcome
 
     async def restart(self, key: str | None = None) -> int:
         """End the workers of ``key`` (``None``: all); how many were running. Their next run starts fresh."""

@@ -1,9 +1,14 @@
 """A persistent Python interpreter speaking the session protocol (see ``protocol.py``).
 
 Standalone on purpose (standard library only, imports nothing of daytona_lsp): it is copied into the sandbox and run
-as ``python3 python_worker.py [CMD_FD EVENT_FD]``. Commands are read from CMD_FD, events written to EVENT_FD; stdin
-stays the user's. The worker's own fds 1 and 2 are replaced by pipes it reads itself, so output of the code — also of
-C extensions and of child processes it waits for — becomes ``output`` events that all precede the ``result``.
+as ``python3 python_worker.py [CMD_FD EVENT_FD]``. Commands are read from CMD_FD, events written to EVENT_FD. The
+worker's own fds 1 and 2 are replaced by pipes it reads itself, so output of the code — also of C extensions and of
+child processes it waits for — becomes ``output`` events that all precede the ``result``.
+
+During a cell ``sys.stdin`` is the cell's own input (:class:`_CellStdin`: its preset, then ``input`` commands read
+from CMD_FD while the code waits, as a text stream over a buffered raw stream, so ``input()``, ``readline``,
+``read``, iteration and ``sys.stdin.buffer`` behave as on a pipe; it has no ``fileno()``). The worker's real fd 0
+is not the cells' input: ``os.read(0)`` and child processes read whatever the host gave the worker (``/dev/null``).
 """
 
 from __future__ import annotations
@@ -98,8 +103,114 @@ class _Interrupts:
             raise KeyboardInterrupt
 
 
+class _Commands:
+    """The command descriptor, read a line at a time. While a cell waits for input the worker reads it from inside
+    the cell's code: what is not that cell's input is kept for the main loop (stray input is dropped)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lines: list[bytearray] = []
+        self.held: list[dict] = []
+        self._partial = bytearray()
+        self.ended = False
+
+    def _fill(self, block: bool) -> bool:
+        """Read what the host sent (waiting for it when ``block``); False when nothing came (or the host is gone)."""
+        if self.ended or (not block and not select.select([self.fd], [], [], 0)[0]):
+            return False
+        chunk = os.read(self.fd, 1 << 20)  # a SIGINT while the code waits here raises KeyboardInterrupt (PEP 475)
+        if not chunk:
+            self.ended = True
+            return False
+        self._partial += chunk
+        if b"\n" in chunk:  # (a long line, a large preset, is split once it is whole)
+            *lines, rest = self._partial.split(b"\n")
+            self._partial = bytearray(rest)
+            self.lines += [line for line in lines if line.strip()]
+        return True
+
+    def _parse(self) -> dict:
+        line = self.lines.pop(0)
+        try:
+            command = json.loads(line)
+        except ValueError as e:
+            return {"op": "bad", "error": f"bad command: {e}"}
+        return command if isinstance(command, dict) else {"op": "bad", "error": "bad command: not an object"}
+
+    def next(self) -> dict | None:
+        """The next command for the main loop (``None``: the host is gone)."""
+        while not self.held and not self.lines:
+            if not self._fill(block=True):
+                return None
+        return self.held.pop(0) if self.held else self._parse()
+
+    def input_for(self, cell: object, block: bool) -> dict | None:
+        """The next ``input`` command of cell ``cell`` (``None``: none yet without ``block``, or the host is gone)."""
+        while True:
+            while self.lines:
+                command = self._parse()
+                if command.get("op") == "input":
+                    if command.get("id") == cell:
+                        return command
+                else:
+                    self.held.append(command)
+            if not self._fill(block):
+                return None
+
+
+class _CellStdin(io.RawIOBase):
+    """One cell's stdin: its preset, then (``interactive``) what ``input`` commands bring, each wait announced by an
+    ``input_request`` once the output so far is out; EOF at the end of the preset otherwise (``closed_read``)."""
+
+    name = "<stdin>"
+
+    def __init__(self, worker: Worker, cell: object, preset: str, interactive: bool) -> None:
+        super().__init__()
+        self._worker = worker
+        self._cell = cell
+        self._pending = bytearray(preset.encode("utf-8", "surrogateescape"))
+        self._interactive = self._more = interactive
+        self._ended = False
+        self._lock = threading.Lock()
+        self.closed_read = False
+        """The code read with nothing left and no more to come (not interactive): the host says stdin is closed."""
+
+    def readable(self) -> bool:
+        return True
+
+    def finish(self) -> None:
+        """The cell has ended: whatever still holds this stream reads EOF (unread input is dropped)."""
+        self._more = False
+        self._ended = True
+        self._pending.clear()
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        with self._lock:
+            while not self._pending:
+                if not self._more:
+                    self.closed_read = self.closed_read or not (self._interactive or self._ended)
+                    return 0
+                commands = self._worker.commands
+                command = commands.input_for(self._cell, block=False)
+                if command is None and not commands.ended:
+                    self._worker.capture.drain()  # the prompt (all output so far) precedes the request
+                    emit({"event": "input_request", "id": self._cell})
+                    command = commands.input_for(self._cell, block=True)
+                if command is None:  # the host is gone
+                    self._more = False
+                    continue
+                self._pending += str(command.get("text") or "").encode("utf-8", "surrogateescape")
+                if command.get("eof"):
+                    self._more = False
+            n = min(len(b), len(self._pending))
+            b[:n] = self._pending[:n]
+            del self._pending[:n]
+            return n
+
+
 class Worker:
-    def __init__(self) -> None:
+    def __init__(self, commands: _Commands) -> None:
+        self.commands = commands
         self.main = types.ModuleType("__main__")
         self.main.__dict__["__builtins__"] = __builtins__
         sys.modules["__main__"] = self.main
@@ -142,6 +253,8 @@ class Worker:
         offset = int(command.get("line_offset") or 0)
         cap = int(command.get("value_cap") or 2000)
         result: dict = {"event": "result", "id": command.get("id"), "status": "ok"}
+        stdin = _CellStdin(self, command.get("id"), str(command.get("stdin") or ""), command.get("interactive") is True)
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(stdin), "utf-8", "surrogateescape")
         try:
             self.interrupts.running = True
             try:
@@ -173,6 +286,10 @@ class Worker:
         except BaseException:
             result["status"] = "error"
             result["error"] = self._format(sys.exc_info())
+        stdin.finish()
+        sys.stdin = sys.__stdin__
+        if stdin.closed_read:
+            result["stdin_closed"] = True
         self.capture.drain()
         return result
 
@@ -196,7 +313,6 @@ def _lead_a_process_group() -> None:
 def main(argv: list[str]) -> int:
     global _events
     cmd_fd, _events = (int(argv[1]), int(argv[2])) if len(argv) > 2 else (3, 4)
-    commands = open(cmd_fd, "rb", buffering=0, closefd=True)  # noqa: SIM115
     os.set_inheritable(_events, False)
     os.set_inheritable(cmd_fd, False)
     _lead_a_process_group()
@@ -204,29 +320,21 @@ def main(argv: list[str]) -> int:
     sys.argv = [script]
     # as `python FILE` (a document's session) or `python -c`: where imports of the user's modules come from
     sys.path[0] = os.path.dirname(script) if script else os.getcwd()
-    worker = Worker()
+    worker = Worker(_Commands(cmd_fd))
     if script:
         worker.main.__dict__["__file__"] = script
     emit({"event": "ready", "language": "python", "pid": os.getpid()})
-    buffered = b""
     while True:
-        chunk = commands.read(65536)
-        if not chunk:
+        command = worker.commands.next()
+        if command is None:
             return 0
-        buffered += chunk
-        *lines, buffered = buffered.split(b"\n")
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                command = json.loads(line)
-            except ValueError as e:
-                emit({"event": "result", "id": None, "status": "error", "error": f"bad command: {e}"})
-                continue
-            if command.get("op") == "execute":
-                emit(worker.execute(command))
-            else:
-                emit({"event": "result", "id": command.get("id"), "status": "error", "error": "unknown op"})
+        op = command.get("op")
+        if op == "execute":
+            emit(worker.execute(command))
+        elif op == "bad":
+            emit({"event": "result", "id": None, "status": "error", "error": command["error"]})
+        elif op != "input":  # input for a cell that has ended: dropped
+            emit({"event": "result", "id": command.get("id"), "status": "error", "error": "unknown op"})
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ state, a cell that ignores them is killed and the next run starts fresh (and say
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -377,7 +378,9 @@ async def test_a_cell_reads_its_preset_stdin(senv: CodeEnvironment, language: Co
 
 
 @pytest.mark.parametrize("language", LANGS)
-async def test_a_cell_asks_for_input_with_its_prompt_and_shows_the_answer(senv: CodeEnvironment, language: CodeLanguage):
+async def test_a_cell_asks_for_input_with_its_prompt_and_shows_the_answer(
+    senv: CodeEnvironment, language: CodeLanguage
+):
     needs(language, senv)
     channel, prompts = answering("Ada")
     result = await senv.execute(cell(ASK[language], language, input=channel))
@@ -438,3 +441,35 @@ async def test_input_sent_before_the_cell_reads_is_kept_for_it(senv: CodeEnviron
     await channel.send("early")
     result = await senv.execute(cell("import sys\nsys.stdin.readline()", "python", input=channel))
     assert (result.value, prompts) == ("'early\\n'", []), result.output
+
+
+# ---- a cell's arguments, as a fresh run's argv -----------------------------------------------------------------
+
+ARGV = {
+    "python": "import json, sys\nprint(json.dumps(sys.argv[1:]))",
+    "bash": 'printf "%s\\n" "$#"; for a in "$@"; do printf "[%s]" "$a"; done; echo',
+    "javascript": "console.log(JSON.stringify(process.argv.slice(2)))",
+    "typescript": "console.log(JSON.stringify(process.argv.slice(2)))",
+}
+AWKWARD = ("a b", "", "it's", 'say "hi"', "$HOME", "é ☃", "line\nbreak", "--flag")
+
+
+def _shown_args(language: CodeLanguage, output: str) -> list[str]:
+    if language != "bash":
+        return json.loads(output)
+    count, _, rest = output.partition("\n")
+    args = rest[1:-2].split("][") if rest.strip() else []
+    assert int(count) == len(args), output
+    return args
+
+
+@pytest.mark.parametrize("language", LANGS)
+async def test_a_cell_gets_its_arguments_exactly_and_the_next_cell_its_own(
+    senv: CodeEnvironment, language: CodeLanguage
+):
+    needs(language, senv)
+    first = await senv.execute(cell(ARGV[language], language, args=AWKWARD))
+    assert first.exit_code == 0, first.output
+    assert _shown_args(language, first.output) == list(AWKWARD)
+    second = await senv.execute(cell(ARGV[language], language))  # none: none (not the previous cell's)
+    assert _shown_args(language, second.output) == [], second.output

@@ -61,7 +61,7 @@ from daytona_lsp.core.environment import (
 from daytona_lsp.core.output import DEFAULT_MAX_OUTPUT_BYTES, OutputBuffer
 from daytona_lsp.core.sessions.client import SESSION_FILE_ENV
 from daytona_lsp.core.sessions.driver import shown_path
-from daytona_lsp.core.sessions.pool import SessionPool
+from daytona_lsp.core.sessions.pool import SessionPool, cell_of
 
 if TYPE_CHECKING:
     from daytona import AsyncSandbox
@@ -420,13 +420,11 @@ class DaytonaCodeEnvironment(CodeEnvironment):
         outcome = await self._sessions.run(
             key,
             spec.language,
-            spec.code,
+            cell_of(spec, source_path),
             start=start,
             write=write,
             timeout=self._timeout,
-            filename=source_path,
             scope=sandbox,
-            stdin=spec.stdin,
             input=spec.input,
         )
         await emit(on_output, "stdout", buffer.unstreamed_text())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -27,7 +26,7 @@ from daytona_lsp.core.environment import CodeLanguage, InputChannel
 from daytona_lsp.core.sessions.channel import EVENT_LIMIT, exchange
 from daytona_lsp.core.sessions.client import DRIVER, NODE_WORKER, PYTHON_WORKER, WorkerDied, describe_exit
 from daytona_lsp.core.sessions.pool import Write
-from daytona_lsp.core.sessions.protocol import ExecuteResult, execute_command
+from daytona_lsp.core.sessions.protocol import Cell, ExecuteResult
 
 if TYPE_CHECKING:
     from daytona import AsyncSandbox
@@ -158,17 +157,7 @@ class DaytonaWorker:
         tail = self._stderr.strip()
         return f"the {self.language} session {how}; its state is lost" + (f"\n{tail}" if tail else "")
 
-    async def execute(
-        self,
-        code: str,
-        *,
-        filename: str,
-        line_offset: int,
-        value_cap: int,
-        on_output: Write,
-        stdin: str = "",
-        input: InputChannel | None = None,
-    ) -> ExecuteResult:
+    async def execute(self, cell: Cell, *, on_output: Write, input: InputChannel | None = None) -> ExecuteResult:
         async def send(line: bytes) -> None:
             try:
                 await self.sandbox.process.send_session_command_input(self._session_id, self._cmd_id, line.decode())
@@ -182,8 +171,7 @@ class DaytonaWorker:
             return event
 
         self._next_id += 1
-        command = functools.partial(execute_command, self._next_id, code, filename, line_offset, value_cap)
-        return await exchange(self._next_id, command, stdin, send, next_event, on_output, self._death, input)
+        return await exchange(self._next_id, cell, send, next_event, on_output, self._death, input)
 
     async def _signal(self, name: str) -> None:
         if self._pid > 0:

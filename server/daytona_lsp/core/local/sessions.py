@@ -27,8 +27,8 @@ from daytona_lsp.core.local.workspace import remove_tree
 from daytona_lsp.core.sessions.channel import Channel
 from daytona_lsp.core.sessions.client import SESSION_FILE_ENV, WorkerDied, describe_exit
 from daytona_lsp.core.sessions.driver import shown_path
-from daytona_lsp.core.sessions.pool import SessionPool, Write
-from daytona_lsp.core.sessions.protocol import ExecuteResult
+from daytona_lsp.core.sessions.pool import SessionPool, Write, cell_of
+from daytona_lsp.core.sessions.protocol import Cell, ExecuteResult
 
 START_TIMEOUT_S = 30.0
 _EXIT_WAIT_S = 5.0
@@ -178,27 +178,8 @@ class LocalWorker:
         tail = self._tail.decode("utf-8", "replace").strip()
         return f"the {self.language} session {how}; its state is lost" + (f"\n{tail}" if tail else "")
 
-    async def execute(
-        self,
-        code: str,
-        *,
-        filename: str,
-        line_offset: int,
-        value_cap: int,
-        on_output: Write,
-        stdin: str = "",
-        input: InputChannel | None = None,
-    ) -> ExecuteResult:
-        return await self._channel.execute(
-            code,
-            filename=filename,
-            line_offset=line_offset,
-            value_cap=value_cap,
-            on_output=on_output,
-            died=self._death,
-            stdin=stdin,
-            input=input,
-        )
+    async def execute(self, cell: Cell, *, on_output: Write, input: InputChannel | None = None) -> ExecuteResult:
+        return await self._channel.execute(cell, on_output=on_output, died=self._death, input=input)
 
     async def interrupt(self) -> None:
         self.container.interrupt_run(self._run.ticket.id)
@@ -276,13 +257,11 @@ async def run_session(
     outcome = await sessions.run(
         spec.session,
         spec.language,
-        spec.code,
+        cell_of(spec, source_path),
         start=start_worker,
         write=write,
         timeout=timeout,
-        filename=source_path,
         scope=container,
-        stdin=spec.stdin,
         input=spec.input,
     )
     await finish_output(buffer, on_output, outcome.note, notes_stream(spec))

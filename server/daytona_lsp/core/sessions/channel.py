@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -14,7 +13,7 @@ from typing import Any
 
 from ..environment import InputChannel, InputClosed, OutputStream
 from .client import WorkerDied
-from .protocol import ExecuteResult, execute_command, input_command, last_line, result_of
+from .protocol import Cell, ExecuteResult, execute_command, input_command, last_line, result_of
 
 EVENT_LIMIT = 64 * 1024 * 1024
 """The longest event line taken (a worker's output events are at most 64 KiB of text; a traceback may be longer)."""
@@ -60,14 +59,10 @@ class Channel:
 
     async def execute(
         self,
-        code: str,
+        cell: Cell,
         *,
-        filename: str,
-        line_offset: int,
-        value_cap: int,
         on_output: Output,
         died: Callable[[], Awaitable[str]],
-        stdin: str = "",
         input: InputChannel | None = None,
     ) -> ExecuteResult:
         """Send one execute, pass its output on, return its result; ``died()`` says why when the worker is gone."""
@@ -79,8 +74,7 @@ class Channel:
             await writer.drain()
 
         self._next_id += 1
-        command = functools.partial(execute_command, self._next_id, code, filename, line_offset, value_cap)
-        return await exchange(self._next_id, command, stdin, send, self.next_event, on_output, died, input)
+        return await exchange(self._next_id, cell, send, self.next_event, on_output, died, input)
 
     def close(self) -> None:
         if self.closed:
@@ -150,25 +144,23 @@ class CellInput:
 
 async def exchange(
     command_id: int,
-    command: Callable[..., bytes],
-    stdin: str,
+    cell: Cell,
     send: Send,
     next_event: Callable[[], Awaitable[dict[str, Any] | None]],
     on_output: Output,
     died: Callable[[], Awaitable[str]],
     input: InputChannel | None = None,
 ) -> ExecuteResult:
-    """One execute over any transport: ``send`` the command (``command(stdin=..., interactive=...)``: the execute
-    line; preset ``stdin``, interactive when there is ``input``), pass the output events on until its result, and
-    ``input`` to the cell meanwhile (``input_request`` events become its
+    """One execute of ``cell`` over any transport: ``send`` its command (interactive when there is ``input``), pass
+    the output events on until its result, and ``input`` to the cell meanwhile (``input_request`` events become its
     :meth:`~daytona_lsp.core.environment.InputChannel.input_requested` with the prompt; it is detached at the end).
     ``next_event`` gives ``None`` once the worker is gone (then :class:`WorkerDied` with ``died()``'s reason)."""
-    cell = CellInput(command_id, send, on_output, input is not None and input.echo)
+    stdin = CellInput(command_id, send, on_output, input is not None and input.echo)
     try:
         if input is not None:
-            await input.attach(cell)  # what was sent so far: preset input of the execute
+            await input.attach(stdin)  # what was sent so far: preset input of the execute
         try:
-            await cell.start(command(stdin=stdin + cell.early, interactive=input is not None))
+            await stdin.start(execute_command(command_id, cell, early=stdin.early, interactive=input is not None))
         except (OSError, RuntimeError) as exc:
             raise WorkerDied(await died()) from exc
         while True:
@@ -177,9 +169,11 @@ async def exchange(
                 raise WorkerDied(await died())
             kind = event.get("event")
             if kind == "output":
-                await cell.output("stderr" if event.get("stream") == "stderr" else "stdout", str(event.get("text", "")))
+                await stdin.output(
+                    "stderr" if event.get("stream") == "stderr" else "stdout", str(event.get("text", ""))
+                )
             elif kind == "input_request" and event.get("id") == command_id and input is not None and input.is_open:
-                await input.input_requested(cell.prompt)  # (after EOF was sent the code waits for it to arrive)
+                await input.input_requested(stdin.prompt)  # (after EOF was sent the code waits for it to arrive)
             elif kind == "result" and event.get("id") == command_id:
                 return result_of(event)
     finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..environment import CodeLanguage, OutputStream
-from .protocol import DEFAULT_VALUE_CAP, ExecuteResult, execute_command, input_command, last_line, result_of
+from .protocol import DEFAULT_VALUE_CAP, Cell, ExecuteResult, execute_command, input_command, last_line, result_of
 
 HERE = Path(__file__).resolve().parent
 PYTHON_WORKER = HERE / "python_worker.py"
@@ -130,10 +130,12 @@ class SessionWorker:
         line_offset: int = 0,
         value_cap: int = DEFAULT_VALUE_CAP,
         on_output: Callable[[OutputStream, str], object] | None = None,
+        args: Sequence[str] = (),
         stdin: str = "",
         answer: Callable[[str], str | None] | None = None,
     ) -> ExecuteResult:
-        """Run ``code`` in the session; output goes to ``on_output`` as produced. ``stdin``: the cell's preset
+        """Run ``code`` in the session; output goes to ``on_output`` as produced. ``args``: its program arguments
+        (``sys.argv[1:]``…); ``stdin``: the cell's preset
         input; ``answer(prompt)``: called when the code waits for more (the prompt is the partial last output line),
         returns the input to send (``None``: EOF); without it the code reads EOF after the preset. Raises
         :class:`WorkerDied`."""
@@ -143,11 +145,8 @@ class SessionWorker:
             self._next_id += 1
             command_id = self._next_id
             partial = ""
-            self._send(
-                execute_command(
-                    command_id, code, filename, line_offset, value_cap, stdin=stdin, interactive=answer is not None
-                )
-            )
+            cell = Cell(code, filename, line_offset, value_cap, tuple(args), stdin)
+            self._send(execute_command(command_id, cell, interactive=answer is not None))
             while True:
                 event = self._read_event()
                 kind = event.get("event")

@@ -51,7 +51,8 @@ def shown_path(language: str, filename: str) -> str:
     return BASH_CELL_PATH if language == "bash" else filename
 
 
-# Each cell arrives on fd 3 as "STDIN_PATH\nCODE\0": the cell is sourced with that path as its stdin.
+# Each cell arrives on fd 3 as "STDIN_PATH\nSET_ARGS\nCODE\0": the cell is sourced with that path as its stdin,
+# after SET_ARGS (`set -- $'\x61' …`: its arguments, every byte hex-escaped) gave it its "$@".
 BASH_LOOP = r"""
 __dl_int=
 trap '__dl_int=1' INT
@@ -66,6 +67,8 @@ while :; do
   __dl_int=
   IFS= read -r -d '' -u 3 __dl_cell || { [[ -n $__dl_int ]] && continue; exit 0; }
   __dl_in=${__dl_cell%%$'\n'*}
+  __dl_cell=${__dl_cell#*$'\n'}
+  eval "${__dl_cell%%$'\n'*}"
   { __dl_opened; . __DL_CELL_PATH__ 5<<<"${__dl_cell#*$'\n'}"; } <"$__dl_in"
   __dl_st=$?
   __dl_was=${__dl_int:-0}
@@ -79,6 +82,16 @@ REPEAT_INTERRUPT = 0.25
 FIRST_POLL_S = 0.002
 MAX_POLL_S = 0.05
 """How often a bash cell's stdin is looked at while its output is idle: first after 2 ms, doubling up to 50 ms."""
+
+
+def set_args(args: object) -> str:
+    """The bash command giving a cell its arguments (``"$@"``): each one ``$'\\xNN…'``, so no character of it is
+    special (a newline, a quote, a ``$``); NUL, which no argument can hold, is dropped."""
+    words = ["set", "--"]
+    for arg in args if isinstance(args, list) else []:
+        data = str(arg).encode("utf-8", "surrogateescape").replace(b"\0", b"")
+        words.append("$'" + "".join(f"\\x{byte:02x}" for byte in data) + "'")
+    return " ".join(words)
 
 
 def emit(fd: int, message: dict) -> None:
@@ -263,7 +276,7 @@ class Driver:
                 self.cell.close()
             self.cell = CellStdin(command)
             code = command["code"].replace("\0", "")
-            data = f"{self.cell.path}\n{code}".encode("utf-8", "surrogateescape") + b"\0"
+            data = f"{self.cell.path}\n{set_args(command.get('args'))}\n{code}".encode("utf-8", "surrogateescape") + b"\0"
         else:
             data = (json.dumps(command) + "\n").encode()
         self.child.commands.write(data)

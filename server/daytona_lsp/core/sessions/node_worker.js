@@ -325,6 +325,8 @@ async function execute(cmd, stdin) {
   let lines = null;
   interruptRequested = false;
   current = stdin;
+  // as `node FILE ARG...` sets them (every cell anew)
+  process.argv = [process.execPath, script || filename, ...(Array.isArray(cmd.args) ? cmd.args.map(String) : [])];
   try {
     let code = cmd.code;
     if (language === 'typescript') {

@@ -21,11 +21,12 @@ from ..environment import (
     CodeLanguage,
     InputChannel,
     OutputStream,
+    RunSpec,
     SessionInfo,
     SessionState,
 )
 from .client import WorkerDied
-from .protocol import DEFAULT_VALUE_CAP, ExecuteResult
+from .protocol import Cell, ExecuteResult
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +47,9 @@ class Worker(Protocol):
     @property
     def alive(self) -> bool: ...
 
-    async def execute(
-        self,
-        code: str,
-        *,
-        filename: str,
-        line_offset: int,
-        value_cap: int,
-        on_output: Write,
-        stdin: str = "",
-        input: InputChannel | None = None,
-    ) -> ExecuteResult:
-        """Run one cell: ``stdin`` its preset input, ``input`` more of it as the code asks (without: EOF after the
-        preset); ``input`` is detached when the cell ends."""
+    async def execute(self, cell: Cell, *, on_output: Write, input: InputChannel | None = None) -> ExecuteResult:
+        """Run one cell: ``input`` gives more input after its preset as the code asks (without: EOF after the
+        preset); it is detached when the cell ends."""
         ...
 
     async def interrupt(self) -> None:
@@ -79,16 +70,6 @@ class Outcome:
     value: str | None = None
 
 
-@dataclass(slots=True)
-class _Cell:
-    code: str
-    filename: str
-    line_offset: int
-    value_cap: int
-    stdin: str | None
-    input: InputChannel | None
-
-
 @dataclass(eq=False)
 class _Session:
     key: str
@@ -102,6 +83,11 @@ class _Session:
     """Why the last worker ended unasked (said by the next run, which starts a fresh one)."""
     ending: str = ""
     """Why the host is ending the worker now (restart, close), for the result of the cell it interrupts."""
+
+
+def cell_of(spec: RunSpec, filename: str) -> Cell:
+    """The cell a session run of ``spec`` is (its code shown as ``filename``)."""
+    return Cell(spec.code, filename=filename, args=tuple(spec.args), stdin=spec.stdin)
 
 
 class SessionPool:
@@ -121,22 +107,18 @@ class SessionPool:
         self,
         key: str,
         language: CodeLanguage,
-        code: str,
+        cell: Cell,
         *,
         start: Callable[[], Awaitable[Worker]],
         write: Write,
         timeout: float,
-        filename: str,
-        line_offset: int = 0,
-        value_cap: int = DEFAULT_VALUE_CAP,
         scope: object = None,
-        stdin: str | None = None,
         input: InputChannel | None = None,
     ) -> Outcome:
-        """Run ``code`` in the session (key, language), starting its worker with ``start`` when there is none (or
-        its worker runs in another ``scope``: the sandbox was replaced). ``stdin`` / ``input``: the cell's input, as
-        a fresh run's (:attr:`~daytona_lsp.core.environment.RunSpec.stdin` / ``input``; with neither, code that
-        reads gets EOF and the output says stdin is closed). Never raises but
+        """Run ``cell`` in the session (key, language), starting its worker with ``start`` when there is none (or
+        its worker runs in another ``scope``: the sandbox was replaced). ``cell.stdin`` / ``input``: the cell's
+        input, as a fresh run's (:attr:`~daytona_lsp.core.environment.RunSpec.stdin` / ``input``; with neither, code
+        that reads gets EOF and the output says stdin is closed). Never raises but
         :class:`asyncio.CancelledError` while waiting for the session (a cell running in it)."""
         session = self._sessions.get((key, language))
         if session is None:
@@ -163,8 +145,7 @@ class SessionPool:
                     session.ended = ""
             session.state = "busy"
             try:
-                cell = _Cell(code, filename, line_offset, value_cap, stdin, input)
-                return await self._execute(session, worker, cell, write, timeout)
+                return await self._execute(session, worker, cell, input, write, timeout)
             finally:
                 session.state = "idle"
                 session.ending = ""
@@ -173,21 +154,12 @@ class SessionPool:
         self,
         session: _Session,
         worker: Worker,
-        cell: _Cell,
+        cell: Cell,
+        input: InputChannel | None,
         write: Write,
         timeout: float,
     ) -> Outcome:
-        task = asyncio.ensure_future(
-            worker.execute(
-                cell.code,
-                filename=cell.filename,
-                line_offset=cell.line_offset,
-                value_cap=cell.value_cap,
-                on_output=write,
-                stdin=cell.stdin or "",
-                input=cell.input,
-            )
-        )
+        task = asyncio.ensure_future(worker.execute(cell, on_output=write, input=input))
         reason = ""
         cancelled = False
         try:

@@ -9,11 +9,13 @@ as the worker's first two arguments), each message one line of UTF-8 JSON.
 Commands (host → worker)::
 
     {"op": "execute", "id": 7, "code": "x = 1\\nx", "filename": "/ws/a.py", "line_offset": 12, "value_cap": 2000,
-     "stdin": "", "interactive": false}
+     "args": ["a", "b"], "stdin": "", "interactive": false}
     {"op": "input", "id": 7, "text": "Ada\\n", "eof": false}
 
 ``filename`` and ``line_offset`` (the 0-based buffer line of the code's first line) make tracebacks and stack
-traces name the buffer's own lines. ``value_cap`` caps the length of the returned ``value``.
+traces name the buffer's own lines. ``value_cap`` caps the length of the returned ``value``. ``args`` (default
+``[]``) are the cell's program arguments, as a fresh run of the file gets them: Python's ``sys.argv[1:]``, Node's
+``process.argv.slice(2)``, bash's ``"$@"`` (every cell sets them anew).
 
 Input travels on the protocol (as Jupyter's ``input_request``), never on the worker's real fd 0: each cell has a
 stdin of its own (Python: ``sys.stdin``, a text stream reading through the protocol). ``stdin`` is its preset input (default ``""``); after it the code reads EOF unless
@@ -63,6 +65,19 @@ PROMPT_CHARS = 1024
 """The longest prompt a host takes from a cell's output (the end of its partial last line)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """What one execute runs: the code, the file and line its text comes from, its arguments and preset input
+    (``stdin``: ``None`` when none was given — then code that reads gets EOF and the output says so)."""
+
+    code: str
+    filename: str | None = None
+    line_offset: int = 0
+    value_cap: int = DEFAULT_VALUE_CAP
+    args: tuple[str, ...] = ()
+    stdin: str | None = None
+
+
 @dataclass(slots=True)
 class ExecuteResult:
     status: Status
@@ -73,25 +88,18 @@ class ExecuteResult:
     """The code read EOF because no (more) input was given and none could come (not interactive)."""
 
 
-def execute_command(
-    command_id: int,
-    code: str,
-    filename: str | None,
-    line_offset: int,
-    value_cap: int,
-    *,
-    stdin: str = "",
-    interactive: bool = False,
-) -> bytes:
-    """The line that asks a worker to run ``code`` (``stdin``: its preset input; ``interactive``: more may come)."""
+def execute_command(command_id: int, cell: Cell, *, early: str = "", interactive: bool = False) -> bytes:
+    """The line that asks a worker to run ``cell`` (``early``: input sent before it started, after its preset;
+    ``interactive``: more may come)."""
     command = {
         "op": "execute",
         "id": command_id,
-        "code": code,
-        "filename": filename,
-        "line_offset": line_offset,
-        "value_cap": value_cap,
-        "stdin": stdin,
+        "code": cell.code,
+        "filename": cell.filename,
+        "line_offset": cell.line_offset,
+        "value_cap": cell.value_cap,
+        "args": list(cell.args),
+        "stdin": (cell.stdin or "") + early,
         "interactive": interactive,
     }
     return _line(command)

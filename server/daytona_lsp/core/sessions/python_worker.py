@@ -211,6 +211,8 @@ class _CellStdin(io.RawIOBase):
 class Worker:
     def __init__(self, commands: _Commands) -> None:
         self.commands = commands
+        self.script = ""
+        """The document's file (``sys.argv[0]`` of every cell), ``""`` without one."""
         self.main = types.ModuleType("__main__")
         self.main.__dict__["__builtins__"] = __builtins__
         sys.modules["__main__"] = self.main
@@ -253,6 +255,7 @@ class Worker:
         offset = int(command.get("line_offset") or 0)
         cap = int(command.get("value_cap") or 2000)
         result: dict = {"event": "result", "id": command.get("id"), "status": "ok"}
+        sys.argv = [self.script, *map(str, command.get("args") or ())]  # as `python FILE ARG...` sets them
         stdin = _CellStdin(self, command.get("id"), str(command.get("stdin") or ""), command.get("interactive") is True)
         sys.stdin = io.TextIOWrapper(io.BufferedReader(stdin), "utf-8", "surrogateescape")
         try:
@@ -321,6 +324,7 @@ def main(argv: list[str]) -> int:
     # as `python FILE` (a document's session) or `python -c`: where imports of the user's modules come from
     sys.path[0] = os.path.dirname(script) if script else os.getcwd()
     worker = Worker(_Commands(cmd_fd))
+    worker.script = script
     if script:
         worker.main.__dict__["__file__"] = script
     emit({"event": "ready", "language": "python", "pid": os.getpid()})

@@ -162,6 +162,7 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         placement=placement,
         interactive=server.interactive_input,
         session=session,
+        work_done_token=None if detach else server.work_done_token,  # a detached run outlives its request
     )
     try:
         run = server.runs.start(request)

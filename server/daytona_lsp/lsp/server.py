@@ -25,6 +25,7 @@ from daytona_lsp.core import languages
 from daytona_lsp.lsp import documents
 from daytona_lsp.lsp.runs import EnvironmentFactory, RunService, resolve_backend
 from daytona_lsp.lsp.settings import Settings, parse_settings, risk_warnings
+from daytona_lsp.lsp.writer import CoalescingWriter
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,15 @@ class DaytonaProtocol(LanguageServerProtocol):
         runs = getattr(self._server, "runs", None)
         if runs is not None:
             runs.cancel_request(msg_id)
+
+    def notify(self, method: str, params: Any = None) -> None:
+        """A notification may wait a few milliseconds for company (see :mod:`daytona_lsp.lsp.writer`)."""
+        writer = self.writer
+        if not isinstance(writer, CoalescingWriter):
+            super().notify(method, params)
+            return
+        with writer.holding():
+            super().notify(method, params)
 
     def handle_message(self, message: Any) -> None:
         # after `shutdown` pygls drops requests without an answer (a client then waits forever): refuse them
@@ -253,8 +263,6 @@ def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087, token_fi
 def _serve_stdio(server: DaytonaLanguageServer) -> int:
     from pygls.io_ import StdinAsyncReader, run_async
 
-    from daytona_lsp.lsp.writer import CoalescingWriter
-
     # The protocol owns the real stdout; anything else that writes to fd 1 (a child process, a stray print) goes to stderr.
     proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -316,7 +324,7 @@ def _serve_stdio(server: DaytonaLanguageServer) -> int:
         code = exc.code if isinstance(exc.code, int) else 0
     except (KeyboardInterrupt, BrokenPipeError):
         pass
-    writer.flush()  # what the last turns of the loop sent
+    writer.flush()  # what the last turns of the loop sent (and notifications still held)
     if terminated or not sys.stdin.closed:
         # the stdin reader thread may still block on a read: do not wait for it
         logging.shutdown()

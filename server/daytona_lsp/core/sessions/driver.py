@@ -33,7 +33,6 @@ def shown_path(language: str, filename: str) -> str:
     under it), :data:`BASH_CELL_PATH` for bash."""
     return BASH_CELL_PATH if language == "bash" else filename
 
-
 BASH_LOOP = r"""
 __dl_int=
 trap '__dl_int=1' INT

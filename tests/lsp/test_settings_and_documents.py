@@ -123,12 +123,7 @@ def test_every_number_setting_has_an_upper_bound() -> None:
 
 
 def test_http_api_url_is_accepted_for_loopback_hosts_only() -> None:
-    for url in (
-        "http://127.0.0.1:3000/api",
-        "http://localhost:8080",
-        "http://[::1]:9/api",
-        "https://app.daytona.io/api",
-    ):
+    for url in ("http://127.0.0.1:3000/api", "http://localhost:8080", "http://[::1]:9/api", "https://app.daytona.io/api"):
         warnings: list[str] = []
         assert parse_settings({"apiUrl": url}, warnings.append).api_url == url
         assert warnings == []

@@ -3,7 +3,8 @@
 1. Time from spawning the server to the ``initialize`` result: daytona-lsp vs a bare pygls server (same run,
    interleaved). Goal ≤ 1.2×.
 2. ``daytona.run`` of ``print(1)`` through LSP (warm server, local backend) vs ``LocalCodeEnvironment.run``
-   directly with an output callback, as the server streams (interleaved). Goal ≤ 1.10×.
+   directly with an output callback, as the server streams (interleaved). Goal ≤ 1.10×. Beside it, the round trip of
+   a command that runs nothing (``daytona.sandboxInfo``): what any request costs with this client and server.
 3. ``textDocument/codeAction`` latency while a 5 s run streams output (a line every 5 ms). Goal p95 ≤ 50 ms.
 
     .venv/bin/python bench/bench_lsp.py [--quick] [--write]
@@ -145,6 +146,7 @@ async def bench_run(n: int) -> dict[str, Any]:
     env = LocalCodeEnvironment()
     lsp: list[float] = []
     core: list[float] = []
+    floor: list[float] = []  # a command that runs nothing: the request's round trip through client and server
     chunks: list[str] = []
 
     def collect(stream: str, text: str) -> None:  # the LSP streams output, so the core run streams too
@@ -164,10 +166,21 @@ async def bench_run(n: int) -> dict[str, Any]:
                     res = await env.run("print(1)\n", "python", on_output=collect)
                     core.append(time.perf_counter() - t0)
                     assert res.exit_code == 0, res
+            t0 = time.perf_counter()
+            await client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command="daytona.sandboxInfo", arguments=[{"uri": uri}])
+            )
+            floor.append(time.perf_counter() - t0)
     finally:
         await env.aclose()
         await stop(client)
-    return {"lsp": statistics.median(lsp), "core": statistics.median(core), "lsp_iqr": iqr(lsp), "core_iqr": iqr(core)}
+    return {
+        "lsp": statistics.median(lsp),
+        "core": statistics.median(core),
+        "floor": statistics.median(floor),
+        "lsp_iqr": iqr(lsp),
+        "core_iqr": iqr(core),
+    }
 
 
 def iqr(values: list[float]) -> str:
@@ -260,6 +273,8 @@ editors do.
 | `LocalCodeEnvironment.run("print(1)", on_output=…)` (median of {n_run}) | {ms(runs["core"])} ({runs["core_iqr"]}) | |
 | `daytona.run` of `print(1)` through LSP (median of {n_run}) | {ms(runs["lsp"])} ({runs["lsp_iqr"]}) | |
 | ratio LSP / core | {run_ratio:.3f} | ≤ 1.10 ({verdict(run_ratio <= 1.10)}) |
+| `daytona.sandboxInfo` round trip (runs nothing; median of {n_run}) | {ms(runs["floor"])} | |
+| (core + that round trip) / core: the ratio's floor with this client | {(runs["core"] + runs["floor"]) / runs["core"]:.3f} | |
 | `codeAction` latency while a {stream_s:.0f} s run streams ({actions["chunks"]} chunks), p95 of {actions["n"]} | {ms(actions["p95"])} | ≤ 50 ms ({verdict(actions["p95"] <= 0.05)}) |
 | same, median | {ms(actions["median"])} | |
 """

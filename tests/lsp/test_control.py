@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from tests.lsp.conftest import WAIT, rng, start_session
+
+from daytona_lsp.lsp.features.output import PROGRESS_DELAY_S
 
 NOTIFY = {"outputNotifications": True}
 LOCAL = {**NOTIFY, "backend": "local", "prewarm": False}
@@ -60,6 +63,44 @@ async def test_cancel_via_progress_kills_the_run(caps: str) -> None:
         await s.wait_until(lambda: s.client.progress_reports[token][-1].kind == "end")
         assert s.client.progress_reports[token][-1].message == "cancelled"
         assert s.diagnostics(uri) == []  # a cancelled run is not an error
+
+
+async def test_a_run_shows_its_progress_on_the_clients_work_done_token_and_its_cancel_kills_the_run(caps: str) -> None:
+    # A client that gives the request a workDoneToken gets the progress on it from the start: no create request
+    # (no token of the server's own), begin before the output, and a cancel of that token ends the run.
+    async with start_session(caps, init_options=LOCAL) as s:
+        uri = s.open("slow.py", SLOW)
+        token = "client-made-token"
+        s.client.progress_reports[token] = []  # the client made it for its request
+        params = types.ExecuteCommandParams(command="daytona.run", arguments=[{"uri": uri}], work_done_token=token)
+        task = asyncio.ensure_future(s.client.workspace_execute_command_async(params))
+        await s.wait_until(lambda: _started_output(s))
+        assert [p.kind for p in s.client.progress_reports[token]][:1] == ["begin"]  # it arrived before the output
+        s.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+        result = await asyncio.wait_for(task, WAIT)
+        assert result["exitCode"] == 124
+        assert s.client.progress_reports[token][-1].kind == "end"  # before the response
+        assert s.client.progress_reports[token][-1].message == "cancelled"
+        assert list(s.client.progress_reports) == [token]
+
+
+async def test_a_run_shorter_than_the_progress_delay_costs_no_progress_round_trip(caps: str) -> None:
+    # Without a client token, the server creates one only once a run has lasted PROGRESS_DELAY_S: a warm print(1)
+    # (a few ms) sends no window/workDoneProgress/create and no begin/end. A run that took longer (a loaded machine)
+    # may show progress; then it is a whole begin … end.
+    async with start_session(caps, init_options=LOCAL) as s:
+        uri = s.open("quick.py", "print(1)\n")
+        for _ in range(3):  # the first starts the sandbox (it may last long enough to show progress)
+            started = time.monotonic()
+            result = await s.run(uri)
+            took = time.monotonic() - started  # at least the server's time from the request to the response
+            assert result["exitCode"] == 0
+            token = f"daytona-run-{result['runId']}"
+            if took < PROGRESS_DELAY_S:
+                assert token not in s.client.progress_reports
+            else:  # progress, if any, is whole (a create whose run ended meanwhile: no begin)
+                kinds = [p.kind for p in s.client.progress_reports.get(token, [])]
+                assert kinds == [] or (kinds[0] == "begin" and kinds[-1] == "end")
 
 
 async def test_cancel_request_kills_the_run(caps: str) -> None:

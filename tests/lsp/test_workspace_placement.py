@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daytona_lsp.lsp.settings import parse_settings
-from daytona_lsp.lsp.workspace import PathMap, place
+from daytona_lsp.lsp.workspace import PathMap, has_place, place
 
 
 def test_only_open_documents_under_the_folder_whose_text_differs_from_disk_are_overlays(tmp_path: Path) -> None:
@@ -41,10 +41,16 @@ def test_settings_reach_the_view_and_documents_outside_a_folder_get_none(tmp_pat
     view = placed.view
     assert (view.write_back, view.include, view.max_file_bytes, view.max_total_bytes) == (True, (".env",), 5, 50)
     assert (placed.path, placed.cwd) == ("a.py", ".")
-    assert place("", (tmp_path / "a.py").as_uri(), {}, settings) is None  # no workspace folder
-    assert place(tmp_path.as_uri(), "untitled:Untitled-1", {}, settings) is None
-    assert place((tmp_path / "sub").as_uri(), (tmp_path / "a.py").as_uri(), {}, settings) is None
-    assert place(tmp_path.as_uri(), tmp_path.as_uri() + "/../escape.py", {}, settings) is None
+    assert has_place(tmp_path.as_uri(), (tmp_path / "a.py").as_uri())
+    unplaced = [
+        ("", (tmp_path / "a.py").as_uri()),  # no workspace folder
+        (tmp_path.as_uri(), "untitled:Untitled-1"),
+        ((tmp_path / "sub").as_uri(), (tmp_path / "a.py").as_uri()),
+        (tmp_path.as_uri(), tmp_path.as_uri() + "/../escape.py"),
+    ]
+    for folder, uri in unplaced:  # the server asks has_place first (on the loop), place only then (in a thread)
+        assert place(folder, uri, {}, settings) is None
+        assert not has_place(folder, uri)
 
 
 def test_sandbox_paths_map_to_the_folder_s_files_and_nothing_outside_it(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The server's stdout writer: messages of a few consecutive loop turns leave in one write, in order; nothing is lost
-at exit; a closed client pipe is no error."""
+"""The server's stdout writer: held notifications leave with the next response (or alone within HOLD_S) in one write,
+in order; a response leaves on the next turn; nothing is lost at exit; a closed client pipe is no error."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import asyncio
 import io
 import os
 import threading
+from collections.abc import Callable
 
-from daytona_lsp.lsp.writer import TURNS, CoalescingWriter
+from daytona_lsp.lsp.writer import HOLD_S, CoalescingWriter
 
 
 class Recorder(io.RawIOBase):
@@ -16,6 +17,7 @@ class Recorder(io.RawIOBase):
 
     def __init__(self) -> None:
         self.writes: list[bytes] = []
+        self.on_write: Callable[[], object] = lambda: None
 
     def writable(self) -> bool:
         return True
@@ -24,6 +26,7 @@ class Recorder(io.RawIOBase):
         if self.closed:
             raise ValueError("write to closed file")
         self.writes.append(bytes(data))
+        self.on_write()
         return len(data)
 
 
@@ -31,19 +34,43 @@ async def next_turn() -> None:
     await asyncio.sleep(0)
 
 
-async def test_messages_of_consecutive_turns_leave_in_one_write_in_order() -> None:
+async def test_held_notifications_leave_with_the_next_response_in_one_write_in_order() -> None:
     out = Recorder()
     writer = CoalescingWriter(out)
-    for i in range(TURNS):  # as a run's end: runFinished, then the progress end, then the response, turn by turn
-        writer.write(f"m{i};".encode())
+    for name in (b"runStarted;", b"output;", b"runFinished;"):  # a short run's notifications, turn by turn
+        with writer.holding():
+            writer.write(name)
         await next_turn()
-    while not out.writes:
-        await next_turn()
-    assert out.writes == [b"".join(f"m{i};".encode() for i in range(TURNS))]
+    assert out.writes == []  # held (HOLD_S is far longer than a few loop turns)
+    writer.write(b"response")
+    assert out.writes == []  # with whatever else this turn writes
+    await next_turn()
+    assert out.writes == [b"runStarted;output;runFinished;response"]
+
+
+async def test_a_held_notification_leaves_alone_within_the_hold_time() -> None:
+    out = Recorder()
+    writer = CoalescingWriter(out)
+    loop = asyncio.get_running_loop()
+    written = loop.create_future()
+    out.on_write = lambda: written.done() or written.set_result(loop.time())
+    started = loop.time()
+    with writer.holding():
+        writer.write(b"output")
+    await asyncio.wait_for(written, 5)
+    assert out.writes == [b"output"]
+    assert written.result() - started >= HOLD_S * 0.9  # (the loop's clock may round a little)
+
+
+async def test_a_response_alone_leaves_on_the_next_turn() -> None:
+    out = Recorder()
+    writer = CoalescingWriter(out)
+    writer.write(b"response")
+    await next_turn()
+    assert out.writes == [b"response"]
     writer.write(b"later")  # a new batch
-    while len(out.writes) < 2:
-        await next_turn()
-    assert out.writes[1] == b"later"
+    await next_turn()
+    assert out.writes == [b"response", b"later"]
 
 
 async def test_flush_writes_what_is_pending_at_once() -> None:
@@ -52,9 +79,13 @@ async def test_flush_writes_what_is_pending_at_once() -> None:
     writer.write(b"shutdown response")
     writer.flush()  # as the server does before it exits
     assert out.writes == [b"shutdown response"]
-    for _ in range(TURNS + 1):
-        await next_turn()
-    assert out.writes == [b"shutdown response"]  # not twice
+    with writer.holding():
+        writer.write(b"exit notification")
+    writer.flush()
+    assert out.writes == [b"shutdown response", b"exit notification"]
+    writer.write(b"next")
+    await next_turn()
+    assert out.writes == [b"shutdown response", b"exit notification", b"next"]  # nothing written twice
 
 
 def test_a_write_outside_the_loop_goes_out_at_once() -> None:

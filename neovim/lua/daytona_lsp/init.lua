@@ -14,6 +14,7 @@ M.name = 'daytona_lsp'
 local output = require('daytona_lsp.output')
 local cells = require('daytona_lsp.cells')
 local config = require('daytona_lsp.config')
+local work_done_tokens = 0
 
 ---@type table options in effect (defaults until setup() is called)
 M.options = vim.deepcopy(config.defaults)
@@ -489,7 +490,11 @@ function M.run(opts)
   if tracking_ok and type(changetracking.flush) == 'function' then
     pcall(changetracking.flush, client)
   end
-  local ok = client:request('workspace/executeCommand', { command = 'daytona.run', arguments = { args } }, function(err, result)
+  -- A token of our own for the request: the server reports the run's progress on it from the start (without one it
+  -- starts progress of its own only once a run lasts; LspProgress fires for either).
+  work_done_tokens = work_done_tokens + 1
+  local params = { command = 'daytona.run', arguments = { args }, workDoneToken = 'daytona-nvim-' .. work_done_tokens }
+  local ok = client:request('workspace/executeCommand', params, function(err, result)
     if err then
       local message = type(err) == 'table' and (err.message or vim.inspect(err)) or tostring(err)
       output.append_lines({ '── ✘ run failed: ' .. message .. ' ──', '' }, 'DaytonaFooterError')

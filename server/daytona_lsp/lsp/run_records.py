@@ -48,6 +48,9 @@ class RunRequest:
     stdin stays open for :meth:`RunService.send_input` after the preset."""
     session: str | None = None
     """The key of the persistent session to run in (the document's URI), None: a fresh process."""
+    work_done_token: str | int | None = None
+    """The ``workDoneToken`` the client gave the request: the run's progress is reported on it (None: the server
+    creates a token of its own once the run lasts)."""
 
 
 @dataclass

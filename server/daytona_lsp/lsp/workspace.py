@@ -61,6 +61,20 @@ def _differs_from_disk(path: Path, text: str) -> bool:
         return True
 
 
+def _inside(folder_uri: str, uri: str) -> tuple[Path, str] | None:
+    """The folder's path and the document's path relative to it; None when it is not a file inside the folder."""
+    root, file = _fs_path(folder_uri) if folder_uri else None, _fs_path(uri)
+    if root is None or file is None:
+        return None
+    path = _relative(file, root)
+    return (root, path) if path is not None else None
+
+
+def has_place(folder_uri: str, uri: str) -> bool:
+    """Whether :func:`place` would place ``uri`` in ``folder_uri`` (no disk access: call it on the event loop)."""
+    return _inside(folder_uri, uri) is not None
+
+
 def place(folder_uri: str, uri: str, open_documents: Mapping[str, str], settings: Settings) -> Placement | None:
     """The run's place in ``folder_uri`` for document ``uri``; None when it is not a file inside that folder.
 
@@ -68,12 +82,10 @@ def place(folder_uri: str, uri: str, open_documents: Mapping[str, str], settings
     what the disk holds become overlays (the run's own document included: code importing it sees the editor's text).
     Blocking (it compares open documents with the disk): call it in a worker thread.
     """
-    root, file = _fs_path(folder_uri) if folder_uri else None, _fs_path(uri)
-    if root is None or file is None:
+    inside = _inside(folder_uri, uri)
+    if inside is None:
         return None
-    path = _relative(file, root)
-    if path is None:
-        return None
+    root, path = inside
     overlays: dict[str, str] = {}
     for doc_uri, text in open_documents.items():
         doc_path = _fs_path(doc_uri)

@@ -1,32 +1,50 @@
-"""The server's stdout: messages sent within a few event-loop turns of each other leave in one write.
+"""The server's stdout: a response or request leaves on the next loop turn, a notification may wait up to
+:data:`HOLD_S` for company, and whatever is pending leaves together, in order, in one write.
 
-Each write to the client's pipe wakes the client (and, on a busy machine, hands it the processor); a run sends several
-messages at once — ``daytona/runFinished``, the progress end and the command's response come from three consecutive
-turns of the loop — so they go out together, in order, with one wake-up instead of three. Nothing waits for a timer:
-the delay is :data:`TURNS` turns of the loop (microseconds), so output still streams as it is produced.
+Each write to the client's pipe wakes the client (and, on a busy machine, hands it the processor). A run sends
+``daytona/runStarted``, its output, ``daytona/runFinished`` (and progress) as notifications and then the command's
+response: held, the notifications of a run that lasts a few milliseconds (most runs in a warm sandbox) leave with the
+response, one wake-up instead of four. Someone waits on a response (a code action while a run streams still gets its
+answer at once, with the output written before it), nobody on a notification a few milliseconds sooner: streamed output
+still shows as it is produced, in batches at most ``HOLD_S`` apart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import threading
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
-TURNS = 3
-"""Loop turns from the first pending message to the write: a run's end and the response that follows it (two more)."""
+HOLD_S = 0.01
+"""The longest a notification waits before it is written (below a display frame: nobody sees the delay)."""
 
 
 class CoalescingWriter:
-    """pygls' writer interface (``write``, ``close``) over a binary stream."""
+    """pygls' writer interface (``write``, ``close``) over a binary stream; :meth:`holding` marks notifications."""
 
     def __init__(self, out: io.RawIOBase) -> None:
         self._out = out
         self._pending: list[bytes] = []
         self._lock = threading.Lock()
         self._broken = False
+        self._hold = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._soon = False
+        """A flush is scheduled for the next loop turn."""
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """What is written inside may wait up to :data:`HOLD_S` (the protocol sends its notifications inside)."""
+        self._hold = True
+        try:
+            yield
+        finally:
+            self._hold = False
 
     def write(self, data: bytes) -> None:
         try:
@@ -38,20 +56,22 @@ class CoalescingWriter:
             return
         with self._lock:
             self._pending.append(data)
-            first = len(self._pending) == 1
-        if first:
-            loop.call_soon(self._flush_after, loop, TURNS - 1)
-
-    def _flush_after(self, loop: asyncio.AbstractEventLoop, turns: int) -> None:
-        if turns > 0:
-            loop.call_soon(self._flush_after, loop, turns - 1)
-        else:
-            self.flush()
+        if self._soon:
+            return
+        if not self._hold:
+            self._soon = True
+            loop.call_soon(self.flush)  # with whatever else this turn writes
+        elif self._timer is None:
+            self._timer = loop.call_later(HOLD_S, self.flush)
 
     def flush(self) -> None:
         """Write what is pending now (also called before the process exits)."""
         with self._lock:
             data, self._pending = b"".join(self._pending), []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._soon = False
             if not data or self._broken:
                 return
             try:

@@ -144,8 +144,10 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         server.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
         raise _failed(message)
     folder = server.workspace_of(uri)
-    texts = {u: d.source for u, d in server.workspace.text_documents.items()}  # as they are now, before any await
-    placement = await asyncio.to_thread(workspace.place, folder, uri, texts, settings)
+    placement = None
+    if workspace.has_place(folder, uri):  # (outside every folder: no thread hop for nothing)
+        texts = {u: d.source for u, d in server.workspace.text_documents.items()}  # as they are now, before any await
+        placement = await asyncio.to_thread(workspace.place, folder, uri, texts, settings)
     request = RunRequest(
         uri=uri,
         code=snip.code,
@@ -162,6 +164,7 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         placement=placement,
         interactive=server.interactive_input,
         session=session,
+        work_done_token=None if detach else server.work_done_token,  # a detached run outlives its request
     )
     try:
         run = server.runs.start(request)

@@ -143,7 +143,6 @@ class DiagnosticsPublisher:
                 end = min(end, max(self._line_end(lines, bl), bc)) if lines is not None else end
             return types.Range(self._position(uri, lines, bl, start_c), self._position(uri, lines, bl, end))
 
-        first_line_range = rng(0, None, None)
         if not outcome.cancelled:
             # errors of a run that still succeeded (bash goes on after a failed command) are warnings
             failed = outcome.exit_code != 0
@@ -200,7 +199,7 @@ class DiagnosticsPublisher:
                 message = f"exit {outcome.exit_code}" + (f": {unlocated}" if unlocated else "")
                 out.append(
                     types.Diagnostic(
-                        range=first_line_range,
+                        range=rng(0, None, None),  # the first line
                         message=message,
                         severity=types.DiagnosticSeverity.Error,
                         source=SOURCE,
@@ -213,7 +212,7 @@ class DiagnosticsPublisher:
                 text = text[: MAX_OUTPUT_DIAGNOSTIC_CHARS // 2] + "\n…\n" + text[-MAX_OUTPUT_DIAGNOSTIC_CHARS // 2 :]
             out.append(
                 types.Diagnostic(
-                    range=first_line_range,
+                    range=rng(0, None, None),  # the first line
                     message=text.rstrip("\n"),
                     severity=types.DiagnosticSeverity.Information,
                     source=SOURCE,

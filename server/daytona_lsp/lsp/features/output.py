@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
@@ -24,6 +25,10 @@ OUTPUT = "daytona/output"
 RUN_FINISHED = "daytona/runFinished"
 RUN_FINISHED_KEYS = ("runId", "exitCode", "durationMs", "truncated", "changedFiles", "value")
 """What of the command's result ``daytona/runFinished`` carries (not the output: it was streamed)."""
+PROGRESS_DELAY_S = 0.25
+"""A run the client gave no ``workDoneToken`` gets progress of the server's own once it lasts this long: a run of a few
+milliseconds (most, in a warm sandbox) costs no ``window/workDoneProgress/create`` round trip and no begin/end, and
+shows no progress that would flash by before anyone could click its Cancel (editors delay theirs likewise)."""
 PROGRESS_INTERVAL_S = 1.0
 SUMMARY_LINES = 5
 SUMMARY_WIDTH = 200
@@ -108,8 +113,7 @@ class RunReporter:
             what = "selection" if req.range is not None else "file"
             where = ", ".join([f"{run.backend} sandbox", *flags])
             self._log(f"▶ run {run.id}: {_name(req.uri)} ({what}, {req.language}, {where})")
-        if self.server.supports_progress():
-            run.data["progress"] = asyncio.ensure_future(self._progress_quietly(run))
+        self._start_progress(run)
 
     async def run_output(self, run: Run, stream: str, text: str) -> None:
         if not self._channel(run):
@@ -149,45 +153,69 @@ class RunReporter:
         self.server.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=line))
 
     # ---- progress -----------------------------------------------------------------------------------------------
-    async def _progress_quietly(self, run: Run) -> None:
+    def _start_progress(self, run: Run) -> None:
+        token = run.request.work_done_token
+        if token is not None:  # the client made the token for this request: it shows the progress from the start
+            self._track(run, token)
+            self._begin(run, token)
+            run.data["progress"] = asyncio.ensure_future(self._quietly(run, self._report(run, token)))
+        elif self.server.supports_progress():
+            run.data["progress"] = asyncio.ensure_future(self._quietly(run, self._progress(run)))
+
+    def _track(self, run: Run, token: str | int) -> None:
+        run.data["progress_token"] = token
+        self.server.progress_tokens[str(token)] = run.id  # before the client knows the token: a cancel always finds it
+
+    async def _quietly(self, run: Run, work: Coroutine[Any, Any, None]) -> None:
         try:
-            await self._progress(run)
+            await work
         except Exception as exc:  # progress is a comfort: never let it break a run
             log.info("Progress for run %s failed: %s", run.id, exc)
 
     async def _progress(self, run: Run) -> None:
+        """Server-initiated progress, once the run has lasted :data:`PROGRESS_DELAY_S` (until then, nothing)."""
+        await asyncio.sleep(PROGRESS_DELAY_S)
         token = f"daytona-run-{run.id}"
-        progress = self.server.work_done_progress
-        self.server.progress_tokens[token] = run.id  # before the client knows the token: a cancel always finds it
+        self._track(run, token)
         try:
-            await asyncio.wait_for(progress.create_async(token), 5)
+            await asyncio.wait_for(self.server.work_done_progress.create_async(token), 5)
         except Exception as exc:  # the client refused or never answered: run without progress
             log.info("No progress for run %s: %s", run.id, exc)
-            self.server.progress_tokens.pop(token, None)
+            self._untrack(run)
             return
-        if "ended" in run.data:  # finished before the client accepted the token: no progress to show
-            self.server.progress_tokens.pop(token, None)
-            progress.tokens.pop(token, None)
-            return
+        self._begin(run, token)  # (a run that ended meanwhile cancelled this task: no begin after its end)
+        await self._report(run, token)
+
+    def _begin(self, run: Run, token: str | int) -> None:
         title = f"Running {_name(run.request.uri)} in {run.backend} sandbox"
-        progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True, message="starting"))
-        run.data["progress_token"] = token
+        self.server.work_done_progress.begin(
+            token, types.WorkDoneProgressBegin(title=title, cancellable=True, message="starting")
+        )
+        run.data["progress_begun"] = True
+
+    async def _report(self, run: Run, token: str | int) -> None:
         while True:  # until _end_progress cancels this task
             await asyncio.sleep(PROGRESS_INTERVAL_S)
-            progress.report(token, types.WorkDoneProgressReport(message=f"{run.elapsed_ms() / 1000:.0f} s"))
+            self.server.work_done_progress.report(
+                token, types.WorkDoneProgressReport(message=f"{run.elapsed_ms() / 1000:.0f} s")
+            )
+
+    def _untrack(self, run: Run) -> str | int | None:
+        token = run.data.pop("progress_token", None)
+        if token is not None:
+            self.server.progress_tokens.pop(str(token), None)
+            self.server.work_done_progress.tokens.pop(token, None)
+        return token
 
     def _end_progress(self, run: Run, outcome: RunOutcome) -> None:
         """End the run's progress now: before the command's response (lsp-mode drops a later end)."""
-        run.data["ended"] = True
-        token = run.data.pop("progress_token", None)
-        if token is None:
-            return
-        progress = self.server.work_done_progress
-        message = "cancelled" if outcome.cancelled else f"exit {outcome.exit_code} in {outcome.duration_ms} ms"
-        with contextlib.suppress(Exception):
-            progress.end(token, types.WorkDoneProgressEnd(message=message))
-        self.server.progress_tokens.pop(token, None)
-        progress.tokens.pop(token, None)
         task = run.data.pop("progress", None)
         if isinstance(task, asyncio.Task):
-            task.cancel()  # its periodic report must not follow the end
+            task.cancel()  # no create, begin or report of it follows the end
+        begun = run.data.pop("progress_begun", False)
+        token = self._untrack(run)
+        if token is None or not begun:
+            return
+        message = "cancelled" if outcome.cancelled else f"exit {outcome.exit_code} in {outcome.duration_ms} ms"
+        with contextlib.suppress(Exception):
+            self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))

@@ -16,6 +16,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from daytona_lsp.core import cgroup, seccomp
 from daytona_lsp.core.cgroup import SandboxCgroup
@@ -87,19 +88,20 @@ class Sandbox:
                     removed = await asyncio.to_thread(launch.sweep_stale_roots)
                     if removed:
                         log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
-                # the container's total memory, and its processes (root's are exempt from RLIMIT_NPROC, even
-                # mapped into a user namespace): a cgroup where one is writable
-                root, self.cgroup = await asyncio.to_thread(
-                    _make_root, self.given_work_dir, self.disk_mb, self.isolated
-                )
-                if self.isolated:
-                    self.container_filter, self.run_filter = await asyncio.to_thread(_filters)
                 executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
+                # at the same time (part of a first run's wait): the directory (and the filters) in one thread, the
+                # cgroup in the spawner thread, which enters it
+                made_root, made_group = await asyncio.gather(
+                    asyncio.to_thread(_make_root, self.given_work_dir, self.disk_mb, self.isolated),
+                    asyncio.get_running_loop().run_in_executor(executor, _make_cgroup, self.isolated),
+                    return_exceptions=True,
+                )
+                if isinstance(made_root, BaseException) or isinstance(made_group, BaseException):
+                    await asyncio.to_thread(_undo, made_root, made_group, executor)
+                    raise made_root if isinstance(made_root, BaseException) else made_group  # type: ignore[misc]
+                root, (self.container_filter, self.run_filter) = made_root
+                self.cgroup, self._spawner_in_cgroup = made_group
                 self._spawner = executor
-                if self.cgroup is not None:
-                    self._spawner_in_cgroup = await asyncio.get_running_loop().run_in_executor(
-                        executor, self.cgroup.enter_thread
-                    )
                 owner = self._owner()
                 if owner is not None:  # an environment never closed still leaves nothing behind (gc, exit)
                     self._finalizer = weakref.finalize(
@@ -252,12 +254,30 @@ class Sandbox:
 
 
 def _make_root(
-    given_work_dir: Path | None, disk_mb: int | None, with_cgroup: bool
-) -> tuple[Path, SandboxCgroup | None]:
-    """The private directory and, if wanted, the cgroup (one trip to a worker thread for both; the limits are set
-    for each run)."""
-    group = cgroup.create(memory_bytes=None, max_pids=None) if with_cgroup else None
-    return launch.make_root(given_work_dir, disk_mb), group
+    given_work_dir: Path | None, disk_mb: int | None, isolated: bool
+) -> tuple[Path, tuple[seccomp.Filter | None, bytes | None]]:
+    """The private directory and (isolated) the seccomp filters."""
+    return launch.make_root(given_work_dir, disk_mb), _filters() if isolated else (None, None)
+
+
+def _make_cgroup(isolated: bool) -> tuple[SandboxCgroup | None, bool]:
+    """In the spawner thread: the container's total memory and its processes (root's are exempt from RLIMIT_NPROC,
+    even mapped into a user namespace) bounded by a cgroup where one is writable (the limits are set for each run),
+    and whether this thread entered it (``SandboxCgroup.enter_thread``: containers are then born inside)."""
+    group = cgroup.create(memory_bytes=None, max_pids=None) if isolated else None
+    return group, group is not None and group.enter_thread()
+
+
+def _undo(made_root: Any, made_group: Any, executor: concurrent.futures.ThreadPoolExecutor) -> None:
+    """One of ``ensure_root``'s two jobs failed: remove what the other made."""
+    if not isinstance(made_root, BaseException):
+        launch.remove_root(made_root[0])
+    if not isinstance(made_group, BaseException) and made_group[0] is not None:
+        group, entered = made_group
+        if entered:
+            executor.submit(group.leave_thread).result(timeout=10)
+        group.remove()
+    executor.shutdown(wait=False)
 
 
 def _filters() -> tuple[seccomp.Filter | None, bytes | None]:

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from daytona_lsp.core import cgroup, seccomp
-from daytona_lsp.core.local import LocalCodeEnvironment
+from daytona_lsp.core.local import LocalCodeEnvironment, LocalSandboxError
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
 
@@ -241,6 +241,9 @@ async def test_a_sandbox_whose_directory_cannot_be_made_leaves_no_cgroup_and_sta
         failed = await env.run("print(1)", "python")
         assert failed.exit_code == 125 and "missing" in failed.output, failed.output
         assert _own_cgroups() == before, "the cgroup made meanwhile is removed again"
+        with pytest.raises(LocalSandboxError, match="missing"):
+            await env.prewarm()
+        assert _own_cgroups() == before
         monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
         result = await env.run("print(1)", "python")
         assert (result.exit_code, result.output) == (0, "1\n")

@@ -263,14 +263,18 @@ class LocalCodeEnvironment(CodeEnvironment):
         """
         if self._closed:
             raise LocalSandboxError(CLOSED_MESSAGE)
+        root = asyncio.ensure_future(self._sandbox.ensure_root())  # in worker threads, while the runtimes are found
+        root.add_done_callback(lambda done: done.cancelled() or done.exception())  # raised below, if at all
         for language in self._languages:  # find the runtimes now: the first run starts sooner
             with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
                 await self._runtime(language, context)
         view = None
         if self._workspace_folder is not None:
             view, _ = await self._view(RunSpec("", "python", workspace=WorkspaceView(self._workspace_folder)), "", "")
+        key = workspace_view.container_for(await self._container_key(context), view)
         try:
-            await self._sandbox.container(*workspace_view.container_for(await self._container_key(context), view))
+            await root
+            await self._sandbox.container(*key)
         except OSError as exc:
             raise LocalSandboxError(self._sandbox.start_problem(exc)) from None
 

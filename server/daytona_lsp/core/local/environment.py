@@ -265,6 +265,7 @@ class LocalCodeEnvironment(CodeEnvironment):
             raise LocalSandboxError(CLOSED_MESSAGE)
         root = asyncio.ensure_future(self._sandbox.ensure_root())  # in worker threads, while the runtimes are found
         root.add_done_callback(lambda done: done.cancelled() or done.exception())  # raised below, if at all
+        await asyncio.sleep(0)  # it starts (hands its work to the threads) before the look-ups below
         for language in self._languages:  # find the runtimes now: the first run starts sooner
             with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
                 await self._runtime(language, context)

@@ -15,6 +15,7 @@ import marshal
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -311,15 +312,27 @@ def _stage_etc(etc: Path) -> None:
     """The sandbox's ``/etc`` (bound read-only as one directory): copies of the host's files among ``_ETC_FILES``
     (as they are now: a change on the host shows in the next environment), an empty directory for each of its
     directories (bound over it by each container, so those stay live), an empty ``resolv.conf`` (the host's is
-    bound over it where the network is shared)."""
+    bound over it where the network is shared). Plain system calls: ``shutil.copyfile`` took four times as long."""
     for name in _ETC_FILES:
-        source = Path("/etc", name)
-        with contextlib.suppress(OSError):  # absent here (or unreadable): absent in the sandbox, as before
-            if source.is_dir():
-                (etc / name).mkdir()
-            elif source.is_file():
-                shutil.copyfile(source, etc / name)
-    (etc / "resolv.conf").touch()
+        try:
+            source = os.open(f"/etc/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue  # absent here (or unreadable): absent in the sandbox, as before
+        try:
+            info = os.fstat(source)
+            if stat.S_ISDIR(info.st_mode):
+                os.mkdir(etc / name)
+            elif stat.S_ISREG(info.st_mode):
+                copy = os.open(etc / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                try:
+                    offset = 0
+                    while offset < info.st_size and (sent := os.sendfile(copy, source, offset, info.st_size - offset)):
+                        offset += sent
+                finally:
+                    os.close(copy)
+        finally:
+            os.close(source)
+    os.close(os.open(etc / "resolv.conf", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
 
 
 def _mount_tmpfs(path: Path, size_mb: int) -> None:

@@ -127,7 +127,7 @@ async def test_python_runs_as_python_file_would(env):
     code = textwrap.dedent("""
         import sys, os
         print(sys.argv[0], __name__, __file__, sys.path[0], os.getcwd(), sys.flags.no_site)
-        print(sorted({"ctypes", "json", "enum"} & set(sys.modules)))  # what python FILE has not imported either
+        print(sorted({"ctypes", "json", "enum", "types"} & set(sys.modules)))  # what python FILE has not imported
         raise SystemExit(3)
     """)
     result = await env.run(code, "python")

@@ -44,7 +44,6 @@ import os
 import resource
 import select
 import sys
-import types
 
 _BASE_PATH = list(sys.path[1:])
 """The interpreter's own ``sys.path`` (site-packages included), without the agent's directory."""
@@ -245,7 +244,7 @@ def _run_python_inline(req: dict, out_fd: int, stdin_fd: int) -> None:
         extra = [p for p in env.get("PYTHONPATH", "").split(":") if p]
         sys.path[:] = [os.path.dirname(file_path), *extra, *_BASE_PATH]
         sys.argv[:] = [file_path, *req["argv"][2:]]
-        main = types.ModuleType("__main__")
+        main = type(sys)("__main__")  # types.ModuleType: the types module costs 0.3 ms of each start
         main.__dict__.update({"__file__": file_path, "__cached__": None, "__builtins__": builtins})
         sys.modules["__main__"] = main
         with open(file_path, "rb") as f:

@@ -607,6 +607,9 @@ class Agent:
     def serve(self) -> None:
         self.poll.register(self.sock.fileno(), select.POLLIN)
         self.send(f'{{"ready": {os.getpid()}}}')
+        # after "ready": the host prepares its first run meanwhile (which waits in the socket until this is done)
+        _warm_up()
+        gc.freeze()  # forks of the agent (every run) then do not copy its objects' pages when they collect garbage
         while True:
             for fd, _ in self.poll.poll():
                 if fd == self.sock.fileno():
@@ -640,8 +643,6 @@ def main() -> None:
     if isolated:
         _forbid_user_namespaces()
         _empty_bounding_set()
-    _warm_up()
-    gc.freeze()  # forks of the agent (every run) then do not copy its objects' pages when they collect garbage
     Agent(sock, isolated).serve()
 
 

@@ -247,3 +247,29 @@ async def test_a_sandbox_whose_directory_cannot_be_made_leaves_no_cgroup_and_sta
         monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
         result = await env.run("print(1)", "python")
         assert (result.exit_code, result.output) == (0, "1\n")
+
+
+COUNT_FORKS = """
+import os, signal, time
+children = []
+while True:
+    try:
+        pid = os.fork()
+    except BlockingIOError:
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+print(1 + len(children))
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
+async def test_a_run_may_have_exactly_max_processes_processes() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("as root the container's process limit is its pids cgroup")
+    async with LocalCodeEnvironment(timeout=60, max_processes=5) as env:
+        result = await env.run(COUNT_FORKS, "python")
+        assert (result.exit_code, result.output) == (0, "5\n"), "the program and four children, not one less"

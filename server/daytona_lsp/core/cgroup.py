@@ -198,6 +198,13 @@ class SandboxCgroup:
         for path in self.dirs.values():
             _write(path / "cgroup.procs", str(pid))
 
+    def count_process(self, pid: int) -> None:
+        """cgroup v1: count process ``pid`` (not its children started before) against the process limit only, never
+        the memory limit (the OOM killer would then count it among the group's processes). v2 has one group for
+        both: nothing. Raises :class:`CgroupError`."""
+        if self.version == 1:
+            _write(self.dirs["pids"] / "cgroup.procs", str(pid))
+
     def enter_thread(self) -> bool:
         """cgroup v1: move the calling thread into the *pids* group, so the processes it starts are born inside it
         (bounded from their first fork); whether it worked. Never the memory group: the OOM killer would then count

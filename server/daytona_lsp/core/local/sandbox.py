@@ -1,18 +1,16 @@
 """The host side of one environment's sandbox: its private directory (work directory, ``/etc`` files, container
-logs; as root a bounded tmpfs), its cgroup (total memory + swap, processes) and spawner thread, its seccomp filters,
+logs; as root a bounded tmpfs), its cgroup (total memory + swap, processes), its seccomp filters,
 and its containers (one per network setting and set of runtimes; usually exactly one). Nothing here knows about
 runs."""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
 import shutil
 import sys
-import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,8 +55,6 @@ class Sandbox:
         self._layers: dict[Container, Path] = {}  # each workspace container's writable layer
         self._starting: dict[tuple[ContainerKey, str | None], asyncio.Future[Container]] = {}
         self._live: list[Container] = []  # what the finalizer kills (shared with it)
-        self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
-        self._spawner_in_cgroup = False
         self._finalizer: weakref.finalize | None = None
         self._logs = 0
 
@@ -88,25 +84,22 @@ class Sandbox:
                     removed = await asyncio.to_thread(launch.sweep_stale_roots)
                     if removed:
                         log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
-                executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
-                # at the same time (part of a first run's wait): the directory (and the filters) in one thread, the
-                # cgroup in the spawner thread, which enters it
+                # at the same time, in two threads (part of a first run's wait): the directory (and the filters),
+                # and the container's total memory and its processes (root's are exempt from RLIMIT_NPROC, even
+                # mapped into a user namespace) bounded by a cgroup where one is writable
                 made_root, made_group = await asyncio.gather(
                     asyncio.to_thread(_make_root, self.given_work_dir, self.disk_mb, self.isolated),
-                    asyncio.get_running_loop().run_in_executor(executor, _make_cgroup, self.isolated),
+                    asyncio.to_thread(cgroup.create, memory_bytes=None, max_pids=None) if self.isolated else _none(),
                     return_exceptions=True,
                 )
                 if isinstance(made_root, BaseException) or isinstance(made_group, BaseException):
-                    await asyncio.to_thread(_undo, made_root, made_group, executor)
+                    await asyncio.to_thread(_undo, made_root, made_group)
                     raise made_root if isinstance(made_root, BaseException) else made_group  # type: ignore[misc]
                 root, (self.container_filter, self.run_filter) = made_root
-                self.cgroup, self._spawner_in_cgroup = made_group
-                self._spawner = executor
+                self.cgroup = made_group
                 owner = self._owner()
                 if owner is not None:  # an environment never closed still leaves nothing behind (gc, exit)
-                    self._finalizer = weakref.finalize(
-                        owner, _remove_leftovers, root, self._live, self.cgroup, executor
-                    )
+                    self._finalizer = weakref.finalize(owner, _remove_leftovers, root, self._live, self.cgroup)
                 self.root = root
         return self.root
 
@@ -163,15 +156,14 @@ class Sandbox:
             )
             return [*head, *agent]
 
-        group, born_inside = self.cgroup, self._spawner_in_cgroup
+        group = self.cgroup
         try:
             container = await Container.start(
                 argv,
                 isolated=self.isolated,
                 log_path=root / f"container-{self._logs}.log",
-                confine=lambda pid: limits.confine_container(pid, group),
+                confine=lambda pid, parent: limits.confine_container(pid, parent, group),
                 confine_blocks=group is not None,
-                spawner=self._spawner if born_inside else None,
                 cwd=None if self.isolated else str(work_dir),
                 extra_fds=() if seccomp_fd is None else (seccomp_fd,),
             )
@@ -245,7 +237,6 @@ class Sandbox:
         """Tear the containers down, remove the private directory and the cgroup. Idempotent."""
         self.closed = True
         await self.close_containers()
-        self._spawner = None
         finalizer, self._finalizer = self._finalizer, None
         if finalizer is not None:
             await asyncio.to_thread(finalizer)
@@ -260,24 +251,16 @@ def _make_root(
     return launch.make_root(given_work_dir, disk_mb), _filters() if isolated else (None, None)
 
 
-def _make_cgroup(isolated: bool) -> tuple[SandboxCgroup | None, bool]:
-    """In the spawner thread: the container's total memory and its processes (root's are exempt from RLIMIT_NPROC,
-    even mapped into a user namespace) bounded by a cgroup where one is writable (the limits are set for each run),
-    and whether this thread entered it (``SandboxCgroup.enter_thread``: containers are then born inside)."""
-    group = cgroup.create(memory_bytes=None, max_pids=None) if isolated else None
-    return group, group is not None and group.enter_thread()
+async def _none() -> None:
+    return None
 
 
-def _undo(made_root: Any, made_group: Any, executor: concurrent.futures.ThreadPoolExecutor) -> None:
+def _undo(made_root: Any, made_group: Any) -> None:
     """One of ``ensure_root``'s two jobs failed: remove what the other made."""
     if not isinstance(made_root, BaseException):
         launch.remove_root(made_root[0])
-    if not isinstance(made_group, BaseException) and made_group[0] is not None:
-        group, entered = made_group
-        if entered:
-            executor.submit(group.leave_thread).result(timeout=10)
-        group.remove()
-    executor.shutdown(wait=False)
+    if isinstance(made_group, SandboxCgroup):
+        made_group.remove()
 
 
 def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
@@ -297,17 +280,9 @@ def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
     return container, run.program
 
 
-def _remove_leftovers(
-    root: Path, live: Sequence[Container], group: SandboxCgroup | None, executor: concurrent.futures.ThreadPoolExecutor
-) -> None:
+def _remove_leftovers(root: Path, live: Sequence[Container], group: SandboxCgroup | None) -> None:
     for container in live:
         container.kill()
     launch.remove_root(root)
-    # the spawner thread leaves the cgroup by ending (it cannot end itself: then the sweep removes the cgroup later)
-    own = threading.current_thread().name.startswith("daytona-lsp-spawn")
-    if group is not None and not own:
-        with contextlib.suppress(Exception):
-            executor.submit(group.leave_thread).result(timeout=10)
-    executor.shutdown(wait=not own)
-    if group is not None and not own:
+    if group is not None:
         group.remove()

@@ -99,6 +99,10 @@ _RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
 _RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
 
 
+_agent_binds: tuple[str, ...] | None = None
+"""The directories of the agent's interpreter (this process's own: they never change), found once per process."""
+
+
 class LocalCodeEnvironment(CodeEnvironment):
     """Runs python, bash, javascript and typescript in an isolated local sandbox (bubblewrap).
 
@@ -335,9 +339,12 @@ class LocalCodeEnvironment(CodeEnvironment):
     async def _find_container_key(self, context: RunContext | None) -> ContainerKey:
         binds: list[str] = []
         if self.isolation == "bubblewrap":
-            agent = await python_runtime(None)
-            assert isinstance(agent, Runtime)
-            binds += agent.binds
+            global _agent_binds
+            if _agent_binds is None:
+                agent = await python_runtime(None)
+                assert isinstance(agent, Runtime)
+                _agent_binds = agent.binds
+            binds += _agent_binds
             for language in self._languages:
                 runtime = await self._runtime(language, context)
                 if isinstance(runtime, Runtime):

@@ -90,7 +90,7 @@ class Sandbox:
                 # mapped into a user namespace) bounded by a cgroup where one is writable
                 made_root, made_group = await asyncio.gather(
                     asyncio.to_thread(_make_root, self.given_work_dir, self.disk_mb, self.isolated),
-                    asyncio.to_thread(_make_cgroup) if self.isolated else _none(),
+                    asyncio.to_thread(_make_cgroup, self.isolated),
                     return_exceptions=True,
                 )
                 if isinstance(made_root, BaseException) or isinstance(made_group, BaseException):
@@ -252,17 +252,13 @@ def _make_root(
     return launch.make_root(given_work_dir, disk_mb), _filters() if isolated else (None, None)
 
 
-def _make_cgroup() -> SandboxCgroup | None:
-    """A cgroup for the sandbox where one is writable, and (v1) a thread that takes the migration lock's slow first
-    step now, while the container is prepared (:meth:`SandboxCgroup.pass_through`)."""
-    group = cgroup.create(memory_bytes=None, max_pids=None)
+def _make_cgroup(isolated: bool) -> SandboxCgroup | None:
+    """(Isolated) a cgroup for the sandbox where one is writable, and (v1) a thread that takes the migration lock's
+    slow first step now, while the container is prepared (:meth:`SandboxCgroup.pass_through`)."""
+    group = cgroup.create(memory_bytes=None, max_pids=None) if isolated else None
     if group is not None and group.version == 1:
         threading.Thread(target=group.pass_through, name="daytona-lsp-cgroup", daemon=True).start()
     return group
-
-
-async def _none() -> None:
-    return None
 
 
 def _undo(made_root: Any, made_group: Any) -> None:

@@ -317,7 +317,7 @@ def _stage_etc(etc: Path) -> None:
     bound over it where the network is shared). Plain system calls: ``shutil.copyfile`` took four times as long."""
     for name in _ETC_FILES:
         try:
-            source = os.open(f"/etc/{name}", os.O_RDONLY | os.O_CLOEXEC)
+            source = os.open(f"/etc/{name}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # (a FIFO: no wait)
         except OSError:
             continue  # absent here (or unreadable): absent in the sandbox, as before
         try:

@@ -115,6 +115,19 @@ def test_a_thread_in_the_group_starts_processes_inside_and_killing_them_spares_t
         assert group.remove()
 
 
+def test_a_pass_through_leaves_the_thread_where_it_was_and_the_group_as_empty_and_removable() -> None:
+    group = _live()
+    try:
+        own = f"/proc/self/task/{threading.get_native_id()}/cgroup"
+        before = Path(own).read_text()
+        group.pass_through()  # (v2: nothing)
+        assert Path(own).read_text() == before
+        members = group.dirs["pids"] / "tasks" if group.version == 1 else group.dirs["unified"] / "cgroup.procs"
+        assert members.read_text() == ""
+    finally:
+        assert group.remove()
+
+
 def test_groups_of_servers_that_no_longer_exist_are_swept() -> None:
     probe = subprocess.Popen(["true"])
     probe.wait()  # a pid that no longer exists: the "server" that left the stale groups

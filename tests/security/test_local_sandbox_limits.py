@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from daytona_lsp.core import cgroup, seccomp
-from daytona_lsp.core.local import LocalCodeEnvironment
+from daytona_lsp.core.local import LocalCodeEnvironment, LocalSandboxError
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
 
@@ -219,3 +219,57 @@ async def test_the_servers_local_settings_shape_the_sandbox() -> None:
     if os.geteuid() == 0:
         workspace = next(line for line in results[0].output.splitlines() if line.split()[4] == "/workspace")
         assert "size=49152k" in workspace, workspace
+
+
+def _own_cgroups() -> set[str]:
+    """The names of this process's sandbox cgroups, in every hierarchy."""
+    found: set[str] = set()
+    for hierarchy in cgroup.discover(open("/proc/self/mountinfo").read(), open("/proc/self/cgroup").read()):
+        for base in hierarchy.bases.values():
+            found |= {p.name for p in base.glob(f"{cgroup.PREFIX}-{os.getpid()}-*")}
+    return found
+
+
+async def test_a_sandbox_whose_directory_cannot_be_made_leaves_no_cgroup_and_starts_once_it_can(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("as root only: a user's server has no writable cgroup here")
+    before = _own_cgroups()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "missing"))  # TMPDIR points nowhere
+    async with LocalCodeEnvironment(timeout=60) as env:
+        failed = await env.run("print(1)", "python")
+        assert failed.exit_code == 125 and "missing" in failed.output, failed.output
+        assert _own_cgroups() == before, "the cgroup made meanwhile is removed again"
+        with pytest.raises(LocalSandboxError, match="missing"):
+            await env.prewarm()
+        assert _own_cgroups() == before
+        monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+        result = await env.run("print(1)", "python")
+        assert (result.exit_code, result.output) == (0, "1\n")
+
+
+COUNT_FORKS = """
+import os, signal, time
+children = []
+while True:
+    try:
+        pid = os.fork()
+    except BlockingIOError:
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+print(1 + len(children))
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
+async def test_a_run_may_have_exactly_max_processes_processes() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("as root the container's process limit is its pids cgroup")
+    async with LocalCodeEnvironment(timeout=60, max_processes=5) as env:
+        result = await env.run(COUNT_FORKS, "python")
+        assert (result.exit_code, result.output) == (0, "5\n"), "the program and four children, not one less"

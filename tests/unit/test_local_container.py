@@ -127,10 +127,11 @@ async def test_python_runs_as_python_file_would(env):
     code = textwrap.dedent("""
         import sys, os
         print(sys.argv[0], __name__, __file__, sys.path[0], os.getcwd(), sys.flags.no_site)
+        print(sorted({"ctypes", "json", "enum", "types"} & set(sys.modules)))  # what python FILE has not imported
         raise SystemExit(3)
     """)
     result = await env.run(code, "python")
-    assert (result.exit_code, result.output) == (3, "/code/main.py __main__ /code/main.py /code /workspace 0\n")
+    assert (result.exit_code, result.output) == (3, "/code/main.py __main__ /code/main.py /code /workspace 0\n[]\n")
 
 
 async def test_cwd_and_file_name_come_from_the_spec_and_may_not_leave_the_workspace(env):

@@ -198,6 +198,22 @@ class SandboxCgroup:
         for path in self.dirs.values():
             _write(path / "cgroup.procs", str(pid))
 
+    def count_process(self, pid: int) -> None:
+        """cgroup v1: count process ``pid`` (not its children started before) against the process limit only, never
+        the memory limit (the OOM killer would then count it among the group's processes). v2 has one group for
+        both: nothing. Raises :class:`CgroupError`."""
+        if self.version == 1:
+            _write(self.dirs["pids"] / "cgroup.procs", str(pid))
+
+    def pass_through(self) -> None:
+        """cgroup v1: move the calling thread into the pids group and out again, ahead of a container's confinement.
+        Migrations take a global lock whose first taking after a pause waits for an RCU grace period (5-15 ms on a
+        busy machine), every later one within a grace period of the last is quick (0.05 ms): started before the
+        container is, this one waits for that grace period instead of the container's confinement. Blocking: call it
+        from a thread of its own. v2: nothing."""
+        if self.version == 1 and self.enter_thread():
+            self.leave_thread()
+
     def enter_thread(self) -> bool:
         """cgroup v1: move the calling thread into the *pids* group, so the processes it starts are born inside it
         (bounded from their first fork); whether it worked. Never the memory group: the OOM killer would then count

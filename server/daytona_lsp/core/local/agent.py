@@ -30,11 +30,11 @@ terminal's foreground job.
 
 from __future__ import annotations
 
+import _ctypes  # not the ctypes package: its imports cost more than the rest of the agent's (see _Libc)
 import _signal as signal  # not the signal module: it imports enum, slow (part of every container start)
 import _socket
 import atexit
 import builtins
-import ctypes
 import errno
 import fcntl
 import gc
@@ -44,7 +44,6 @@ import os
 import resource
 import select
 import sys
-import types
 
 _BASE_PATH = list(sys.path[1:])
 """The interpreter's own ``sys.path`` (site-packages included), without the agent's directory."""
@@ -68,12 +67,43 @@ _LIMITS = {
 }
 FAILED = 125  # as the host's SANDBOX_FAILED_EXIT_CODE
 
-_libc = ctypes.CDLL(None, use_errno=True)
+
+class _Int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class _Long(_ctypes._SimpleCData):
+    _type_ = "l"
+
+
+class _Char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
+class _Function(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = _Int
+
+
+class _Libc:
+    """The C library's functions (int result, errno kept), as ``ctypes.CDLL(None, use_errno=True)`` gives them, on
+    ``_ctypes`` alone: importing the ``ctypes`` package (struct, its endian and type tables) took about 2.5 ms of
+    every container's start. Arguments: ints (C ``int``), ``bytes`` (a pointer to their data), ``None`` (NULL)."""
+
+    _handle = _ctypes.dlopen(None, os.RTLD_LOCAL)  # type: ignore[arg-type]  # None: the program itself
+
+    def __getattr__(self, name: str) -> _Function:
+        function = _Function((name, self))  # type: ignore[arg-type]  # any object with a _handle
+        setattr(self, name, function)
+        return function
+
+
+_libc = _Libc()
 
 
 def _check(result: int, what: str) -> None:
     if result != 0:
-        err = ctypes.get_errno()
+        err = _ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
@@ -97,20 +127,17 @@ def _drop_capabilities() -> None:
     no_new_privs kept."""
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
-    data = (ctypes.c_uint32 * 6)()
-    _check(_libc.capset(header, data), "capset")
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    header = (0x20080522).to_bytes(4, sys.byteorder) + bytes(4)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    _check(_libc.capset(header, bytes(24)), "capset")  # 2 x (effective, permitted, inheritable): all empty
 
 
 def _load_seccomp(program: bytes) -> None:
     """Install a seccomp BPF program (``struct sock_filter[]``) on this process and its future children."""
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
+    buffer = (_Char * len(program)).from_buffer_copy(program)
+    pointer = _ctypes.sizeof(_Long)  # struct sock_fprog: unsigned short len, (padding), struct sock_filter *filter
+    fprog = (len(program) // 8).to_bytes(2, sys.byteorder) + bytes(pointer - 2)
+    fprog += _ctypes.addressof(buffer).to_bytes(pointer, sys.byteorder)
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog, 0, 0), "seccomp")
 
 
 _NO_PROCESS_LEFT = "no process left in the sandbox (its process limit is reached)"
@@ -129,10 +156,10 @@ def _clone(flags: int) -> int:
     after ``os.fork``, but without the interpreter's after-fork hooks. Only for a child that runs the agent's own code
     and ends with ``os._exit`` (the agent has no threads and no fork handlers)."""
     assert _SYS_CLONE is not None
-    arg = ctypes.c_long
+    arg = _Long
     pid = _libc.syscall(arg(_SYS_CLONE), arg(flags | SIGCHLD), arg(0), arg(0), arg(0), arg(0))
     if pid == -1:
-        err = ctypes.get_errno()
+        err = _ctypes.get_errno()
         raise OSError(err, _NO_PROCESS_LEFT if err == errno.EAGAIN else f"clone: {os.strerror(err)}")
     return pid
 
@@ -217,7 +244,7 @@ def _run_python_inline(req: dict, out_fd: int, stdin_fd: int) -> None:
         extra = [p for p in env.get("PYTHONPATH", "").split(":") if p]
         sys.path[:] = [os.path.dirname(file_path), *extra, *_BASE_PATH]
         sys.argv[:] = [file_path, *req["argv"][2:]]
-        main = types.ModuleType("__main__")
+        main = type(sys)("__main__")  # types.ModuleType: the types module costs 0.3 ms of each start
         main.__dict__.update({"__file__": file_path, "__cached__": None, "__builtins__": builtins})
         sys.modules["__main__"] = main
         with open(file_path, "rb") as f:
@@ -580,6 +607,9 @@ class Agent:
     def serve(self) -> None:
         self.poll.register(self.sock.fileno(), select.POLLIN)
         self.send(f'{{"ready": {os.getpid()}}}')
+        # after "ready": the host prepares its first run meanwhile (which waits in the socket until this is done)
+        _warm_up()
+        gc.freeze()  # forks of the agent (every run) then do not copy its objects' pages when they collect garbage
         while True:
             for fd, _ in self.poll.poll():
                 if fd == self.sock.fileno():
@@ -613,8 +643,6 @@ def main() -> None:
     if isolated:
         _forbid_user_namespaces()
         _empty_bounding_set()
-    _warm_up()
-    gc.freeze()  # forks of the agent (every run) then do not copy its objects' pages when they collect garbage
     Agent(sock, isolated).serve()
 
 

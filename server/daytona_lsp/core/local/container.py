@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import array
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import logging
@@ -68,15 +67,15 @@ class Container:
         *,
         isolated: bool,
         log_path: Path,
-        confine: Callable[[int], str | None],
+        confine: Callable[[int, int], str | None],
         confine_blocks: bool,
-        spawner: concurrent.futures.Executor | None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         extra_fds: Sequence[int] = (),
     ) -> Container:
         """Start a container; ``argv(control_fd, info_fd, block_fd)`` gives its command line; ``extra_fds`` are
-        inherited too (the caller closes them).
+        inherited too (the caller closes them). ``confine(pid1, bubblewrap's pid)`` confines it (in a worker thread
+        when ``confine_blocks``).
 
         Raises ``OSError`` (with bubblewrap's last words) when it cannot start."""
         loop = asyncio.get_running_loop()
@@ -100,8 +99,9 @@ class Container:
             )
 
         try:
-            # bubblewrap dies with the thread that started it (--die-with-parent): the loop's or the spawner's
-            process = spawn() if spawner is None else await loop.run_in_executor(spawner, spawn)
+            # on the loop's thread (a vfork: as quick as a hand-over to a thread would be), which bubblewrap dies
+            # with (--die-with-parent: the parent is the thread)
+            process = spawn()
         except BaseException:
             for fd in (info_r, info_w, block_r, block_w):
                 if fd != -1:
@@ -138,10 +138,10 @@ class Container:
         return container
 
     async def _confine_pid1(
-        self, info_r: int, block_w: int, confine: Callable[[int], str | None], blocks: bool
+        self, info_r: int, block_w: int, confine: Callable[[int, int], str | None], blocks: bool
     ) -> None:
         loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(None, _read_all, info_r) if blocks else await _read_async(info_r)
+        text = await _read_async(info_r)
         try:
             pid = json.loads(text)["child-pid"]
         except (ValueError, KeyError, TypeError):
@@ -149,7 +149,8 @@ class Container:
         self.pid1 = int(pid)
         with contextlib.suppress(OSError):
             self._pidfd = os.pidfd_open(self.pid1)
-        problem = await loop.run_in_executor(None, confine, self.pid1) if blocks else confine(self.pid1)
+        parent = self.process.pid
+        problem = await loop.run_in_executor(None, confine, self.pid1, parent) if blocks else confine(self.pid1, parent)
         if problem is not None:
             raise OSError(problem)
         os.write(block_w, b"x")  # go: the agent starts
@@ -271,18 +272,6 @@ class Container:
         if self._pidfd != -1:
             os.close(self._pidfd)
             self._pidfd = -1
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        data = os.read(fd, 65536)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-        with contextlib.suppress(ValueError):
-            json.loads(b"".join(chunks))
-            return b"".join(chunks)
 
 
 async def _read_async(fd: int) -> bytes:

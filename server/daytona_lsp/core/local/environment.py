@@ -99,6 +99,10 @@ _RESET_MESSAGE = "The sandbox was reset: the run's processes were killed."
 _RECREATED_NOTE = "[daytona-lsp: the sandbox container had stopped (killed from outside?); started a new one]\n"
 
 
+_agent_binds: tuple[str, ...] | None = None
+"""The directories of the agent's interpreter (this process's own: they never change), found once per process."""
+
+
 class LocalCodeEnvironment(CodeEnvironment):
     """Runs python, bash, javascript and typescript in an isolated local sandbox (bubblewrap).
 
@@ -263,14 +267,19 @@ class LocalCodeEnvironment(CodeEnvironment):
         """
         if self._closed:
             raise LocalSandboxError(CLOSED_MESSAGE)
+        root = asyncio.ensure_future(self._sandbox.ensure_root())  # in worker threads, while the runtimes are found
+        root.add_done_callback(lambda done: done.cancelled() or done.exception())  # raised below, if at all
+        await asyncio.sleep(0)  # it starts (hands its work to the threads) before the look-ups below
         for language in self._languages:  # find the runtimes now: the first run starts sooner
             with contextlib.suppress(Exception):  # e.g. a Variable that only a run's context resolves
                 await self._runtime(language, context)
         view = None
         if self._workspace_folder is not None:
             view, _ = await self._view(RunSpec("", "python", workspace=WorkspaceView(self._workspace_folder)), "", "")
+        key = workspace_view.container_for(await self._container_key(context), view)
         try:
-            await self._sandbox.container(*workspace_view.container_for(await self._container_key(context), view))
+            await root
+            await self._sandbox.container(*key)
         except OSError as exc:
             raise LocalSandboxError(self._sandbox.start_problem(exc)) from None
 
@@ -330,9 +339,12 @@ class LocalCodeEnvironment(CodeEnvironment):
     async def _find_container_key(self, context: RunContext | None) -> ContainerKey:
         binds: list[str] = []
         if self.isolation == "bubblewrap":
-            agent = await python_runtime(None)
-            assert isinstance(agent, Runtime)
-            binds += agent.binds
+            global _agent_binds
+            if _agent_binds is None:
+                agent = await python_runtime(None)
+                assert isinstance(agent, Runtime)
+                _agent_binds = agent.binds
+            binds += _agent_binds
             for language in self._languages:
                 runtime = await self._runtime(language, context)
                 if isinstance(runtime, Runtime):

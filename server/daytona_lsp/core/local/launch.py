@@ -15,6 +15,7 @@ import marshal
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -45,6 +46,8 @@ ROOT_PREFIX = "daytona-lsp-local-"
 
 _DEVICES = ("null", "zero", "full", "random", "urandom")
 _ETC_FILES = (
+    # what the sandbox sees of the host's /etc: files are copied into the environment's etc/ (made once per
+    # environment), directories bound over the empty directories made there (see _stage_etc)
     "ld.so.cache",
     "ld.so.conf",
     "ld.so.conf.d",
@@ -201,10 +204,12 @@ def container_argv(
             a += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             a += ["--ro-bind", d, d]
+    a += ["--ro-bind", str(root / "etc"), "/etc"]  # one mount, not one per file: each costs bubblewrap ~0.1 ms
+    with os.scandir(root / "etc") as entries:
+        staged = {e.name for e in entries if e.is_dir(follow_symlinks=False)}  # (no stat per entry)
     for name in _ETC_FILES:
-        a += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for name in ("passwd", "group", "hosts"):
-        a += ["--ro-bind", str(root / "etc" / name), f"/etc/{name}"]
+        if name in staged:
+            a += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     if network:
         a += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
     a += ["--proc", "/proc"]
@@ -302,7 +307,35 @@ def make_root(given_work_dir: Path | None, disk_mb: int | None = None) -> Path:
     )
     (etc / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")
     (etc / "hosts").write_text("127.0.0.1\tlocalhost sandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    _stage_etc(etc)
     return root
+
+
+def _stage_etc(etc: Path) -> None:
+    """The sandbox's ``/etc`` (bound read-only as one directory): copies of the host's files among ``_ETC_FILES``
+    (as they are now: a change on the host shows in the next environment), an empty directory for each of its
+    directories (bound over it by each container, so those stay live), an empty ``resolv.conf`` (the host's is
+    bound over it where the network is shared). Plain system calls: ``shutil.copyfile`` took four times as long."""
+    for name in _ETC_FILES:
+        try:
+            source = os.open(f"/etc/{name}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # (a FIFO: no wait)
+        except OSError:
+            continue  # absent here (or unreadable): absent in the sandbox, as before
+        try:
+            info = os.fstat(source)
+            if stat.S_ISDIR(info.st_mode):
+                os.mkdir(etc / name)
+            elif stat.S_ISREG(info.st_mode):
+                copy = os.open(etc / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                try:
+                    offset = 0
+                    while offset < info.st_size and (sent := os.sendfile(copy, source, offset, info.st_size - offset)):
+                        offset += sent
+                finally:
+                    os.close(copy)
+        finally:
+            os.close(source)
+    os.close(os.open(etc / "resolv.conf", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
 
 
 def _mount_tmpfs(path: Path, size_mb: int) -> None:

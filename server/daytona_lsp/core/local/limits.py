@@ -53,13 +53,15 @@ def limit_values(memory_mb: int, processes: int, file_mb: int, cpu_seconds: int)
     }
 
 
-def confine_container(pid: int, group: SandboxCgroup | None) -> str | None:
-    """Confine a new container (its pid 1, still blocked by bubblewrap) before anything in it runs: into the
-    sandbox's memory and pids cgroup (a migration: slow, call it from a worker thread); the problem, if any."""
+def confine_container(pid: int, parent: int, group: SandboxCgroup | None) -> str | None:
+    """Confine a new container (its pid 1, still blocked by bubblewrap, and ``parent``, bubblewrap's own process)
+    before anything in it runs: into the sandbox's memory and pids cgroup (a migration, can be slow: call it from a
+    worker thread); the problem, if any."""
     if group is None:
         return None
     try:
         group.add_pid(pid)
+        group.count_process(parent)  # one of CONTAINER_PROCESSES
     except OSError as exc:
         return f"could not put the sandbox into its cgroup: {exc}"
     return None

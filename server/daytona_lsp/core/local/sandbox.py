@@ -1,12 +1,11 @@
 """The host side of one environment's sandbox: its private directory (work directory, ``/etc`` files, container
-logs; as root a bounded tmpfs), its cgroup (total memory + swap, processes) and spawner thread, its seccomp filters,
+logs; as root a bounded tmpfs), its cgroup (total memory + swap, processes), its seccomp filters,
 and its containers (one per network setting and set of runtimes; usually exactly one). Nothing here knows about
 runs."""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
@@ -16,6 +15,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from daytona_lsp.core import cgroup, seccomp
 from daytona_lsp.core.cgroup import SandboxCgroup
@@ -56,8 +56,6 @@ class Sandbox:
         self._layers: dict[Container, Path] = {}  # each workspace container's writable layer
         self._starting: dict[tuple[ContainerKey, str | None], asyncio.Future[Container]] = {}
         self._live: list[Container] = []  # what the finalizer kills (shared with it)
-        self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
-        self._spawner_in_cgroup = False
         self._finalizer: weakref.finalize | None = None
         self._logs = 0
 
@@ -87,24 +85,22 @@ class Sandbox:
                     removed = await asyncio.to_thread(launch.sweep_stale_roots)
                     if removed:
                         log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
-                # the container's total memory, and its processes (root's are exempt from RLIMIT_NPROC, even
-                # mapped into a user namespace): a cgroup where one is writable
-                root, self.cgroup = await asyncio.to_thread(
-                    _make_root, self.given_work_dir, self.disk_mb, self.isolated
+                # at the same time, in two threads (part of a first run's wait): the directory (and the filters),
+                # and the container's total memory and its processes (root's are exempt from RLIMIT_NPROC, even
+                # mapped into a user namespace) bounded by a cgroup where one is writable
+                made_root, made_group = await asyncio.gather(
+                    asyncio.to_thread(_make_root, self.given_work_dir, self.disk_mb, self.isolated),
+                    asyncio.to_thread(_make_cgroup, self.isolated),
+                    return_exceptions=True,
                 )
-                if self.isolated:
-                    self.container_filter, self.run_filter = await asyncio.to_thread(_filters)
-                executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="daytona-lsp-spawn")
-                self._spawner = executor
-                if self.cgroup is not None:
-                    self._spawner_in_cgroup = await asyncio.get_running_loop().run_in_executor(
-                        executor, self.cgroup.enter_thread
-                    )
+                if isinstance(made_root, BaseException) or isinstance(made_group, BaseException):
+                    await asyncio.to_thread(_undo, made_root, made_group)
+                    raise made_root if isinstance(made_root, BaseException) else made_group  # type: ignore[misc]
+                root, (self.container_filter, self.run_filter) = made_root
+                self.cgroup = made_group
                 owner = self._owner()
                 if owner is not None:  # an environment never closed still leaves nothing behind (gc, exit)
-                    self._finalizer = weakref.finalize(
-                        owner, _remove_leftovers, root, self._live, self.cgroup, executor
-                    )
+                    self._finalizer = weakref.finalize(owner, _remove_leftovers, root, self._live, self.cgroup)
                 self.root = root
         return self.root
 
@@ -161,15 +157,14 @@ class Sandbox:
             )
             return [*head, *agent]
 
-        group, born_inside = self.cgroup, self._spawner_in_cgroup
+        group = self.cgroup
         try:
             container = await Container.start(
                 argv,
                 isolated=self.isolated,
                 log_path=root / f"container-{self._logs}.log",
-                confine=lambda pid: limits.confine_container(pid, group),
+                confine=lambda pid, parent: limits.confine_container(pid, parent, group),
                 confine_blocks=group is not None,
-                spawner=self._spawner if born_inside else None,
                 cwd=None if self.isolated else str(work_dir),
                 extra_fds=() if seccomp_fd is None else (seccomp_fd,),
             )
@@ -243,7 +238,6 @@ class Sandbox:
         """Tear the containers down, remove the private directory and the cgroup. Idempotent."""
         self.closed = True
         await self.close_containers()
-        self._spawner = None
         finalizer, self._finalizer = self._finalizer, None
         if finalizer is not None:
             await asyncio.to_thread(finalizer)
@@ -252,12 +246,27 @@ class Sandbox:
 
 
 def _make_root(
-    given_work_dir: Path | None, disk_mb: int | None, with_cgroup: bool
-) -> tuple[Path, SandboxCgroup | None]:
-    """The private directory and, if wanted, the cgroup (one trip to a worker thread for both; the limits are set
-    for each run)."""
-    group = cgroup.create(memory_bytes=None, max_pids=None) if with_cgroup else None
-    return launch.make_root(given_work_dir, disk_mb), group
+    given_work_dir: Path | None, disk_mb: int | None, isolated: bool
+) -> tuple[Path, tuple[seccomp.Filter | None, bytes | None]]:
+    """The private directory and (isolated) the seccomp filters."""
+    return launch.make_root(given_work_dir, disk_mb), _filters() if isolated else (None, None)
+
+
+def _make_cgroup(isolated: bool) -> SandboxCgroup | None:
+    """(Isolated) a cgroup for the sandbox where one is writable, and (v1) a thread that takes the migration lock's
+    slow first step now, while the container is prepared (:meth:`SandboxCgroup.pass_through`)."""
+    group = cgroup.create(memory_bytes=None, max_pids=None) if isolated else None
+    if group is not None and group.version == 1:
+        threading.Thread(target=group.pass_through, name="daytona-lsp-cgroup", daemon=True).start()
+    return group
+
+
+def _undo(made_root: Any, made_group: Any) -> None:
+    """One of ``ensure_root``'s two jobs failed: remove what the other made."""
+    if not isinstance(made_root, BaseException):
+        launch.remove_root(made_root[0])
+    if isinstance(made_group, SandboxCgroup):
+        made_group.remove()
 
 
 def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
@@ -277,17 +286,9 @@ def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
     return container, run.program
 
 
-def _remove_leftovers(
-    root: Path, live: Sequence[Container], group: SandboxCgroup | None, executor: concurrent.futures.ThreadPoolExecutor
-) -> None:
+def _remove_leftovers(root: Path, live: Sequence[Container], group: SandboxCgroup | None) -> None:
     for container in live:
         container.kill()
     launch.remove_root(root)
-    # the spawner thread leaves the cgroup by ending (it cannot end itself: then the sweep removes the cgroup later)
-    own = threading.current_thread().name.startswith("daytona-lsp-spawn")
-    if group is not None and not own:
-        with contextlib.suppress(Exception):
-            executor.submit(group.leave_thread).result(timeout=10)
-    executor.shutdown(wait=not own)
-    if group is not None and not own:
+    if group is not None:
         group.remove()

@@ -119,8 +119,9 @@ async def bench_local_lsp(lines: int, session: bool = False) -> list[float]:
     client, _ = await start(SERVER, {"outputNotifications": True, "interactiveInput": True, "backend": "local"})
     echoes = Echoes()
     asked: asyncio.Queue[str] = asyncio.Queue()
-    client.feature("daytona/output")(lambda params: echoes.add(params.text))
-    client.feature("daytona/inputRequested")(lambda params: asked.put_nowait(str(params.runId)))
+    # (bench_lsp's client decodes daytona/* params as plain JSON, as the editors do)
+    client.feature("daytona/output")(lambda params: echoes.add(params["text"]))
+    client.feature("daytona/inputRequested")(lambda params: asked.put_nowait(str(params["runId"])))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             uri = Path(tmp, "echo.py").as_uri()

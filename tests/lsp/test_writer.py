@@ -1,5 +1,6 @@
-"""The server's stdout writer: held notifications leave with the next response (or alone within HOLD_S) in one write,
-in order; a response leaves on the next turn; nothing is lost at exit; a closed client pipe is no error."""
+"""The server's stdout writer: notifications soon after a request leave with its response (or alone within HOLD_S of
+the request) in one write, in order; others, and a response, leave on the next turn; nothing is lost at exit; a closed
+client pipe is no error."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ async def next_turn() -> None:
 async def test_held_notifications_leave_with_the_next_response_in_one_write_in_order() -> None:
     out = Recorder()
     writer = CoalescingWriter(out)
+    writer.request_arrived()  # daytona.run
     for name in (b"runStarted;", b"output;", b"runFinished;"):  # a short run's notifications, turn by turn
         with writer.holding():
             writer.write(name)
@@ -55,11 +57,30 @@ async def test_a_held_notification_leaves_alone_within_the_hold_time() -> None:
     written = loop.create_future()
     out.on_write = lambda: written.done() or written.set_result(loop.time())
     started = loop.time()
+    writer.request_arrived()
     with writer.holding():
         writer.write(b"output")
     await asyncio.wait_for(written, 5)
     assert out.writes == [b"output"]
     assert written.result() - started >= HOLD_S * 0.9  # (the loop's clock may round a little)
+
+
+async def test_a_notification_without_a_request_waiting_for_its_answer_leaves_on_the_next_turn() -> None:
+    out = Recorder()
+    writer = CoalescingWriter(out)
+    with writer.holding():
+        writer.write(b"output of a run that lasts")  # no request arrived lately
+    await next_turn()
+    assert out.writes == [b"output of a run that lasts"]
+    writer.request_arrived()  # daytona.sendInput
+    with writer.holding():
+        writer.write(b"echo;")
+    writer.write(b"its answer")
+    await next_turn()
+    with writer.holding():
+        writer.write(b"the program's answer")  # after the request was answered: not held
+    await next_turn()
+    assert out.writes == [b"output of a run that lasts", b"echo;its answer", b"the program's answer"]
 
 
 async def test_a_response_alone_leaves_on_the_next_turn() -> None:

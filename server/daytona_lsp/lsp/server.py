@@ -47,7 +47,7 @@ class DaytonaProtocol(LanguageServerProtocol):
             runs.cancel_request(msg_id)
 
     def notify(self, method: str, params: Any = None) -> None:
-        """A notification may wait a few milliseconds for company (see :mod:`daytona_lsp.lsp.writer`)."""
+        """A notification may wait a few milliseconds for an answer's company (see :mod:`daytona_lsp.lsp.writer`)."""
         writer = self.writer
         if not isinstance(writer, CoalescingWriter):
             super().notify(method, params)
@@ -61,6 +61,8 @@ class DaytonaProtocol(LanguageServerProtocol):
             error = JsonRpcInvalidRequest(message=f"{message.method}: the server is shut down")
             self._send_response(message.id, None, error.to_response_error())
             return
+        if isinstance(message, RPCRequest) and isinstance(self.writer, CoalescingWriter):
+            self.writer.request_arrived()  # what its handling notifies soon leaves with its answer
         super().handle_message(message)
 
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)

@@ -1,12 +1,12 @@
-"""The server's stdout: a response or request leaves on the next loop turn, a notification may wait up to
-:data:`HOLD_S` for company, and whatever is pending leaves together, in order, in one write.
+"""The server's stdout: a response or request leaves on the next loop turn; a notification written within
+:data:`HOLD_S` of a client's request that is not yet answered waits for that answer (at most until then), any other
+leaves on the next turn; whatever is pending leaves together, in order, in one write.
 
 Each write to the client's pipe wakes the client (and, on a busy machine, hands it the processor). A run sends
 ``daytona/runStarted``, its output, ``daytona/runFinished`` (and progress) as notifications and then the command's
 response: held, the notifications of a run that lasts a few milliseconds (most runs in a warm sandbox) leave with the
-response, one wake-up instead of four. Someone waits on a response (a code action while a run streams still gets its
-answer at once, with the output written before it), nobody on a notification a few milliseconds sooner: streamed output
-still shows as it is produced, in batches at most ``HOLD_S`` apart.
+response, one wake-up instead of four. Output of a run that lasts longer, and of a program answering the user's input
+(its ``daytona.sendInput`` is answered at once), is not held: it shows as it is produced.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 log = logging.getLogger(__name__)
 
 HOLD_S = 0.01
-"""The longest a notification waits before it is written (below a display frame: nobody sees the delay)."""
+"""How long after a request arrived a notification waits for its answer (below a display frame: nobody sees it)."""
 
 
 class CoalescingWriter:
@@ -36,10 +36,17 @@ class CoalescingWriter:
         self._timer: asyncio.TimerHandle | None = None
         self._soon = False
         """A flush is scheduled for the next loop turn."""
+        self._hold_until = 0.0
+        """Loop time until which notifications wait for the answer to the request that arrived last."""
+
+    def request_arrived(self) -> None:
+        """A client's request arrived: notifications written in the next :data:`HOLD_S` wait for its answer."""
+        with contextlib.suppress(RuntimeError):  # (off the loop: nothing is held)
+            self._hold_until = asyncio.get_running_loop().time() + HOLD_S
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[None]:
-        """What is written inside may wait up to :data:`HOLD_S` (the protocol sends its notifications inside)."""
+        """What is written inside may wait for an answer (the protocol sends its notifications inside)."""
         self._hold = True
         try:
             yield
@@ -56,13 +63,15 @@ class CoalescingWriter:
             return
         with self._lock:
             self._pending.append(data)
+        if not self._hold:
+            self._hold_until = 0.0  # an answer: what waited for it leaves with it
         if self._soon:
             return
-        if not self._hold:
+        if not self._hold or loop.time() >= self._hold_until:
             self._soon = True
             loop.call_soon(self.flush)  # with whatever else this turn writes
         elif self._timer is None:
-            self._timer = loop.call_later(HOLD_S, self.flush)
+            self._timer = loop.call_at(self._hold_until, self.flush)
 
     def flush(self) -> None:
         """Write what is pending now (also called before the process exits)."""

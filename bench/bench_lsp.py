@@ -259,8 +259,8 @@ Daytona SDK off that path. Both servers start from bytecode (a private cache, as
 measuring client shares one decoder set across its connections. A run through LSP adds a JSON-RPC round trip, the
 run bookkeeping and the `daytona/*` notifications to the core's own run: a constant cost, so the ratio depends on how
 long the core's run takes (a few milliseconds in the warm local container). Each write to the client's pipe wakes
-it, which on this shared 2-core machine takes the processor from the server: notifications wait up to {HOLD_S * 1000:.0f} ms for the
-next response, so a short run's `runStarted`, output, `runFinished` and result leave in one write, and a run shorter
+it, which on this shared 2-core machine takes the processor from the server: notifications sent within {HOLD_S * 1000:.0f} ms of a
+request wait for its response, so a short run's `runStarted`, output, `runFinished` and result leave in one write, and a run shorter
 than {PROGRESS_DELAY_S} s costs no work-done progress (no `window/workDoneProgress/create` round trip, no begin/end) unless the
 request carries the client's own `workDoneToken`. The measuring client decodes `daytona/*` as plain JSON, as the
 editors do.

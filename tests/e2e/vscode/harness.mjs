@@ -34,14 +34,8 @@ export function descendants(root) {
   const children = new Map();
   for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat;
-    try {
-      stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    // pid (comm) state ppid ... — comm may contain spaces and parentheses: parse after the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    const ppid = parentOf(Number(entry));
+    if (!ppid) continue; // exited meanwhile
     if (!children.has(ppid)) children.set(ppid, []);
     children.get(ppid).push(Number(entry));
   }
@@ -55,6 +49,16 @@ export function descendants(root) {
     }
   }
   return out;
+}
+
+function parentOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // pid (comm) state ppid ... — comm may contain spaces and parentheses: parse after the last ')'.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return 0;
+  }
 }
 
 function alive(pid) {
@@ -279,9 +283,13 @@ export class VSCode {
   }
 
   /** The live language server processes this VS Code started, with their environments. */
+  /** The language servers VS Code runs: processes with the server's command line, less their own children (a
+   * fork of the server that has not yet exec'd the program it starts — bubblewrap, `node --version` — shows the
+   * server's command line and environment for a moment: it is not a second server). */
   serverProcesses() {
     if (!this.codeServer?.pid) return [];
     const out = [];
+    const matched = new Set();
     for (const pid of descendants(this.codeServer.pid)) {
       try {
         const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
@@ -289,12 +297,15 @@ export class VSCode {
         if (!cmdline.some(server)) continue;
         const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
         const env = Object.fromEntries(environ.filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
-        if (alive(pid)) out.push({ pid, env });
+        if (alive(pid)) {
+          matched.add(pid);
+          out.push({ pid, env });
+        }
       } catch {
         // exited meanwhile
       }
     }
-    return out;
+    return out.filter(({ pid }) => !matched.has(parentOf(pid)));
   }
 
   /** The whole text of an output channel, from the log file VS Code keeps of it (the panel shows only what fits). */

@@ -180,6 +180,10 @@ export class DaytonaClient implements vscode.Disposable {
     if (failure !== undefined) {
       if (this.client !== client) return;
       await this.stderrRead(); // its last lines say why
+      const tail = this.stderrTail.trim().split("\n").slice(-3).join("\n");
+      // in the log as the server wrote them (the client library forwards stderr only once it has attached to it,
+      // which a server failing at once can beat)
+      if (tail) this.log.appendLine(`Server's last words: ${redact(tail, [this.keys.known])}`);
       const message = describeStartFailure(command, this.failureReason(failure));
       await this.stopNow();
       this.fail(message);

@@ -74,6 +74,8 @@ export class DaytonaClient implements vscode.Disposable {
   private client: DaytonaLanguageClient | undefined;
   private process: cp.ChildProcess | undefined;
   private stderrTail = "";
+  /** The last start failure's stderr, with the command it came from. */
+  private lastWords: { key: string; tail: string } | undefined;
   private stderr: Readable | undefined;
   private readonly queue = new RestartQueue(() => this.restartNow());
   private readonly correlator = new RunCorrelator();
@@ -200,7 +202,14 @@ export class DaytonaClient implements vscode.Disposable {
     const tail = this.stderrTail.trim().split("\n").slice(-3).join(" ").trim();
     const text = errorText(error);
     if (/ENOENT/.test(text)) return text;
-    return tail ? `${tail}` : text;
+    const key = this.command ? [this.command.command, ...this.command.args].join("\0") : "";
+    if (tail) {
+      this.lastWords = { key, tail };
+      return tail;
+    }
+    // A server that dies at once may take its stderr with it (the client library destroys the streams when its
+    // first write fails: "write EPIPE"): the same command's last words of a moment ago say why.
+    return this.lastWords?.key === key ? this.lastWords.tail : text;
   }
 
   private fail(message: string): void {

@@ -182,7 +182,7 @@ export class DaytonaClient implements vscode.Disposable {
     if (failure !== undefined) {
       if (this.client !== client) return;
       await this.stderrRead(); // its last lines say why
-      const tail = this.stderrTail.trim().split("\n").slice(-3).join("\n");
+      const tail = this.lastStderrLines().join("\n");
       // in the log as the server wrote them (the client library forwards stderr only once it has attached to it,
       // which a server failing at once can beat)
       if (tail) this.log.appendLine(`Server's last words: ${redact(tail, [this.keys.known])}`);
@@ -199,7 +199,7 @@ export class DaytonaClient implements vscode.Disposable {
   }
 
   private failureReason(error: unknown): string {
-    const tail = this.stderrTail.trim().split("\n").slice(-3).join(" ").trim();
+    const tail = this.lastStderrLines().join(" ").trim();
     const text = errorText(error);
     if (/ENOENT/.test(text)) return text;
     const key = this.command ? [this.command.command, ...this.command.args].join("\0") : "";
@@ -210,6 +210,11 @@ export class DaytonaClient implements vscode.Disposable {
     // A server that dies at once may take its stderr with it (the client library destroys the streams when its
     // first write fails: "write EPIPE"): the same command's last words of a moment ago say why.
     return this.lastWords?.key === key ? this.lastWords.tail : text;
+  }
+
+  /** The server's last three lines of stderr (what it said before it failed or stopped). */
+  private lastStderrLines(): string[] {
+    return this.stderrTail.trim().split("\n").slice(-3);
   }
 
   private fail(message: string): void {
@@ -293,7 +298,7 @@ export class DaytonaClient implements vscode.Disposable {
     }
     const now = Date.now();
     this.crashes = [...this.crashes.filter((t) => now - t < 180_000), now];
-    const tail = this.stderrTail.trim().split("\n").slice(-3).join(" ").trim();
+    const tail = this.lastStderrLines().join(" ").trim();
     if (this.crashes.length <= 3) {
       this.log.appendLine(`The language server stopped${tail ? `: ${tail}` : ""}; restarting it.`);
       this.status.setState("starting");

@@ -5,6 +5,14 @@
 ;; the one thing a user configures: which program serves these modes (one server, as eglot users write it)
 (add-to-list 'eglot-server-programs `((python-mode sh-mode js-mode) . ,daytona-test-command))
 
+;; the README's fix for Emacs 28's jsonrpc (1.0.14): the answer to a request eglot waits for leaves the messages
+;; that came in the same read unread until the server writes again (a short run's result: until the next run)
+(defun daytona-jsonrpc-filter (filter proc string)
+  (let ((done nil))
+    (unwind-protect (progn (funcall filter proc string) (setq done t))
+      (unless done (run-at-time 0 nil #'jsonrpc--process-filter proc "")))))
+(advice-add 'jsonrpc--process-filter :around #'daytona-jsonrpc-filter)
+
 (defun daytona-test-eglot-start ()
   (unless (eglot-current-server)
     (call-interactively #'eglot))

@@ -2,11 +2,24 @@
 (require 'lsp-mode)
 (require 'daytona-test-harness)
 
-;; what a user configures: the server as an lsp-mode client, and the project folder (lsp-mode asks for it otherwise)
+;; what a user configures: the server as an lsp-mode client, the README's fix, the project folder (lsp-mode asks for it)
 (lsp-register-client
  (make-lsp-client :new-connection (lsp-stdio-connection daytona-test-command)
                   :activation-fn (lsp-activate-on "python" "shellscript" "javascript")
                   :server-id 'daytona-lsp))
+
+;; the README's fix for lsp-mode without its fix of May 2026 (Debian's 8.0.0, emacs-lsp/lsp-mode#4323): the answer to
+;; a request lsp-mode waits for drops the messages that came in the same read (a short run's result)
+(defvar daytona-lsp-answered nil)
+(defun daytona-lsp-dispatch (dispatch &rest args)
+  (unless (eq (catch 'lsp-done (apply dispatch args) 'dispatched) 'dispatched) (setq daytona-lsp-answered t)))
+(defun daytona-lsp-filter (filter &rest args)
+  (let ((daytona-lsp-answered nil))
+    (apply filter args)
+    (when daytona-lsp-answered (throw 'lsp-done '_))))
+(advice-add 'lsp--parser-on-message :around #'daytona-lsp-dispatch)
+(advice-add 'lsp--create-filter-function :filter-return (lambda (f) (apply-partially #'daytona-lsp-filter f)))
+
 (lsp-workspace-folders-add (directory-file-name daytona-test-dir))
 
 (defun daytona-test-lsp-start ()

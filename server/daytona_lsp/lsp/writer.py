@@ -1,6 +1,6 @@
-"""The server's stdout: a response or request leaves on the next loop turn; a notification written within
-:data:`HOLD_S` of a client's request that is not yet answered waits for that answer (at most until then), any other
-leaves on the next turn; whatever is pending leaves together, in order, in one write.
+"""The server's stdout: a response or request leaves at once; a notification written within :data:`HOLD_S` of a
+client's request that is not yet answered waits for that answer (at most until then), any other leaves on the next loop
+turn (with whatever else that turn writes); whatever is pending leaves together, in order, in one write.
 
 Each write to the client's pipe wakes the client (and, on a busy machine, hands it the processor). A run sends
 ``daytona/runStarted``, its output, ``daytona/runFinished`` (and progress) as notifications and then the command's
@@ -63,11 +63,13 @@ class CoalescingWriter:
             return
         with self._lock:
             self._pending.append(data)
-        if not self._hold:
-            self._hold_until = 0.0  # an answer: what waited for it leaves with it
+        if not self._hold:  # an answer (or a request): it leaves now, and what waited for it with it
+            self._hold_until = 0.0
+            self.flush()
+            return
         if self._soon:
             return
-        if not self._hold or loop.time() >= self._hold_until:
+        if loop.time() >= self._hold_until:
             self._soon = True
             loop.call_soon(self.flush)  # with whatever else this turn writes
         elif self._timer is None:

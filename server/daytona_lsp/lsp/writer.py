@@ -16,7 +16,6 @@ import contextlib
 import io
 import logging
 import threading
-from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +43,16 @@ class CoalescingWriter:
         with contextlib.suppress(RuntimeError):  # (off the loop: nothing is held)
             self._hold_until = asyncio.get_running_loop().time() + HOLD_S
 
-    @contextlib.contextmanager
-    def holding(self) -> Iterator[None]:
-        """What is written inside may wait for an answer (the protocol sends its notifications inside)."""
+    def holding(self) -> CoalescingWriter:
+        """``with writer.holding():`` what is written inside may wait for an answer (the protocol sends its
+        notifications inside)."""
+        return self
+
+    def __enter__(self) -> None:
         self._hold = True
-        try:
-            yield
-        finally:
-            self._hold = False
+
+    def __exit__(self, *exc: object) -> None:
+        self._hold = False
 
     def write(self, data: bytes) -> None:
         try:

@@ -3,8 +3,9 @@
 1. Time from spawning the server to the ``initialize`` result: daytona-lsp vs a bare pygls server (same run,
    interleaved). Goal ≤ 1.2×.
 2. ``daytona.run`` of ``print(1)`` through LSP (warm server, local backend) vs ``LocalCodeEnvironment.run``
-   directly with an output callback, as the server streams (interleaved). Goal ≤ 1.10×. Beside it, the round trip of
-   a command that runs nothing (``daytona.sandboxInfo``): what any request costs with this client and server.
+   directly with an output callback, as the server streams (interleaved). Goal ≤ 1.10×. The client is a minimal
+   JSON-RPC one (``jsonrpc_client.py``, as an editor's); pygls' heavier client is measured beside it. Also the round
+   trip of a command that runs nothing (``daytona.sandboxInfo``): what any request costs.
 3. ``textDocument/codeAction`` latency while a 5 s run streams output (a line every 5 ms). Goal p95 ≤ 50 ms.
 
     .venv/bin/python bench/bench_lsp.py [--quick] [--write]
@@ -33,6 +34,9 @@ from cattrs import Converter
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 from pygls.protocol import JsonRPCNotification, default_converter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from jsonrpc_client import MinimalClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -137,50 +141,67 @@ async def bench_initialize(n: int) -> dict[str, float]:
     return {"ours": statistics.median(ours), "bare": statistics.median(bare)}
 
 
-async def bench_run(n: int) -> dict[str, Any]:
+async def bench_run(n: int, client_kind: str) -> dict[str, Any]:
+    """``print(1)``: the core's run against ``daytona.run`` through one server, from the minimal client (as an
+    editor's; also the round trip of a command that runs nothing) or from pygls' client, interleaved (each round in a
+    different order)."""
     from daytona_lsp.core.local import LocalCodeEnvironment
 
-    client, _ = await start(SERVER, {"backend": "local", "prewarm": False, "outputNotifications": True})
+    options = {"backend": "local", "prewarm": False, "outputNotifications": True}
     uri = "file:///bench/print1.py"
-    open_doc(client, uri, "print(1)\n")
+    if client_kind == "minimal":
+        minimal = MinimalClient()
+        await minimal.start(SERVER)
+        await minimal.initialize(options)
+        minimal.open(uri, "print(1)\n")
+
+        async def lsp() -> Any:
+            return await minimal.command("daytona.run", {"uri": uri})
+
+        async def stop_client() -> None:
+            await minimal.stop()
+    else:
+        client, _ = await start(SERVER, options)
+        open_doc(client, uri, "print(1)\n")
+
+        async def lsp() -> Any:
+            return await run(client, uri)
+
+        async def stop_client() -> None:
+            await stop(client)
+
     env = LocalCodeEnvironment()
-    lsp: list[float] = []
-    core: list[float] = []
-    floor: list[float] = []  # a command that runs nothing: the request's round trip through client and server
-    chunks: list[str] = []
+    times: dict[str, list[float]] = {"core": [], "lsp": [], "floor": []}
 
-    def collect(stream: str, text: str) -> None:  # the LSP streams output, so the core run streams too
-        chunks.append(text)
+    def ignore(stream: str, text: str) -> None:  # the LSP streams output, so the core run streams too
+        pass
 
+    async def core() -> None:
+        res = await env.run("print(1)\n", "python", on_output=ignore)
+        assert res.exit_code == 0, res
+
+    async def through_lsp() -> None:
+        result = await lsp()
+        assert result["exitCode"] == 0, result
+
+    async def floor() -> None:  # a command that runs nothing: the request's round trip through client and server
+        await minimal.command("daytona.sandboxInfo", {"uri": uri})
+
+    sides = [("core", core), ("lsp", through_lsp)] + ([("floor", floor)] if client_kind == "minimal" else [])
     try:
-        await run(client, uri)  # warm-up: environment built, sandbox probed
-        await env.run("print(1)\n", "python")
+        for _, side in sides:  # warm-up: environments built, sandboxes probed
+            await side()
         for i in range(n):
-            for side in ("lsp", "core") if i % 2 else ("core", "lsp"):  # alternate which goes first
+            for name, side in sides[i % len(sides) :] + sides[: i % len(sides)]:
                 t0 = time.perf_counter()
-                if side == "lsp":
-                    result = await run(client, uri)
-                    lsp.append(time.perf_counter() - t0)
-                    assert result["exitCode"] == 0, result
-                else:
-                    res = await env.run("print(1)\n", "python", on_output=collect)
-                    core.append(time.perf_counter() - t0)
-                    assert res.exit_code == 0, res
-            t0 = time.perf_counter()
-            await client.workspace_execute_command_async(
-                types.ExecuteCommandParams(command="daytona.sandboxInfo", arguments=[{"uri": uri}])
-            )
-            floor.append(time.perf_counter() - t0)
+                await side()
+                times[name].append(time.perf_counter() - t0)
     finally:
         await env.aclose()
-        await stop(client)
-    return {
-        "lsp": statistics.median(lsp),
-        "core": statistics.median(core),
-        "floor": statistics.median(floor),
-        "lsp_iqr": iqr(lsp),
-        "core_iqr": iqr(core),
-    }
+        await stop_client()
+    out: dict[str, Any] = {name: statistics.median(values) for name, values in times.items() if values}
+    out.update({f"{name}_iqr": iqr(values) for name, values in times.items() if values})
+    return out
 
 
 def iqr(values: list[float]) -> str:
@@ -239,13 +260,14 @@ async def main() -> int:
     parser.add_argument("--write", action="store_true", help="write the results into bench/RESULTS.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    n_init, n_run, stream_s = (3, 5, 2.0) if args.quick else (9, 60, 5.0)
+    n_init, n_run, stream_s = (3, 5, 2.0) if args.quick else (9, 100, 5.0)
 
     from daytona_lsp.lsp.features.output import PROGRESS_DELAY_S
     from daytona_lsp.lsp.writer import HOLD_S
 
     init = await bench_initialize(n_init)
-    runs = await bench_run(n_run)
+    runs = await bench_run(n_run, "minimal")
+    pygls_runs = await bench_run(n_run, "pygls")
     actions = await bench_code_action_latency(stream_s)
     init_ratio = init["ours"] / init["bare"]
     run_ratio = runs["lsp"] / runs["core"]
@@ -262,8 +284,10 @@ long the core's run takes (a few milliseconds in the warm local container). Each
 it, which on this shared 2-core machine takes the processor from the server: notifications sent within {HOLD_S * 1000:.0f} ms of a
 request wait for its response, so a short run's `runStarted`, output, `runFinished` and result leave in one write, and a run shorter
 than {PROGRESS_DELAY_S} s costs no work-done progress (no `window/workDoneProgress/create` round trip, no begin/end) unless the
-request carries the client's own `workDoneToken`. The measuring client decodes `daytona/*` as plain JSON, as the
-editors do.
+request carries the client's own `workDoneToken`. Runs are measured from a minimal JSON-RPC client
+(`bench/jsonrpc_client.py`: framing and plain `json`, as an editor's client parses a message and hands it on) and,
+for comparison, from pygls' Python client, which also builds an lsprotocol object of every message (its own cost,
+a few hundred microseconds a round trip here); it decodes `daytona/*` as plain JSON, as the editors do.
 
 | measure | value | goal |
 |---|---|---|
@@ -271,10 +295,12 @@ editors do.
 | spawn → `initialize` result, daytona-lsp (median of {n_init}) | {ms(init["ours"])} | |
 | ratio daytona-lsp / bare | {init_ratio:.3f} | ≤ 1.2 ({verdict(init_ratio <= 1.2)}) |
 | `LocalCodeEnvironment.run("print(1)", on_output=…)` (median of {n_run}) | {ms(runs["core"])} ({runs["core_iqr"]}) | |
-| `daytona.run` of `print(1)` through LSP (median of {n_run}) | {ms(runs["lsp"])} ({runs["lsp_iqr"]}) | |
+| `daytona.run` of `print(1)` through LSP, minimal client (median of {n_run}) | {ms(runs["lsp"])} ({runs["lsp_iqr"]}) | |
 | ratio LSP / core | {run_ratio:.3f} | ≤ 1.10 ({verdict(run_ratio <= 1.10)}) |
-| `daytona.sandboxInfo` round trip (runs nothing; median of {n_run}) | {ms(runs["floor"])} | |
-| (core + that round trip) / core: the ratio's floor with this client | {(runs["core"] + runs["floor"]) / runs["core"]:.3f} | |
+| `daytona.sandboxInfo` round trip, minimal client (runs nothing; median of {n_run}) | {ms(runs["floor"])} ({runs["floor_iqr"]}) | |
+| (core + that round trip) / core: the ratio's floor | {(runs["core"] + runs["floor"]) / runs["core"]:.3f} | |
+| from pygls' client instead: `daytona.run` / the core's run (medians of {n_run}, interleaved) | {ms(pygls_runs["lsp"])} / {ms(pygls_runs["core"])} | |
+| ratio LSP / core with pygls' client | {pygls_runs["lsp"] / pygls_runs["core"]:.3f} | |
 | `codeAction` latency while a {stream_s:.0f} s run streams ({actions["chunks"]} chunks), p95 of {actions["n"]} | {ms(actions["p95"])} | ≤ 50 ms ({verdict(actions["p95"] <= 0.05)}) |
 | same, median | {ms(actions["median"])} | |
 """

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any, Literal, get_args
 
 CodeLanguage = Literal["python", "bash", "javascript", "typescript"]
@@ -89,7 +88,9 @@ def by_name(name: str | None) -> Language | None:
 
 def by_path(path: str | os.PathLike[str]) -> Language | None:
     """The language of a file (path or ``file://`` URI) from its extension; None if unknown."""
-    return _BY_EXTENSION.get(PurePath(os.fspath(path)).suffix.lower())
+    name = os.path.basename(os.fspath(path))
+    dot = name.rfind(".")
+    return _BY_EXTENSION.get(name[dot:].lower()) if dot > 0 else None  # (PurePath(path).suffix, without a PurePath)
 
 
 def language_for_path(path: str | os.PathLike[str]) -> CodeLanguage | None:

@@ -63,7 +63,8 @@ def _differs_from_disk(path: Path, text: str) -> bool:
 
 def _inside(folder_uri: str, uri: str) -> tuple[Path, str] | None:
     """The folder's path and the document's path relative to it; None when it is not a file inside the folder."""
-    root, file = _fs_path(folder_uri) if folder_uri else None, _fs_path(uri)
+    root = _fs_path(folder_uri) if folder_uri else None
+    file = _fs_path(uri) if root is not None else None
     if root is None or file is None:
         return None
     path = _relative(file, root)

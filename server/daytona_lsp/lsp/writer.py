@@ -1,6 +1,6 @@
-"""The server's stdout: a response or request leaves on the next loop turn; a notification written within
-:data:`HOLD_S` of a client's request that is not yet answered waits for that answer (at most until then), any other
-leaves on the next turn; whatever is pending leaves together, in order, in one write.
+"""The server's stdout: a response or request leaves at once; a notification written within :data:`HOLD_S` of a
+client's request that is not yet answered waits for that answer (at most until then), any other leaves on the next loop
+turn (with whatever else that turn writes); whatever is pending leaves together, in order, in one write.
 
 Each write to the client's pipe wakes the client (and, on a busy machine, hands it the processor). A run sends
 ``daytona/runStarted``, its output, ``daytona/runFinished`` (and progress) as notifications and then the command's
@@ -16,7 +16,6 @@ import contextlib
 import io
 import logging
 import threading
-from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +43,16 @@ class CoalescingWriter:
         with contextlib.suppress(RuntimeError):  # (off the loop: nothing is held)
             self._hold_until = asyncio.get_running_loop().time() + HOLD_S
 
-    @contextlib.contextmanager
-    def holding(self) -> Iterator[None]:
-        """What is written inside may wait for an answer (the protocol sends its notifications inside)."""
+    def holding(self) -> CoalescingWriter:
+        """``with writer.holding():`` what is written inside may wait for an answer (the protocol sends its
+        notifications inside)."""
+        return self
+
+    def __enter__(self) -> None:
         self._hold = True
-        try:
-            yield
-        finally:
-            self._hold = False
+
+    def __exit__(self, *exc: object) -> None:
+        self._hold = False
 
     def write(self, data: bytes) -> None:
         try:
@@ -63,11 +64,13 @@ class CoalescingWriter:
             return
         with self._lock:
             self._pending.append(data)
-        if not self._hold:
-            self._hold_until = 0.0  # an answer: what waited for it leaves with it
+        if not self._hold:  # an answer (or a request): it leaves now, and what waited for it with it
+            self._hold_until = 0.0
+            self.flush()
+            return
         if self._soon:
             return
-        if not self._hold or loop.time() >= self._hold_until:
+        if loop.time() >= self._hold_until:
             self._soon = True
             loop.call_soon(self.flush)  # with whatever else this turn writes
         elif self._timer is None:

@@ -173,7 +173,7 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
     if detach:
         return {"runId": run.id, "backend": run.backend}
     assert run.task is not None
-    outcome = await run.task
+    outcome = await asyncio.shield(run.task)  # a $/cancelRequest answers at once; its hook ends the run
     return outcome.wire()
 
 

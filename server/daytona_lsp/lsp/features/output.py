@@ -159,8 +159,11 @@ class RunReporter:
             self._track(run, token)
             self._begin(run, token)
             run.data["progress"] = asyncio.ensure_future(self._quietly(run, self._report(run, token)))
-        elif self.server.supports_progress():
-            run.data["progress"] = asyncio.ensure_future(self._quietly(run, self._progress(run)))
+        elif self.server.supports_progress():  # a timer, not a task: most runs end before it fires
+            run.data["progress_timer"] = asyncio.get_running_loop().call_later(
+                PROGRESS_DELAY_S,
+                lambda: run.data.update(progress=asyncio.ensure_future(self._quietly(run, self._progress(run)))),
+            )
 
     def _track(self, run: Run, token: str | int) -> None:
         run.data["progress_token"] = token
@@ -174,7 +177,6 @@ class RunReporter:
 
     async def _progress(self, run: Run) -> None:
         """Server-initiated progress, once the run has lasted :data:`PROGRESS_DELAY_S` (until then, nothing)."""
-        await asyncio.sleep(PROGRESS_DELAY_S)
         token = f"daytona-run-{run.id}"
         self._track(run, token)
         try:
@@ -209,6 +211,9 @@ class RunReporter:
 
     def _end_progress(self, run: Run, outcome: RunOutcome) -> None:
         """End the run's progress now: before the command's response (lsp-mode drops a later end)."""
+        timer = run.data.pop("progress_timer", None)
+        if isinstance(timer, asyncio.TimerHandle):
+            timer.cancel()
         task = run.data.pop("progress", None)
         if isinstance(task, asyncio.Task):
             task.cancel()  # no create, begin or report of it follows the end

@@ -14,7 +14,8 @@ bash, ``process.exit()``, killed) is started anew and the result of the execute 
 blocks the driver (:class:`Outbox`).
 
 A cell's stdin. Node: the protocol's ``input`` commands go on to the node child, which feeds the cell's
-``process.stdin`` itself (``node_worker.js``). bash: each cell reads a pipe of the driver's of its own
+``process.stdin`` itself (``node_worker.js``); the commands of one read go on in one write, so that input sent with
+its execute is there when the cell starts (sent apart, the code could read first and ask for it). bash: each cell reads a pipe of the driver's of its own
 (:class:`CellStdin`), which the loop opens as ``/proc/DRIVER/fd/N`` for the sourced cell (so a process of the cell
 that reads it shows ``pipe:[inode]`` in ``/proc``, what :mod:`stdin_wait` looks for) and says so on fd 4 (a line
 ``o``); the driver then closes its read end, and EOF comes when it closes the write end. The preset is written first.
@@ -110,8 +111,12 @@ class Outbox:
         os.set_blocking(fd, False)
 
     def write(self, data: bytes) -> None:
-        self.data += data
+        self.queue(data)
         self.flush()
+
+    def queue(self, data: bytes) -> None:
+        """Written with what is queued with it, at the next :meth:`flush`."""
+        self.data += data
 
     def flush(self) -> None:
         try:
@@ -265,7 +270,7 @@ class Driver:
                 self.cell.feed(str(command.get("text") or ""), command.get("eof") is True)
                 self.activity()
             elif self.mode != "bash":
-                self.child.commands.write((json.dumps(command) + "\n").encode())
+                self.child.commands.queue((json.dumps(command) + "\n").encode())
             return
         if op != "execute":
             emit(self.event_fd, {"event": "result", "id": command.get("id"), "status": "error", "error": "unknown op"})
@@ -279,7 +284,7 @@ class Driver:
             data = f"{self.cell.path}\n{set_args(command.get('args'))}\n{code}".encode("utf-8", "surrogateescape") + b"\0"
         else:
             data = (json.dumps(command) + "\n").encode()
-        self.child.commands.write(data)
+        self.child.commands.queue(data)
 
     def interrupt_child(self) -> None:
         """Tell the node child on its command pipe too, and keep pressing Ctrl-C (every REPEAT_INTERRUPT seconds)
@@ -428,6 +433,7 @@ class Driver:
                     *lines, buffered = buffered.split(b"\n")
                     for line in filter(bytes.strip, lines):
                         self.send(json.loads(line))
+                    self.child.commands.flush()  # in one write: input sent with an execute is there when it starts
                 elif fd == self.child.status_r:
                     self.on_status()
                     break  # the child may be a new one: select again

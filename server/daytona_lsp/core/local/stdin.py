@@ -25,7 +25,11 @@ from daytona_lsp.core.stdin_wait import anyone_waits, unread_bytes
 
 log = logging.getLogger(__name__)
 
-_FIRST_POLL_S = 0.002
+_FIRST_POLL_S = 0.01
+"""The first look after the output went idle (then backing off). A run that ends sooner (most, in a warm container)
+costs no look at all (each is a thread hop and a walk of its processes in ``/proc``): a warm ``print(1)`` took 2.5 ms
+of the host's CPU per run at 2 ms, 1.4 ms at 10 ms (300 interleaved runs each, same wall time); a program waiting for
+input is seen 8 ms later."""
 _MAX_POLL_S = 0.05
 
 

@@ -210,6 +210,17 @@ async def test_python_imports_modules_written_to_the_work_dir(env):
     assert (result.exit_code, result.output) == (0, "42\n")
 
 
+@pytest.mark.parametrize("isolation", ["bubblewrap", "none"])
+async def test_python_imports_its_own_module_named_as_one_of_the_agents(isolation):
+    env = LocalCodeEnvironment(timeout=20, isolation=isolation)
+    try:
+        await env.run("open('agent_syscalls.py', 'w').write('VALUE = 41')", "python")
+        result = await env.run("import agent_syscalls\nprint(agent_syscalls.VALUE + 1)", "python")
+    finally:
+        await env.aclose()
+    assert (result.exit_code, result.output) == (0, "42\n")
+
+
 async def test_given_work_dir_is_used_and_kept(tmp_path):
     (tmp_path / "input.txt").write_text("from host")
     env = LocalCodeEnvironment(work_dir=tmp_path)

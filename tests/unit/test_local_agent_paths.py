@@ -9,7 +9,6 @@ import marshal
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from tests.processes import processes_with
@@ -18,24 +17,16 @@ from daytona_lsp.core.local import LocalCodeEnvironment, launch
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
 
-KNOWN = 'SYS_CLONE = {"x86_64": 56'
-
 
 @pytest.fixture(params=["clone", "unshare"])
-async def path_env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator:
+async def path_env(request: pytest.FixtureRequest) -> AsyncIterator:
     if request.param == "unshare":
-        (module,) = [path for path in launch.AGENT_MODULES if KNOWN in path.read_text()]
-        patched = tmp_path / module.name
-        patched.write_text(module.read_text().replace(KNOWN, f"SYS_CLONE = None and {KNOWN[len('SYS_CLONE = ') :]}", 1))
-        monkeypatch.setattr(launch, "AGENT_MODULES", tuple(patched if p == module else p for p in launch.AGENT_MODULES))
-    launch.agent_bytecode.cache_clear()
+        request.getfixturevalue("agent_without_clone")
     env = LocalCodeEnvironment(timeout=20)
     try:
         yield env
     finally:
         await env.aclose()
-        monkeypatch.undo()
-        launch.agent_bytecode.cache_clear()
 
 
 async def test_a_run_is_alone_in_its_pid_namespace_and_takes_its_daemons_along(path_env) -> None:

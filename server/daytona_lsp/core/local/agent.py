@@ -28,13 +28,10 @@ to B), and B (the run's pid 1) every process of the run (plain: the program's pr
 terminal's foreground job.
 """
 
-from __future__ import annotations
-
 import _signal as signal  # not the signal module: it imports enum, slow (part of every container start)
 import _socket
 import atexit
 import builtins
-import fcntl
 import gc
 import io
 import marshal
@@ -42,11 +39,22 @@ import os
 import select
 import sys
 
+
+def _load(name: str) -> object:
+    """The agent's module ``name`` from its bytecode beside this one's (``launch.agent_bytecode``), run as an import
+    would, without the import system's search (which cost 0.4 ms of each container start) and out of
+    ``sys.modules`` (a run's own module of that name imports)."""
+    module = type(sys)(name)
+    with open(f"{os.path.dirname(__file__)}/{name}.pyc", "rb") as f:
+        exec(marshal.loads(f.read()[16:]), module.__dict__)  # (16: the header)
+    return module
+
+
 TYPE_CHECKING = False  # (the typing module is slow to import)
 if TYPE_CHECKING:
     from daytona_lsp.core.local import agent_syscalls as syscalls
-else:  # the container's: its bytecode beside this one's (/agent/agent_syscalls.pyc)
-    import agent_syscalls as syscalls
+else:
+    syscalls = _load("agent_syscalls")
 
 _BASE_PATH = list(sys.path[1:])
 """The interpreter's own ``sys.path`` (site-packages included), without the agent's directory."""
@@ -82,7 +90,11 @@ def _wire_stdio(out_fd: int, stdin_fd: int) -> None:
     os.dup2(stdin_fd, 0)
     os.dup2(out_fd, 1)
     os.dup2(_err_fd if _err_fd != -1 else out_fd, 2)
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in _protocol_fds]  # out of the way of 3 and 4 first
+    high: list[int] = []
+    if _protocol_fds:
+        import fcntl  # (here, not at the agent's start: only a session worker needs it)
+
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in _protocol_fds]  # out of the way of 3 and 4 first
     for target, fd in enumerate(high, 3):
         os.dup2(fd, target)
     os.closerange(3 + len(high), 1 << 16)
@@ -128,7 +140,6 @@ def _run_python_inline(req: dict, out_fd: int, stdin_fd: int) -> None:
         main = type(sys)("__main__")  # types.ModuleType: the types module costs 0.3 ms of each start
         main.__dict__.update({"__file__": file_path, "__cached__": None, "__builtins__": builtins})
         sys.modules["__main__"] = main
-        del sys.modules[syscalls.__name__]  # the agent's: the code's own module of that name imports
         with open(file_path, "rb") as f:
             source = f.read()
         try:

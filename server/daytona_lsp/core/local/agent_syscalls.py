@@ -2,8 +2,6 @@
 capabilities, seccomp, clone(2), the rlimits, and a run's view of the workspace. Standard library only, as the agent;
 shipped beside it as bytecode (``/agent/agent_syscalls.pyc``, see ``launch.agent_bytecode``) and imported from there."""
 
-from __future__ import annotations
-
 import _ctypes  # not the ctypes package: its imports cost more than the rest of the agent's (see _Libc)
 import errno
 import os

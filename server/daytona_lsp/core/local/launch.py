@@ -258,6 +258,7 @@ def container_argv(
         "--setenv",
         "PATH",
         "/usr/bin:/bin",
+        *("--setenv", "HOME", SANDBOX_WORK_DIR),  # the sandbox user's (etc/passwd): site finds it without a lookup
         "--",
     ]
     return a

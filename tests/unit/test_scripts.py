@@ -15,9 +15,6 @@ def test_unknown_tier_fails_with_a_clear_message(tiers):
     proc = subprocess.run(["bash", "scripts/test", *tiers], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert proc.stdout == "", "nothing ran"
-    assert (
-        proc.stderr
-        == "scripts/test: unknown tier 'unitt' (tiers: lint unit lsp security package neovim emacs vscode)\n".replace(
-            "unitt", tiers[-1]
-        )
+    assert proc.stderr == "scripts/test: unknown tier 'unitt' (tiers: lint unit lsp security package neovim emacs vscode)\n".replace(
+        "unitt", tiers[-1]
     )

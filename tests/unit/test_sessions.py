@@ -70,9 +70,7 @@ def bash() -> Iterator[SessionWorker]:
 
 def test_python_definitions_survive_and_trailing_expression_is_the_value(python: SessionWorker) -> None:
     out = Recorder()
-    first = python.execute(
-        "import math\ndef area(r):\n    return math.pi * r * r\nx = 2\nprint('defined')", on_output=out
-    )
+    first = python.execute("import math\ndef area(r):\n    return math.pi * r * r\nx = 2\nprint('defined')", on_output=out)
     assert (first.status, first.value, out.text()) == ("ok", None, "defined\n")
     second = python.execute("round(area(x), 2)")
     assert (second.status, second.value) == ("ok", "12.57")
@@ -115,9 +113,7 @@ def test_python_interrupt_stops_the_cell_and_keeps_state(python: SessionWorker) 
     python.execute("before = 41")
     out = Recorder()
     interrupt_when_output(python, out)
-    result = python.execute(
-        "import time\nprint('running', flush=True)\nwhile True:\n    time.sleep(0.01)", on_output=out
-    )
+    result = python.execute("import time\nprint('running', flush=True)\nwhile True:\n    time.sleep(0.01)", on_output=out)
     assert result.status == "interrupted" and "KeyboardInterrupt" in (result.error or "")
     assert python.execute("before + 1").value == "42"
 
@@ -233,9 +229,7 @@ def test_node_errors_name_the_buffer_lines(node: SessionWorker) -> None:
 
 
 @pytest.mark.parametrize(
-    "cell",
-    ["console.log('go'); while (true) {}", "console.log('go'); await new Promise(() => {})"],
-    ids=["busy", "awaiting"],
+    "cell", ["console.log('go'); while (true) {}", "console.log('go'); await new Promise(() => {})"], ids=["busy", "awaiting"]
 )
 def test_node_interrupt_stops_the_cell_and_keeps_state(node: SessionWorker, cell: str) -> None:
     node.execute("let kept = 41")
@@ -264,9 +258,7 @@ def test_typescript_is_transpiled_per_cell() -> None:
 
 
 def test_bash_variables_functions_cwd_and_env_survive(bash: SessionWorker, tmp_path) -> None:
-    assert (
-        bash.execute(f"x=5; cd {tmp_path}; greet() {{ echo hi $1; }}; export SHARED=7; declare -i n=2").status == "ok"
-    )
+    assert bash.execute(f"x=5; cd {tmp_path}; greet() {{ echo hi $1; }}; export SHARED=7; declare -i n=2").status == "ok"
     out = Recorder()
     result = bash.execute("greet $x; pwd; sh -c 'echo $SHARED'; echo $((n * 2))", on_output=out)
     assert (result.status, result.exit_code) == ("ok", 0)

@@ -276,9 +276,7 @@ class Driver:
                 self.cell.close()
             self.cell = CellStdin(command)
             code = command["code"].replace("\0", "")
-            data = (
-                f"{self.cell.path}\n{set_args(command.get('args'))}\n{code}".encode("utf-8", "surrogateescape") + b"\0"
-            )
+            data = f"{self.cell.path}\n{set_args(command.get('args'))}\n{code}".encode("utf-8", "surrogateescape") + b"\0"
         else:
             data = (json.dumps(command) + "\n").encode()
         self.child.commands.write(data)

@@ -1,6 +1,7 @@
 """The agent inside a local sandbox container. Standard library only; run as ``python agent.pyc FD [--plain]`` (its
 bytecode: ``launch.agent_bytecode``) in an empty environment (so that a Python run forked from it starts as
-``python FILE`` would: site-packages included).
+``python FILE`` would: site-packages included). Its system calls (through ``_ctypes``: mounts, capabilities,
+seccomp, clone, rlimits) are in ``agent_syscalls.py``, whose bytecode lies beside its own.
 
 It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one message per packet (host → agent: ``marshal``,
 agent → host: JSON), file descriptors passed with the message (SCM_RIGHTS). Its imports are few and quick (they are
@@ -42,7 +43,7 @@ import sys
 
 def _load(name: str) -> object:
     """The agent's module ``name`` from its bytecode beside this one's (``launch.agent_bytecode``), run as an import
-    would, without the import system's search (which cost 0.4 ms of each container start) and out of
+    would, without the import system's search of ``sys.path`` (part of every container start) and out of
     ``sys.modules`` (a run's own module of that name imports)."""
     module = type(sys)(name)
     with open(f"{os.path.dirname(__file__)}/{name}.pyc", "rb") as f:

@@ -1,5 +1,5 @@
 """The agent inside a local sandbox container. Standard library only; run as ``python agent.pyc FD [--plain]`` (its
-bytecode: ``launch.agent_bytecode``) in an empty environment (so that a Python run forked from it starts as
+bytecode: ``launch.agent_bytecode``) in an environment of ``PATH`` and ``HOME`` only (so that a Python run forked from it starts as
 ``python FILE`` would: site-packages included). Its system calls (through ``_ctypes``: mounts, capabilities,
 seccomp, clone, rlimits) are in ``agent_syscalls.py``, whose bytecode lies beside its own.
 

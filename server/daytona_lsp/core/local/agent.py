@@ -1,7 +1,7 @@
 """The agent inside a local sandbox container. Standard library only; run as ``python agent.pyc FD [--plain]`` (its
-bytecode: ``launch.agent_bytecode``) in an environment of ``PATH`` and ``HOME`` only (so that a Python run forked from it starts as
-``python FILE`` would: site-packages included). Its system calls (through ``_ctypes``: mounts, capabilities,
-seccomp, clone, rlimits) are in ``agent_syscalls.py``, whose bytecode lies beside its own.
+bytecode: ``launch.agent_bytecode``) with only ``PATH`` and ``HOME`` in its environment (so that a Python run forked
+from it starts as ``python FILE`` would: site-packages included). Its system calls (through ``_ctypes``: mounts,
+capabilities, seccomp, clone, rlimits) are in ``agent_syscalls.py``, whose bytecode lies beside its own.
 
 It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one message per packet (host → agent: ``marshal``,
 agent → host: JSON), file descriptors passed with the message (SCM_RIGHTS). Its imports are few and quick (they are

@@ -73,8 +73,7 @@ class Container:
         extra_fds: Sequence[int] = (),
     ) -> Container:
         """Start a container; ``argv(control_fd, info_fd, block_fd)`` gives its command line; ``extra_fds`` are
-        inherited too (the caller closes them). ``await confine(pid1, bubblewrap's pid)`` confines it (returns the
-        problem, if any) while bubblewrap waits.
+        inherited too (the caller closes them). ``await confine(pid1, bubblewrap's pid)`` confines it (the problem, if any).
 
         Raises ``OSError`` (with bubblewrap's last words) when it cannot start."""
         loop = asyncio.get_running_loop()

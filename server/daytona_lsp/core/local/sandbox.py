@@ -106,10 +106,6 @@ class Sandbox:
         except BaseException:
             await self._drop_cgroup()
             raise
-        if self.closed:  # closed meanwhile (aclose found nothing to remove yet)
-            await asyncio.to_thread(launch.remove_root, root)
-            await self._drop_cgroup()
-            raise OSError(CLOSED_MESSAGE)
         owner = self._owner()
         if owner is not None:  # an environment never closed still leaves nothing behind (gc, exit)
             self._finalizer = weakref.finalize(owner, _remove_leftovers, root, self._live, self._groups)

@@ -20,7 +20,7 @@ import signal
 import socket
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,13 +67,15 @@ class Container:
         *,
         isolated: bool,
         log_path: Path,
-        confine: Callable[[int, int], Awaitable[str | None]],
+        confine: Callable[[int, int], str | None],
+        confine_blocks: bool,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         extra_fds: Sequence[int] = (),
     ) -> Container:
         """Start a container; ``argv(control_fd, info_fd, block_fd)`` gives its command line; ``extra_fds`` are
-        inherited too (the caller closes them). ``await confine(pid1, bubblewrap's pid)`` confines it (the problem, if any).
+        inherited too (the caller closes them). ``confine(pid1, bubblewrap's pid)`` confines it (in a worker thread
+        when ``confine_blocks``).
 
         Raises ``OSError`` (with bubblewrap's last words) when it cannot start."""
         loop = asyncio.get_running_loop()
@@ -115,7 +117,7 @@ class Container:
                 os.close(info_w)
                 os.close(block_r)
                 info_w = block_r = -1
-                await container._confine_pid1(info_r, block_w, confine)
+                await container._confine_pid1(info_r, block_w, confine, confine_blocks)
             else:
                 container.pid1 = process.pid
             host.setblocking(False)
@@ -136,8 +138,9 @@ class Container:
         return container
 
     async def _confine_pid1(
-        self, info_r: int, block_w: int, confine: Callable[[int, int], Awaitable[str | None]]
+        self, info_r: int, block_w: int, confine: Callable[[int, int], str | None], blocks: bool
     ) -> None:
+        loop = asyncio.get_running_loop()
         text = await _read_async(info_r)
         try:
             pid = json.loads(text)["child-pid"]
@@ -147,7 +150,7 @@ class Container:
         with contextlib.suppress(OSError):
             self._pidfd = os.pidfd_open(self.pid1)
         parent = self.process.pid
-        problem = await confine(self.pid1, parent)
+        problem = await loop.run_in_executor(None, confine, self.pid1, parent) if blocks else confine(self.pid1, parent)
         if problem is not None:
             raise OSError(problem)
         os.write(block_w, b"x")  # go: the agent starts

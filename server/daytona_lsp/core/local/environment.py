@@ -267,8 +267,7 @@ class LocalCodeEnvironment(CodeEnvironment):
         """
         if self._closed:
             raise LocalSandboxError(CLOSED_MESSAGE)
-        # in worker threads, while the runtimes are found (the cgroup: while the container starts)
-        root = asyncio.ensure_future(self._sandbox.ensure_root(with_cgroup=False))
+        root = asyncio.ensure_future(self._sandbox.ensure_root())  # in worker threads, while the runtimes are found
         root.add_done_callback(lambda done: done.cancelled() or done.exception())  # raised below, if at all
         await asyncio.sleep(0)  # it starts (hands its work to the threads) before the look-ups below
         for language in self._languages:  # find the runtimes now: the first run starts sooner

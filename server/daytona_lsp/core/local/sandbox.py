@@ -15,6 +15,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from daytona_lsp.core import cgroup, seccomp
 from daytona_lsp.core.cgroup import SandboxCgroup
@@ -43,9 +44,6 @@ class Sandbox:
         """The bounded store's size, where there is one."""
         self.root: Path | None = None
         self.cgroup: SandboxCgroup | None = None
-        self._group_job: asyncio.Future[SandboxCgroup | None] | None = None
-        """The cgroup being made (a container's start needs it only at its confinement)."""
-        self._groups: list[SandboxCgroup] = []  # what the finalizer removes (shared with it)
         self.container_filter: seccomp.Filter | None = None
         """Loaded by bubblewrap into the container (allows the agent's per-run namespaces and mounts)."""
         self.run_filter: bytes | None = None
@@ -76,86 +74,40 @@ class Sandbox:
     def starting(self) -> bool:
         return bool(self._starting)
 
-    async def ensure_root(self, *, with_cgroup: bool = True) -> Path:
-        """The private directory (and the filters) and, unless ``with_cgroup`` is false, the cgroup: made once, at
-        the same time, in two threads (part of a first run's wait). A container's start takes the directory alone
-        and the cgroup at its confinement, while bubblewrap starts (:meth:`_start`)."""
-        if self.root is None:
-            async with self._lock:
-                if self.root is None:
-                    await self._make_root()
-        if with_cgroup and self._group_job is not None:
-            await self._join_cgroup()
-        assert self.root is not None
+    async def ensure_root(self) -> Path:
+        if self.root is not None:
+            return self.root
+        async with self._lock:
+            if self.root is None:
+                global _swept
+                if not _swept:  # once per process: what a server that died (SIGKILL) left
+                    _swept = True
+                    removed = await asyncio.to_thread(launch.sweep_stale_roots)
+                    if removed:
+                        log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
+                # at the same time, in two threads (part of a first run's wait): the directory (and the filters),
+                # and the container's total memory and its processes (root's are exempt from RLIMIT_NPROC, even
+                # mapped into a user namespace) bounded by a cgroup where one is writable
+                made_root, made_group = await asyncio.gather(
+                    asyncio.to_thread(_make_root, self.given_work_dir, self.disk_mb, self.isolated),
+                    asyncio.to_thread(_make_cgroup, self.isolated),
+                    return_exceptions=True,
+                )
+                if isinstance(made_root, BaseException) or isinstance(made_group, BaseException):
+                    await asyncio.to_thread(_undo, made_root, made_group)
+                    raise made_root if isinstance(made_root, BaseException) else made_group  # type: ignore[misc]
+                root, (self.container_filter, self.run_filter) = made_root
+                self.cgroup = made_group
+                owner = self._owner()
+                if owner is not None:  # an environment never closed still leaves nothing behind (gc, exit)
+                    self._finalizer = weakref.finalize(owner, _remove_leftovers, root, self._live, self.cgroup)
+                self.root = root
         return self.root
-
-    async def _make_root(self) -> None:
-        global _swept
-        if not _swept:  # once per process: what a server that died (SIGKILL) left
-            _swept = True
-            removed = await asyncio.to_thread(launch.sweep_stale_roots)
-            if removed:
-                log.info("daytona-lsp: removed %d stale local sandbox directories", len(removed))
-        # the container's total memory and its processes (root's are exempt from RLIMIT_NPROC, even mapped into a
-        # user namespace) bounded by a cgroup where one is writable
-        self._start_cgroup()
-        try:
-            root, (self.container_filter, self.run_filter) = await asyncio.to_thread(
-                _make_root, self.given_work_dir, self.disk_mb, self.isolated
-            )
-        except BaseException:
-            await self._drop_cgroup()
-            raise
-        owner = self._owner()
-        if owner is not None:  # an environment never closed still leaves nothing behind (gc, exit)
-            self._finalizer = weakref.finalize(owner, _remove_leftovers, root, self._live, self._groups)
-        self.root = root
-
-    def _start_cgroup(self) -> None:
-        job = self._group_job = asyncio.ensure_future(asyncio.to_thread(_make_cgroup, self.isolated))
-
-        def made(_: object) -> None:
-            group = None if job.cancelled() or job.exception() is not None else job.result()
-            if group is None:
-                return
-            if self._finalizer is not None and not self._finalizer.alive:  # the environment went meanwhile
-                asyncio.get_running_loop().run_in_executor(None, group.remove)
-            else:
-                self._groups.append(group)  # the finalizer's to remove
-
-        job.add_done_callback(made)
-
-    async def _join_cgroup(self) -> None:
-        """The cgroup is made (raises what making it raised; the next call makes it anew)."""
-        job = self._group_job
-        assert job is not None
-        try:
-            self.cgroup = await asyncio.shield(job)
-        except BaseException:
-            if job.done() and self._group_job is job:
-                self._start_cgroup()
-            raise
-        if self._group_job is job:
-            self._group_job = None
-
-    async def _cgroup_made(self) -> None:
-        """Wait for the cgroup being made, if it is (it is then among the finalizer's; a failure left nothing)."""
-        if self._group_job is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(self._group_job)
-
-    async def _drop_cgroup(self) -> None:
-        """Remove the cgroup (once made, if it is being made)."""
-        await self._cgroup_made()
-        self._group_job, self.cgroup = None, None
-        groups, self._groups[:] = list(self._groups), []
-        for group in groups:
-            await asyncio.to_thread(group.remove)
 
     async def container(self, key: ContainerKey, folder: str | None = None) -> tuple[Container, bool]:
         """The live container for ``key`` (showing the workspace ``folder``, if any), started if there is none (one
         start at a time); whether it replaces one that had ended on its own (killed from outside)."""
-        await self.ensure_root(with_cgroup=False)
+        await self.ensure_root()
         slot = (key, folder)
         container = self._containers.get(slot)
         if container is not None and container.alive:
@@ -172,7 +124,7 @@ class Sandbox:
         return await asyncio.shield(starting), container is not None
 
     async def _start(self, key: ContainerKey, folder: str | None) -> Container:
-        root = await self.ensure_root(with_cgroup=False)
+        root = await self.ensure_root()
         network, binds = key
         work_dir = self.work_dir
         assert work_dir is not None
@@ -205,19 +157,14 @@ class Sandbox:
             )
             return [*head, *agent]
 
-        async def confine(pid: int, parent: int) -> str | None:
-            await self.ensure_root()  # the cgroup too
-            group = self.cgroup
-            if group is None:
-                return None
-            return await asyncio.to_thread(limits.confine_container, pid, parent, group)  # (a migration: slow)
-
+        group = self.cgroup
         try:
             container = await Container.start(
                 argv,
                 isolated=self.isolated,
                 log_path=root / f"container-{self._logs}.log",
-                confine=confine,
+                confine=lambda pid, parent: limits.confine_container(pid, parent, group),
+                confine_blocks=group is not None,
                 cwd=None if self.isolated else str(work_dir),
                 extra_fds=() if seccomp_fd is None else (seccomp_fd,),
             )
@@ -291,7 +238,6 @@ class Sandbox:
         """Tear the containers down, remove the private directory and the cgroup. Idempotent."""
         self.closed = True
         await self.close_containers()
-        await self._cgroup_made()
         finalizer, self._finalizer = self._finalizer, None
         if finalizer is not None:
             await asyncio.to_thread(finalizer)
@@ -315,6 +261,14 @@ def _make_cgroup(isolated: bool) -> SandboxCgroup | None:
     return group
 
 
+def _undo(made_root: Any, made_group: Any) -> None:
+    """One of ``ensure_root``'s two jobs failed: remove what the other made."""
+    if not isinstance(made_root, BaseException):
+        launch.remove_root(made_root[0])
+    if isinstance(made_group, SandboxCgroup):
+        made_group.remove()
+
+
 def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
     """The container's and the runs' seccomp filters (compiled once per process); a warning, once, without them."""
     global _warned_no_seccomp
@@ -332,9 +286,9 @@ def _filters() -> tuple[seccomp.Filter | None, bytes | None]:
     return container, run.program
 
 
-def _remove_leftovers(root: Path, live: Sequence[Container], groups: list[SandboxCgroup]) -> None:
+def _remove_leftovers(root: Path, live: Sequence[Container], group: SandboxCgroup | None) -> None:
     for container in live:
         container.kill()
     launch.remove_root(root)
-    while groups:
-        groups.pop().remove()
+    if group is not None:
+        group.remove()

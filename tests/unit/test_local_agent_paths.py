@@ -5,10 +5,10 @@ into them (where the agent knows clone(2)'s number: x86-64, arm64, riscv64) and,
 from __future__ import annotations
 
 import asyncio
+import marshal
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from tests.processes import processes_with
@@ -17,25 +17,16 @@ from daytona_lsp.core.local import LocalCodeEnvironment, launch
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap needs Linux")
 
-KNOWN = '_SYS_CLONE = {"x86_64": 56'
-
 
 @pytest.fixture(params=["clone", "unshare"])
-async def path_env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator:
+async def path_env(request: pytest.FixtureRequest) -> AsyncIterator:
     if request.param == "unshare":
-        source = launch.AGENT_FILE.read_text()
-        assert KNOWN in source
-        agent = tmp_path / "agent.py"
-        agent.write_text(source.replace(KNOWN, f"_SYS_CLONE = None and {KNOWN[len('_SYS_CLONE = ') :]}", 1))
-        monkeypatch.setattr(launch, "AGENT_FILE", agent)
-    launch.agent_bytecode.cache_clear()
+        request.getfixturevalue("agent_without_clone")
     env = LocalCodeEnvironment(timeout=20)
     try:
         yield env
     finally:
         await env.aclose()
-        monkeypatch.undo()
-        launch.agent_bytecode.cache_clear()
 
 
 async def test_a_run_is_alone_in_its_pid_namespace_and_takes_its_daemons_along(path_env) -> None:
@@ -62,3 +53,11 @@ async def test_a_cancelled_run_dies_whole_and_the_next_one_runs(path_env) -> Non
     assert cancelled.exit_code == 124, cancelled.output
     after = await path_env.run("print('next')", "python")
     assert (after.exit_code, after.output) == (0, "next\n")
+
+
+def test_the_agents_bytecode_names_each_module_as_the_container_has_it() -> None:
+    files = launch.agent_bytecode()
+    assert sorted(files) == sorted(f"{path.stem}.pyc" for path in launch.AGENT_MODULES)
+    for name, pyc in files.items():
+        code = marshal.loads(pyc[16:])
+        assert code.co_filename == f"{launch.SANDBOX_AGENT_DIR}/{name[:-1]}"  # tracebacks: the file and its lines

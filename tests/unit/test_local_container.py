@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -132,6 +133,21 @@ async def test_python_runs_as_python_file_would(env):
     """)
     result = await env.run(code, "python")
     assert (result.exit_code, result.output) == (3, "/code/main.py __main__ /code/main.py /code /workspace 0\n[]\n")
+
+
+async def test_python_has_the_path_and_site_set_up_of_a_python_started_in_the_sandbox(env):
+    """A Python run is a fork of the agent's interpreter: its sys.path (after the file's directory), site-packages,
+    user site and import hooks (.pth files) are those of this interpreter started in the sandbox."""
+    probe = (
+        "import sys, site\n"
+        "print(sys.path[1:], site.ENABLE_USER_SITE, site.USER_SITE, [type(f).__name__ for f in sys.meta_path])\n"
+        "print(sys.prefix, callable(exit), callable(help), 'sitecustomize' in sys.modules)\n"
+    )
+    forked = await env.run(probe, "python")
+    python = f'PYTHONPATH="$PWD" {shlex.quote(sys.executable)}'  # as a Python run's environment has it
+    started = await env.run(f"{python} -c {shlex.quote(probe)}", "bash")
+    assert forked.exit_code == 0 and "site-packages" in forked.output, forked.output
+    assert forked.output == started.output
 
 
 async def test_cwd_and_file_name_come_from_the_spec_and_may_not_leave_the_workspace(env):

@@ -210,6 +210,17 @@ async def test_python_imports_modules_written_to_the_work_dir(env):
     assert (result.exit_code, result.output) == (0, "42\n")
 
 
+@pytest.mark.parametrize("isolation", ["bubblewrap", "none"])
+async def test_python_imports_its_own_module_named_as_one_of_the_agents(isolation):
+    env = LocalCodeEnvironment(timeout=20, isolation=isolation)
+    try:
+        await env.run("open('agent_syscalls.py', 'w').write('VALUE = 41')", "python")
+        result = await env.run("import agent_syscalls\nprint(agent_syscalls.VALUE + 1)", "python")
+    finally:
+        await env.aclose()
+    assert (result.exit_code, result.output) == (0, "42\n")
+
+
 async def test_given_work_dir_is_used_and_kept(tmp_path):
     (tmp_path / "input.txt").write_text("from host")
     env = LocalCodeEnvironment(work_dir=tmp_path)
@@ -329,6 +340,34 @@ async def test_an_environment_that_is_never_closed_leaves_nothing_behind():
     del env
     gc.collect()
     assert not work_dir.exists()
+
+
+async def test_an_environment_closed_while_it_prewarms_leaves_nothing_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    from daytona_lsp.core import cgroup
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the environment's directory is made
+    groups_before = _cgroups_of_this_process(cgroup)
+    env = LocalCodeEnvironment(timeout=20)
+    prewarm = asyncio.ensure_future(env.prewarm())
+    await asyncio.sleep(0)  # it has begun: its directory and its cgroup are being made
+    await env.aclose()
+    with pytest.raises(LocalSandboxError, match="closed"):
+        await prewarm
+    assert list(tmp_path.iterdir()) == []
+    assert _cgroups_of_this_process(cgroup) == groups_before
+
+
+def _cgroups_of_this_process(cgroup) -> set[Path]:
+    """The sandbox cgroups this process has (none where no cgroup is writable)."""
+    mountinfo, membership = Path("/proc/self/mountinfo").read_text(), Path("/proc/self/cgroup").read_text()
+    return {
+        path
+        for hierarchy in cgroup.discover(mountinfo, membership)
+        for base in hierarchy.bases.values()
+        for path in base.glob(f"{cgroup.PREFIX}-{os.getpid()}-*")
+    }
 
 
 async def test_prepare_checks_the_sandbox_and_refuses_after_close():

@@ -167,19 +167,10 @@ async def test_a_cancelled_session_cell_in_a_workspace_keeps_the_state(senv: Cod
 
 
 async def test_a_cancelled_session_cell_keeps_the_state_where_the_agent_forks_a_first(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, agent_without_clone: None
 ):
     """Where clone(2)'s number is not known the agent forks A, which makes the run's namespaces and forks B: the
-    interrupt goes agent → A → B → the cell's processes (the agent as it is built there: its source without it)."""
-    from daytona_lsp.core.local import launch
-
-    known = '_SYS_CLONE = {"x86_64": 56'  # as tests/unit/test_local_agent_paths.py builds that agent
-    source = launch.AGENT_FILE.read_text()
-    assert source.count(known) == 1
-    agent = tmp_path / "agent.py"
-    agent.write_text(source.replace(known, f"_SYS_CLONE = None and {known[len('_SYS_CLONE = ') :]}"))
-    monkeypatch.setattr(launch, "AGENT_FILE", agent)
-    launch.agent_bytecode.cache_clear()
+    interrupt goes agent → A → B → the cell's processes."""
     env = LocalCodeEnvironment(timeout=20)
     try:
         root = write(tmp_path / "proj", {"nb.py": ""})
@@ -190,8 +181,6 @@ async def test_a_cancelled_session_cell_keeps_the_state_where_the_agent_forks_a_
         assert (after.exit_code, after.value) == (0, "42"), after.output
     finally:
         await env.aclose()
-        monkeypatch.undo()
-        launch.agent_bytecode.cache_clear()
 
 
 async def test_without_isolation_a_session_runs_in_the_folder_itself_as_the_file(tmp_path: Path):

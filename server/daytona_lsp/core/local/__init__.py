@@ -2,7 +2,7 @@
 
 ``environment`` (LocalCodeEnvironment: settings, runs), ``sandbox`` (its host directory, cgroup, containers),
 ``container`` (one container seen from the host), ``run`` (one run: output, timeout, cancellation),
-``agent`` (the program inside it), ``launch`` (bubblewrap, the container's command line, the runs' environment),
+``agent`` (the program inside it; ``agent_syscalls``, its system calls), ``launch`` (bubblewrap, the container's command line, the runs' environment),
 ``limits`` (rlimits, the pids cgroup), ``runtimes`` (finding python, bash, node, TypeScript runners),
 ``workspace`` (the workspace folder a run sees: overlay, secrets masked, unsaved documents, changed files).
 """

@@ -1,6 +1,7 @@
 """The agent inside a local sandbox container. Standard library only; run as ``python agent.pyc FD [--plain]`` (its
-bytecode: ``launch.agent_bytecode``) in an empty environment (so that a Python run forked from it starts as
-``python FILE`` would: site-packages included).
+bytecode: ``launch.agent_bytecode``) with only ``PATH`` and ``HOME`` in its environment (so that a Python run forked
+from it starts as ``python FILE`` would: site-packages included). Its system calls (through ``_ctypes``: mounts,
+capabilities, seccomp, clone, rlimits) are in ``agent_syscalls.py``, whose bytecode lies beside its own.
 
 It speaks to the host over the SOCK_SEQPACKET socket ``FD``: one message per packet (host → agent: ``marshal``,
 agent → host: JSON), file descriptors passed with the message (SCM_RIGHTS). Its imports are few and quick (they are
@@ -28,149 +29,38 @@ to B), and B (the run's pid 1) every process of the run (plain: the program's pr
 terminal's foreground job.
 """
 
-from __future__ import annotations
-
-import _ctypes  # not the ctypes package: its imports cost more than the rest of the agent's (see _Libc)
 import _signal as signal  # not the signal module: it imports enum, slow (part of every container start)
 import _socket
 import atexit
 import builtins
-import errno
-import fcntl
 import gc
 import io
 import marshal
 import os
-import resource
 import select
 import sys
+
+
+def _load(name: str) -> object:
+    """The agent's module ``name`` from its bytecode beside this one's (``launch.agent_bytecode``), run as an import
+    would, without the import system's search of ``sys.path`` (part of every container start) and out of
+    ``sys.modules`` (a run's own module of that name imports)."""
+    module = type(sys)(name)
+    with open(f"{os.path.dirname(__file__)}/{name}.pyc", "rb") as f:
+        exec(marshal.loads(f.read()[16:]), module.__dict__)  # (16: the header)
+    return module
+
+
+TYPE_CHECKING = False  # (the typing module is slow to import)
+if TYPE_CHECKING:
+    from daytona_lsp.core.local import agent_syscalls as syscalls
+else:
+    syscalls = _load("agent_syscalls")
 
 _BASE_PATH = list(sys.path[1:])
 """The interpreter's own ``sys.path`` (site-packages included), without the agent's directory."""
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWPID = 0x20000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 16384, 1 << 18
-MS_BIND = 4096
-PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 22, 24, 38, 47
-SECCOMP_MODE_FILTER = 2
-SIGCHLD = 17
-_SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220}.get(os.uname().machine)
-"""clone(2)'s number where its arguments are (flags, stack, …); elsewhere a run's namespaces come from ``unshare``."""
-PR_CAP_AMBIENT_CLEAR_ALL = 4
-_LIMITS = {
-    "data": resource.RLIMIT_DATA,
-    "nproc": resource.RLIMIT_NPROC,
-    "fsize": resource.RLIMIT_FSIZE,
-    "cpu": resource.RLIMIT_CPU,
-    "core": resource.RLIMIT_CORE,
-}
 FAILED = 125  # as the host's SANDBOX_FAILED_EXIT_CODE
-
-
-class _Int(_ctypes._SimpleCData):
-    _type_ = "i"
-
-
-class _Long(_ctypes._SimpleCData):
-    _type_ = "l"
-
-
-class _Char(_ctypes._SimpleCData):
-    _type_ = "c"
-
-
-class _Function(_ctypes.CFuncPtr):
-    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-    _restype_ = _Int
-
-
-class _Libc:
-    """The C library's functions (int result, errno kept), as ``ctypes.CDLL(None, use_errno=True)`` gives them, on
-    ``_ctypes`` alone: importing the ``ctypes`` package (struct, its endian and type tables) took about 2.5 ms of
-    every container's start. Arguments: ints (C ``int``), ``bytes`` (a pointer to their data), ``None`` (NULL)."""
-
-    _handle = _ctypes.dlopen(None, os.RTLD_LOCAL)  # type: ignore[arg-type]  # None: the program itself
-
-    def __getattr__(self, name: str) -> _Function:
-        function = _Function((name, self))  # type: ignore[arg-type]  # any object with a _handle
-        setattr(self, name, function)
-        return function
-
-
-_libc = _Libc()
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = _ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
-    _check(
-        _libc.mount(os.fsencode(source), os.fsencode(target), fstype.encode(), flags, data.encode() or None),
-        f"mount {target}",
-    )
-
-
-def _empty_bounding_set() -> None:
-    """Every capability out of the bounding set: done once by the agent (which never execs), inherited by every run."""
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        last = int(f.read())
-    for cap in range(last + 1):
-        _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop capability bounding set")
-
-
-def _drop_capabilities() -> None:
-    """Every capability gone (effective, permitted, inheritable, ambient; the bounding set is already empty);
-    no_new_privs kept."""
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = (0x20080522).to_bytes(4, sys.byteorder) + bytes(4)  # _LINUX_CAPABILITY_VERSION_3, this thread
-    _check(_libc.capset(header, bytes(24)), "capset")  # 2 x (effective, permitted, inheritable): all empty
-
-
-def _load_seccomp(program: bytes) -> None:
-    """Install a seccomp BPF program (``struct sock_filter[]``) on this process and its future children."""
-    buffer = (_Char * len(program)).from_buffer_copy(program)
-    pointer = _ctypes.sizeof(_Long)  # struct sock_fprog: unsigned short len, (padding), struct sock_filter *filter
-    fprog = (len(program) // 8).to_bytes(2, sys.byteorder) + bytes(pointer - 2)
-    fprog += _ctypes.addressof(buffer).to_bytes(pointer, sys.byteorder)
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog, 0, 0), "seccomp")
-
-
-_NO_PROCESS_LEFT = "no process left in the sandbox (its process limit is reached)"
-
-
-def _fork() -> int:
-    """``os.fork``; at the sandbox's process limit an error that says so."""
-    try:
-        return os.fork()
-    except BlockingIOError as exc:
-        raise OSError(exc.errno, _NO_PROCESS_LEFT) from None
-
-
-def _clone(flags: int) -> int:
-    """A fork into new namespaces (``flags``): clone(2) without a stack of its own, so the child goes on from here as
-    after ``os.fork``, but without the interpreter's after-fork hooks. Only for a child that runs the agent's own code
-    and ends with ``os._exit`` (the agent has no threads and no fork handlers)."""
-    assert _SYS_CLONE is not None
-    arg = _Long
-    pid = _libc.syscall(arg(_SYS_CLONE), arg(flags | SIGCHLD), arg(0), arg(0), arg(0), arg(0))
-    if pid == -1:
-        err = _ctypes.get_errno()
-        raise OSError(err, _NO_PROCESS_LEFT if err == errno.EAGAIN else f"clone: {os.strerror(err)}")
-    return pid
-
-
-def _set_limits(limits: dict[str, int]) -> None:
-    for name, value in limits.items():
-        which = _LIMITS[name]
-        _, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(which, (value, value))
 
 
 _err_fd = -1
@@ -201,7 +91,11 @@ def _wire_stdio(out_fd: int, stdin_fd: int) -> None:
     os.dup2(stdin_fd, 0)
     os.dup2(out_fd, 1)
     os.dup2(_err_fd if _err_fd != -1 else out_fd, 2)
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in _protocol_fds]  # out of the way of 3 and 4 first
+    high: list[int] = []
+    if _protocol_fds:
+        import fcntl  # (here, not at the agent's start: only a session worker needs it)
+
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in _protocol_fds]  # out of the way of 3 and 4 first
     for target, fd in enumerate(high, 3):
         os.dup2(fd, target)
     os.closerange(3 + len(high), 1 << 16)
@@ -352,48 +246,6 @@ def _write_parts(code_fd: int, code_dir: str, parts: list) -> None:
             os.chmod(path, 0o644)
 
 
-def _mount_workspace(ws: dict, code_dir: str, out_fd: int) -> None:
-    """In B, before it drops its capabilities (see ``core/local/workspace.py``): a fresh overlay of the workspace
-    at its real path, the staging directories hidden, the secrets masked, the bound files over their paths."""
-    root, view = ws["root"], ws["view"]
-    work = f"{view}/layer/{ws['work']}"
-    os.mkdir(work, 0o700)
-    options = f"lowerdir={view}/lower,upperdir={view}/layer/upper,workdir={work},userxattr"
-    try:
-        _mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, options)
-    except OSError as exc:  # no overlayfs in user namespaces here (Linux < 5.11): the folder read-only
-        _mount(f"{view}/lower", root, "", MS_BIND | MS_REC)
-        _mount("none", root, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        _report(out_fd, f"the workspace is read-only in this sandbox (no writable overlay here: {reason})")
-    _mount("tmpfs", view, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
-    empty = os.path.join(code_dir, ws["empty"])
-    for path in ws["masks"]:  # a mount that fails fails the run rather than show a secret
-        try:
-            mode = os.lstat(path).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # deleted (on the host, or by an earlier run in the layer)
-        if (mode & 0o170000) == 0o040000:
-            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0755")
-        elif (mode & 0o170000) != 0o120000:  # a link an earlier run made leads to what it made
-            _bind_ro(empty, path)
-    for name, target in ws["binds"]:
-        try:
-            if not os.path.lexists(target):  # a new, unsaved file: a placeholder in the layer to mount on
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o644))
-            _bind_ro(os.path.join(code_dir, name), target)
-        except OSError as exc:
-            if name == ws["own"]:
-                raise
-            _report(out_fd, f"the unsaved text of {target} is not shown to the run: {exc.strerror}")
-
-
-def _bind_ro(source: str, target: str) -> None:
-    _mount(source, target, "", MS_BIND)
-    _mount("none", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-
-
 def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: bool) -> int:
     """B: the run's pid 1 (or, plain, the run's process group leader's parent). Returns the exit code."""
     file_path = req["file"]
@@ -403,22 +255,22 @@ def _run_init(req: dict, out_fd: int, code_fd: int, stdin_fd: int, isolated: boo
         if not _protocol_fds:  # (a session's B passes SIGINT on to the run's processes instead)
             # as pid 1 with the default action, the run's processes cannot kill it by a signal (Python handles SIGINT)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-        _mount("none", "/", "", MS_REC | MS_PRIVATE)
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        syscalls.mount_private_proc()
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write("1000")  # at the sandbox's memory limit, the kernel kills the run's processes, never the agent
         size = os.fstat(code_fd).st_size + 4096 * len(parts)
-        _mount("tmpfs", code_dir, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size + 65536},mode=0755")
+        syscalls.mount_tmpfs(code_dir, size + 65536)
     _write_parts(code_fd, code_dir, parts)
     if isolated:
-        _mount("tmpfs", code_dir, "", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        syscalls.remount_read_only(code_dir)
         if req.get("workspace"):
-            _mount_workspace(req["workspace"], code_dir, out_fd)
-        _drop_capabilities()
+            for note in syscalls.mount_workspace(req["workspace"], code_dir):
+                _report(out_fd, note)
+        syscalls.drop_capabilities()
         if req.get("seccomp"):
-            _load_seccomp(req["seccomp"])
-    _set_limits(req["limits"])
-    pid = _fork()
+            syscalls.load_seccomp(req["seccomp"])
+    syscalls.set_limits(req["limits"])
+    pid = syscalls.fork()
     if pid == 0:
         if not isolated:
             os.setpgid(0, 0)
@@ -471,7 +323,7 @@ def _run_b(req: dict, fds: list[int]) -> None:
     out_fd = fds[0]
     try:
         code_fd, stdin_fd = _run_fds(req, fds)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        syscalls.set_death_signal(signal.SIGKILL)
         os._exit(_run_init(req, out_fd, code_fd, stdin_fd, True))
     except BaseException as exc:  # noqa: BLE001
         _report(out_fd, f"could not set up the run: {exc}")
@@ -486,15 +338,15 @@ def _run_a(req: dict, fds: list[int], isolated: bool) -> None:
     try:
         code_fd, stdin_fd = _run_fds(req, fds)
         if isolated:
-            _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
+            syscalls.unshare(syscalls.RUN_NAMESPACES)
         alive_r, alive_w = os.pipe()  # A holds the write end: EOF means A is gone
-        pid = _fork()
+        pid = syscalls.fork()
         if pid == 0:
             try:
                 os.close(alive_w)
                 if not isolated:
                     signal.signal(signal.SIGTERM, _die_with_group)
-                _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL if isolated else signal.SIGTERM, 0, 0, 0)
+                syscalls.set_death_signal(signal.SIGKILL if isolated else signal.SIGTERM)
                 os.set_blocking(alive_r, False)
                 try:
                     if os.read(alive_r, 1) == b"":  # A died before the line above: nothing would kill this run
@@ -540,9 +392,9 @@ class Agent:
                 os.close(fd)
             self.send(f'{{"id": "{run_id}", "exit": {FAILED}, "error": "run request without its descriptors"}}')
             return
-        clone = self.isolated and _SYS_CLONE is not None
+        clone = self.isolated and syscalls.SYS_CLONE is not None
         try:
-            pid = _clone(CLONE_NEWPID | CLONE_NEWNS) if clone else _fork()
+            pid = syscalls.clone(syscalls.RUN_NAMESPACES) if clone else syscalls.fork()
         except OSError as exc:
             for fd in fds:
                 os.close(fd)
@@ -619,18 +471,6 @@ class Agent:
                     self.finished(fd)
 
 
-def _forbid_user_namespaces() -> None:
-    """No process of the container may create a user namespace (what bubblewrap's ``--disable-userns`` does; that
-    option nests the sandbox in a second user namespace, and a run could then not mount its own ``/proc``). The
-    agent's own ``/proc/sys`` is read-only: it writes the limit through a fresh ``/proc`` in a mount namespace of its
-    own, which runs inherit (each then mounts its own ``/proc`` again)."""
-    _check(_libc.unshare(CLONE_NEWNS), "unshare")
-    _mount("none", "/", "", MS_REC | MS_PRIVATE)
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    with open("/proc/sys/user/max_user_namespaces", "w") as f:
-        f.write("0")
-
-
 def _warm_up() -> None:
     """Once, here: the compiler's lazy set-up (its AST types, about 2 ms), which every inline Python run would
     otherwise pay again in its own fork."""
@@ -641,8 +481,8 @@ def main() -> None:
     sock = _socket.socket(fileno=int(sys.argv[1]))
     isolated = "--plain" not in sys.argv[2:]
     if isolated:
-        _forbid_user_namespaces()
-        _empty_bounding_set()
+        syscalls.forbid_user_namespaces()
+        syscalls.empty_bounding_set()
     Agent(sock, isolated).serve()
 
 

@@ -29,16 +29,22 @@ SANDBOX_WORK_DIR = "/workspace"
 """Where the environment's work directory appears inside the sandbox (the current directory and ``$HOME``)."""
 SANDBOX_CODE_DIR = "/code"
 """Where the run's code file appears inside the sandbox (read-only, private to the run)."""
-SANDBOX_AGENT = "/agent/agent.pyc"
+SANDBOX_AGENT_DIR = "/agent"
+"""The agent's directory in the container: its bytecode (the environment's ``agent/``, read-only), the session
+workers."""
 SANDBOX_UID = 1000
 SANDBOX_USER = "sandbox"
 AGENT_FILE = Path(__file__).with_name("agent.py")
-"""The agent's source. Containers run its bytecode (:func:`agent_bytecode`, in each environment's directory, bound
-read-only): compiling the source at every container start cost more than the rest of the agent's own start."""
-AGENT_BYTECODE = "agent.pyc"
+AGENT_MODULES = (AGENT_FILE, AGENT_FILE.with_name("agent_syscalls.py"))
+"""The agent's sources: the program, then the modules it imports. Containers run their bytecode (:func:`agent_bytecode`,
+in each environment's ``agent/``): compiling the source at every container start cost more than the rest of the
+agent's own start."""
+AGENT_DIR = "agent"
 SESSIONS_DIR = AGENT_FILE.parent.parent / "sessions"
-SANDBOX_SESSIONS_DIR = "/agent/sessions"
+SANDBOX_SESSIONS_DIR = f"{SANDBOX_AGENT_DIR}/sessions"
 """The session workers (``core/sessions``), bound read-only into every container here."""
+_STDIN_WAIT = SESSIONS_DIR.parent / "stdin_wait.py"
+"""Imported by the session driver (``core/sessions/driver.py``) from the directory above its own."""
 DEFAULT_TMP_SIZE_MB = 512
 """Size of the container's ``/tmp`` and ``/dev/shm`` without a bounded store (memory-backed tmpfs mounts)."""
 _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
@@ -131,18 +137,22 @@ def start_problem(bwrap: str, detail: str) -> str:
 
 def agent_argv(python: str, root: Path, control_fd: int, *, isolated: bool) -> list[str]:
     """The agent's command (``python`` must be this interpreter: it runs bytecode this one compiled)."""
-    script = SANDBOX_AGENT if isolated else str(root / AGENT_BYTECODE)
-    return [python, script, str(control_fd), *(() if isolated else ("--plain",))]
+    directory = SANDBOX_AGENT_DIR if isolated else str(root / AGENT_DIR)
+    return [python, f"{directory}/{AGENT_MODULES[0].stem}.pyc", str(control_fd), *(() if isolated else ("--plain",))]
 
 
 @functools.cache
-def agent_bytecode() -> bytes:
-    """The agent as a ``.pyc`` this interpreter runs directly (``python agent.pyc``), compiled once per process.
-    Blocking (a compilation): call it from a worker thread."""
-    source = AGENT_FILE.read_bytes()
-    code = compile(source, "/agent/agent.py", "exec", dont_inherit=True)
-    header = importlib.util.MAGIC_NUMBER + bytes(4) + bytes(4) + (len(source) & 0xFFFFFFFF).to_bytes(4, "little")
-    return header + marshal.dumps(code)
+def agent_bytecode() -> dict[str, bytes]:
+    """The agent's modules as ``.pyc`` files (file name → content) this interpreter runs (``python agent.pyc``) and
+    imports (a sourceless ``NAME.pyc`` in the program's directory, ``sys.path[0]``), compiled once per process; their
+    tracebacks name ``/agent/NAME.py``. Blocking (compilations): call it from a worker thread."""
+    files = {}
+    for path in AGENT_MODULES:
+        source = path.read_bytes()
+        code = compile(source, f"{SANDBOX_AGENT_DIR}/{path.name}", "exec", dont_inherit=True)
+        header = importlib.util.MAGIC_NUMBER + bytes(8) + (len(source) & 0xFFFFFFFF).to_bytes(4, "little")
+        files[f"{path.stem}.pyc"] = header + marshal.dumps(code)
+    return files
 
 
 def container_argv(
@@ -234,12 +244,12 @@ def container_argv(
         "--dir",
         SANDBOX_CODE_DIR,  # each run mounts its own read-only tmpfs here
         "--ro-bind",
-        str(root / AGENT_BYTECODE),
-        SANDBOX_AGENT,
+        str(root / AGENT_DIR),
+        SANDBOX_AGENT_DIR,
         "--ro-bind",
         str(SESSIONS_DIR),
         SANDBOX_SESSIONS_DIR,
-        *("--ro-bind", str(SESSIONS_DIR.parent / "stdin_wait.py"), "/agent/stdin_wait.py"),  # driver.py's
+        *("--ro-bind", str(_STDIN_WAIT), f"{SANDBOX_AGENT_DIR}/{_STDIN_WAIT.name}"),
         "--chdir",
         SANDBOX_WORK_DIR,
         "--remount-ro",
@@ -248,6 +258,7 @@ def container_argv(
         "--setenv",
         "PATH",
         "/usr/bin:/bin",
+        *("--setenv", "HOME", SANDBOX_WORK_DIR),  # the sandbox user's (etc/passwd): site finds it without a lookup
         "--",
     ]
     return a
@@ -278,8 +289,8 @@ def run_env(runtime: Runtime, work: str, extra: Mapping[str, str], *, host_path:
 
 
 def make_root(given_work_dir: Path | None, disk_mb: int | None = None) -> Path:
-    """The environment's private host directory (mode 0700): ``work/`` (unless given), ``etc/``, ``runs/``, the
-    agent's bytecode.
+    """The environment's private host directory (mode 0700): ``work/`` (unless given), ``etc/``, ``runs/``,
+    ``agent/`` (the agent's bytecode).
 
     With ``disk_mb`` (as root only) it is a tmpfs of that size mounted ``nosuid,nodev``: the **bounded store** that
     holds everything the sandbox can write (``/workspace``, and each container's ``/tmp`` and ``/dev/shm``), off the
@@ -293,7 +304,12 @@ def make_root(given_work_dir: Path | None, disk_mb: int | None = None) -> Path:
             os.rmdir(root)
             raise
     (root / "runs").mkdir()
-    (root / AGENT_BYTECODE).write_bytes(agent_bytecode())
+    agent = root / AGENT_DIR
+    agent.mkdir()
+    for name, bytecode in agent_bytecode().items():
+        (agent / name).write_bytes(bytecode)
+    (agent / Path(SANDBOX_SESSIONS_DIR).name).mkdir()  # mount points of the container's binds over them
+    (agent / _STDIN_WAIT.name).touch()
     if given_work_dir is None:
         (root / "work").mkdir()
     else:

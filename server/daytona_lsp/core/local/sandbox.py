@@ -96,6 +96,9 @@ class Sandbox:
                 if isinstance(made_root, BaseException) or isinstance(made_group, BaseException):
                     await asyncio.to_thread(_undo, made_root, made_group)
                     raise made_root if isinstance(made_root, BaseException) else made_group  # type: ignore[misc]
+                if self.closed:  # closed meanwhile (aclose found nothing to remove yet)
+                    await asyncio.to_thread(_undo, made_root, made_group)
+                    raise OSError(CLOSED_MESSAGE)
                 root, (self.container_filter, self.run_filter) = made_root
                 self.cgroup = made_group
                 owner = self._owner()

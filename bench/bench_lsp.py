@@ -160,6 +160,11 @@ async def bench_run(n: int, client_kind: str) -> dict[str, Any]:
 
         async def stop_client() -> None:
             await minimal.stop()
+
+        async def floor() -> None:  # a command that runs nothing: the request's round trip through client and server
+            await minimal.command("daytona.sandboxInfo", {"uri": uri})
+
+        extra = [("floor", floor)]
     else:
         client, _ = await start(SERVER, options)
         open_doc(client, uri, "print(1)\n")
@@ -169,6 +174,8 @@ async def bench_run(n: int, client_kind: str) -> dict[str, Any]:
 
         async def stop_client() -> None:
             await stop(client)
+
+        extra = []
 
     env = LocalCodeEnvironment()
     times: dict[str, list[float]] = {"core": [], "lsp": [], "floor": []}
@@ -184,10 +191,7 @@ async def bench_run(n: int, client_kind: str) -> dict[str, Any]:
         result = await lsp()
         assert result["exitCode"] == 0, result
 
-    async def floor() -> None:  # a command that runs nothing: the request's round trip through client and server
-        await minimal.command("daytona.sandboxInfo", {"uri": uri})
-
-    sides = [("core", core), ("lsp", through_lsp)] + ([("floor", floor)] if client_kind == "minimal" else [])
+    sides = [("core", core), ("lsp", through_lsp), *extra]
     try:
         for _, side in sides:  # warm-up: environments built, sandboxes probed
             await side()

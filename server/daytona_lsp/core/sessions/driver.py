@@ -15,10 +15,11 @@ blocks the driver (:class:`Outbox`).
 
 A cell's stdin. Node: the protocol's ``input`` commands go on to the node child, which feeds the cell's
 ``process.stdin`` itself (``node_worker.js``); the commands of one read go on in one write, so that input sent with
-its execute is there when the cell starts (sent apart, the code could read first and ask for it). bash: each cell reads a pipe of the driver's of its own
-(:class:`CellStdin`), which the loop opens as ``/proc/DRIVER/fd/N`` for the sourced cell (so a process of the cell
-that reads it shows ``pipe:[inode]`` in ``/proc``, what :mod:`stdin_wait` looks for) and says so on fd 4 (a line
-``o``); the driver then closes its read end, and EOF comes when it closes the write end. The preset is written first.
+its execute is there when the cell starts (sent apart, the code could read first and ask for it). bash: each cell
+reads a pipe of the driver's of its own (:class:`CellStdin`), which the loop opens as ``/proc/DRIVER/fd/N`` for the
+sourced cell (so a process of the cell that reads it shows ``pipe:[inode]`` in ``/proc``, what :mod:`stdin_wait`
+looks for) and says so on fd 4 (a line ``o``); the driver then closes its read end, and EOF comes when it closes the
+write end. The preset is written first.
 While the cell runs and its output is idle, the driver looks (2 ms, doubling to 50 ms) for a process of the cell
 asleep reading that pipe with nothing in it: not interactive, it closes the pipe (EOF, and the result says
 ``stdin_closed``); interactive, it says ``input_request`` once (again after more input came).

@@ -48,6 +48,24 @@ async def test_held_notifications_leave_with_the_next_response_in_one_write_in_o
     assert out.writes == [b"runStarted;output;runFinished;response"]
 
 
+async def test_a_notification_not_held_leaves_on_the_next_turn_with_what_waited() -> None:
+    out = Recorder()
+    writer = CoalescingWriter(out)
+    writer.request_arrived()  # daytona.run
+    with writer.holding():
+        writer.write(b"diagnostics cleared;")  # held for the answer
+    with writer.holding(answer=False):
+        writer.write(b"runStarted")  # the sandbox has the run: the client may read this meanwhile
+    assert out.writes == []
+    await next_turn()
+    assert out.writes == [b"diagnostics cleared;runStarted"]  # in order, one write, without waiting for the answer
+    with writer.holding():
+        writer.write(b"output;")  # held again (holding(answer=False) lasted one block)
+    await next_turn()
+    writer.write(b"response")
+    assert out.writes == [b"diagnostics cleared;runStarted", b"output;response"]
+
+
 async def test_a_held_notification_leaves_alone_within_the_hold_time() -> None:
     out = Recorder()
     writer = CoalescingWriter(out)

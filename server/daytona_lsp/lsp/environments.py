@@ -87,6 +87,8 @@ class EnvironmentSlot:
     sandbox_error: str | None = None
     """Why the last attempt to create its sandbox failed (a run or prewarm), until one succeeds."""
     close_task: asyncio.Task[None] | None = None
+    settings: Settings | None = None
+    """The settings a run last found this slot with (the same object again: the same spec, not compared)."""
 
     def state(self) -> str:
         if self.closed:

@@ -100,6 +100,8 @@ class Run:
     """Scratch space for observers (progress token…)."""
     input: InputChannel | None = None
     """The program's stdin, for an interactive run."""
+    reported: bool = False
+    """The observer was told it started."""
 
     @property
     def done(self) -> bool:

@@ -64,8 +64,10 @@ class RunService:
     def _slot(self, workspace: str, settings: Settings) -> EnvironmentSlot:
         if self._closing:
             raise RunError("The server is shutting down")
-        spec = settings.sandbox_spec()
         slot = self.slots.get(workspace)
+        if slot is not None and slot.settings is settings and not slot.error:
+            return slot  # (the same settings object: the same spec)
+        spec = settings.sandbox_spec()
         if slot is not None and (slot.spec != spec or slot.error):
             self._retire(slot)
             slot = None
@@ -75,6 +77,7 @@ class RunService:
             slot = EnvironmentSlot(workspace, spec, resolve_backend(settings), ready)
             self.slots[workspace] = slot
             self._spawn(self._build(slot, settings))
+        slot.settings = settings
         return slot
 
     async def _build(self, slot: EnvironmentSlot, settings: Settings) -> None:
@@ -248,7 +251,12 @@ class RunService:
             raise RunError("The server is shutting down")
         run = Run(id=str(next(self._ids)), request=request, backend=resolve_backend(request.settings))
         if request.interactive:
-            run.input = InputChannel(lambda prompt: self.on_input_requested(run, prompt))
+
+            def input_requested(prompt: str) -> None:
+                self._report_started(run)
+                self.on_input_requested(run, prompt)
+
+            run.input = InputChannel(input_requested)
         self.runs[run.id] = run
         run.task = asyncio.create_task(self._execute(run), name=f"daytona-run-{run.id}")
         return run
@@ -260,8 +268,8 @@ class RunService:
         result: CodeRunResult
         cancelled = False
         note = ""
+        asyncio.get_running_loop().call_soon(self._report_started, run)
         try:
-            self.observer.run_started(run)
             slot, env = await self.environment(req.workspace, req.settings, hold=True)
             run.backend = slot.backend
             closing = self._session_closes.get(req.session) if req.session else None
@@ -269,6 +277,7 @@ class RunService:
                 await asyncio.shield(closing)
 
             async def on_output(stream: str, text: str) -> None:
+                self._report_started(run)
                 text = redact(text)
                 buffer.write(text)
                 # stream everything up to the cap (the buffer keeps only its head and tail: the end sends the rest)
@@ -334,6 +343,7 @@ class RunService:
         else:
             # what streaming did not carry (past the cap: a marker and the tail), and the note of a cancelled run
             rest = buffer.text_from(run.streamed_bytes) + note
+        self._report_started(run)
         if rest:
             with contextlib.suppress(Exception):
                 await self.observer.run_output(run, "stdout", rest)
@@ -345,6 +355,17 @@ class RunService:
         except Exception:
             log.exception("Finish observer failed")
         return outcome
+
+    def _report_started(self, run: Run) -> None:
+        """Tell the observer a run started, once: when it first waits (a warm local sandbox: once the agent has it,
+        so what the observer does overlaps the run), or before its first output or its end, whichever is first."""
+        if run.reported:
+            return
+        run.reported = True
+        try:
+            self.observer.run_started(run)
+        except Exception:
+            log.exception("Start observer failed")
 
     async def send_input(self, run_id: str, text: str, eof: bool = False) -> None:
         """Feed a line (``text``; none when it is ``""`` and ``eof``) to a running interactive run's program, then

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import inspect
+import json
 import logging
 import os
 import signal
 import stat
 import sys
-import threading
 from collections.abc import Generator
-from typing import Any
+from typing import Any, TypeGuard
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInvalidRequest
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import JsonRPCProtocol
@@ -24,7 +26,7 @@ from pygls.protocol.language_server import lsp_method
 
 from daytona_lsp import __version__ as VERSION
 from daytona_lsp.core import languages
-from daytona_lsp.lsp import documents
+from daytona_lsp.lsp import documents, reader
 from daytona_lsp.lsp.runs import EnvironmentFactory, RunService, resolve_backend
 from daytona_lsp.lsp.settings import Settings, parse_settings, risk_warnings
 from daytona_lsp.lsp.writer import CoalescingWriter
@@ -42,27 +44,73 @@ class DaytonaProtocol(LanguageServerProtocol):
 
     _server: DaytonaLanguageServer
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._answered: set[Any] = set()
+        """Ids of requests :meth:`answer` answered while their handler still ran."""
+
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         super()._handle_cancel_notification(msg_id)
         runs = getattr(self._server, "runs", None)
         if runs is not None:
             runs.cancel_request(msg_id)
 
-    def notify(self, method: str, params: Any = None) -> None:
-        """A notification may wait a few milliseconds for an answer's company (see :mod:`daytona_lsp.lsp.writer`)."""
+    def notify(self, method: str, params: Any = None, *, hold: bool = True) -> None:
+        """A notification may wait a few milliseconds for an answer's company (see :mod:`daytona_lsp.lsp.writer`);
+        ``hold=False``: it leaves on the next loop turn."""
         writer = self.writer
-        with writer.holding() if isinstance(writer, CoalescingWriter) else contextlib.nullcontext():
+        with writer.holding(hold) if isinstance(writer, CoalescingWriter) else contextlib.nullcontext():
             if isinstance(params, dict) and self.get_message_type(method) is None:  # ours (daytona/*): plain JSON
-                self._send_data({"jsonrpc": JsonRPCProtocol.VERSION, "method": method, "params": params})
+                self._send_json({"jsonrpc": JsonRPCProtocol.VERSION, "method": method, "params": params})
             else:
                 super().notify(method, params)
 
+    def answer(self, msg_id: Any, result: dict[str, Any]) -> None:
+        """Answer a request that is still waiting before its handler returns (a run's result, in the turn it is
+        known, with the notifications written before it); the handler's own result is then not sent again."""
+        future = self._request_futures.get(msg_id)
+        if future is None or future.done():  # answered already (cancelled), or never a request
+            return
+        self._answered.add(msg_id)
+        self._send_json({"jsonrpc": JsonRPCProtocol.VERSION, "id": msg_id, "result": result})
+
+    def _send_json(self, message: dict[str, Any]) -> None:
+        """A message of plain JSON (ours: no lsprotocol object to unstructure, no log line of its body)."""
+        if self.writer is None:
+            return
+        body = json.dumps(message, default=self._serialize_message).encode()
+        written = self.writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        if inspect.isawaitable(written):  # (a websocket's)
+            asyncio.ensure_future(written)
+
     def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        if msg_id in self._answered:
+            self._answered.discard(msg_id)
+            return
         if error is None and isinstance(result, dict):  # a command's: plain JSON, no message object to unstructure
             self._result_types.pop(msg_id, None)
-            self._send_data({"jsonrpc": JsonRPCProtocol.VERSION, "id": msg_id, "result": result})
+            self._send_json({"jsonrpc": JsonRPCProtocol.VERSION, "id": msg_id, "result": result})
         else:
             super()._send_response(msg_id, result, error)
+
+    def receive(self, body: bytes) -> None:
+        """One message body from the client (:mod:`daytona_lsp.lsp.reader`): decoded, structured, handled. A
+        request whose params do not fit its method is answered with InvalidParams (pygls would drop it unanswered);
+        anything else that fails is logged and reported as pygls does."""
+        data: Any = None
+        try:
+            data = json.loads(body)
+            self.handle_message(_command_request(data) or self.structure_message(data))
+        except JsonRpcInvalidParams as exc:
+            log.warning("Unable to handle message: %s", exc)
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                error = JsonRpcInvalidParams(message=f"{data['method']}: the params do not fit the method")
+                self._send_response(data["id"], None, error.to_response_error())
+            else:
+                self._server._report_server_error(exc, JsonRpcException)
+        except Exception as exc:
+            log.exception("Unable to handle message")
+            self._server._report_server_error(exc, JsonRpcException)
 
     def handle_message(self, message: Any) -> None:
         """A request (a method and an id) is handled here as pygls would, without its ``isinstance`` checks against
@@ -79,18 +127,33 @@ class DaytonaProtocol(LanguageServerProtocol):
             self.writer.request_arrived()  # what its handling notifies soon leaves with its answer
         contextvars.copy_context().run(self._handle_request, message.id, message.method, message.params)
 
-    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
-    async def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:  # type: ignore[override]
-        """The command's handler called in the request's own task (pygls' dispatch runs a generator that starts a
-        second task, and runs ``typing.get_type_hints`` of the handler on every call): every command of ours takes
-        its arguments as they came (``*args``); the request's ``workDoneToken`` is
-        :attr:`DaytonaLanguageServer.work_done_token` in it."""
-        handler = self.fm.commands.get(params.command)
-        if handler is None:
-            raise JsonRpcInvalidParams.of(ValueError(f"Command name {params.command!r} is not defined"))
-        _WORK_DONE_TOKEN.set(params.work_done_token)
-        result = handler(*(params.arguments or ()))
-        return await result if inspect.isawaitable(result) else result
+    def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> None:
+        """``workspace/executeCommand`` calls the command's handler here, in the turn the request arrives (pygls'
+        dispatch runs a generator that starts a task, and runs ``typing.get_type_hints`` of the handler): a
+        result is answered at once, an awaitable in a task of its own. Every command of ours takes its arguments as
+        they came (``*args``); the request's ``workDoneToken`` is :attr:`DaytonaLanguageServer.work_done_token`
+        there. Any other request as pygls handles it."""
+        if method_name != types.WORKSPACE_EXECUTE_COMMAND:
+            super()._handle_request(msg_id, method_name, params)
+            return
+        self._ctx_msg_id.set(msg_id)
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()  # how pygls answers a plain handler
+        done.add_done_callback(functools.partial(self._send_handler_result, msg_id=msg_id))
+        try:
+            handler = self.fm.commands.get(params.command)
+            if handler is None:
+                raise JsonRpcInvalidParams.of(ValueError(f"Command name {params.command!r} is not defined"))
+            _WORK_DONE_TOKEN.set(params.work_done_token)
+            result = handler(*(params.arguments or ()))
+        except Exception as exc:
+            done.set_exception(exc)
+            return
+        if not inspect.isawaitable(result):
+            done.set_result(result)
+            return
+        task = asyncio.ensure_future(result)
+        self._request_futures[msg_id] = task  # type: ignore[assignment]  # (pygls keeps its own tasks there too)
+        task.add_done_callback(functools.partial(self._send_handler_result, msg_id=msg_id))
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
@@ -109,8 +172,34 @@ class DaytonaProtocol(LanguageServerProtocol):
         return None
 
 
+def _command_request(data: Any) -> types.ExecuteCommandRequest | None:
+    """A well-formed ``workspace/executeCommand`` request built without cattrs (which costs tens of microseconds a
+    message when the processor's caches went cold meanwhile, as they do while a run waits for its sandbox); None for
+    anything else (structured by pygls, which also rejects what does not fit)."""
+    if type(data) is not dict or data.get("method") != types.WORKSPACE_EXECUTE_COMMAND:
+        return None
+    params, msg_id = data.get("params"), data.get("id")
+    if data.get("jsonrpc") != JsonRPCProtocol.VERSION or type(params) is not dict or not _is_id(msg_id):
+        return None
+    command, arguments, token = params.get("command"), params.get("arguments"), params.get("workDoneToken")
+    if type(command) is not str or not (arguments is None or type(arguments) is list):
+        return None
+    if not (token is None or _is_id(token)):
+        return None
+    return types.ExecuteCommandRequest(
+        id=msg_id, params=types.ExecuteCommandParams(command=command, arguments=arguments, work_done_token=token)
+    )
+
+
+def _is_id(value: Any) -> TypeGuard[int | str]:
+    """A JSON-RPC id or progress token: a string or an integer (not a boolean)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
 class DaytonaLanguageServer(LanguageServer):
     """State shared by the features: settings per workspace folder, the RunService, client options."""
+
+    protocol: DaytonaProtocol
 
     def __init__(self, factory: EnvironmentFactory | None = None) -> None:
         super().__init__(
@@ -278,31 +367,28 @@ def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087, token_fi
 
 
 def _serve_stdio(server: DaytonaLanguageServer) -> int:
-    from pygls.io_ import StdinAsyncReader, run_async
-
     # The protocol owns the real stdout; anything else that writes to fd 1 (a child process, a stray print) goes to stderr.
     proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
 
-    server._stop_event = stop_event = threading.Event()
     writer = CoalescingWriter(proto_out)
     server.protocol.set_writer(writer)
     terminated = False
 
-    async def stdin_reader() -> Any:
-        """stdin as an asyncio stream (no thread hop per line); pygls' threaded reader when stdin is not a pipe."""
+    async def read_stdin() -> None:
+        """Messages from stdin: a pipe's read in the loop's own callback; anything else (a file…) in a thread."""
         try:
             mode = os.fstat(sys.stdin.fileno()).st_mode
-            if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
-                raise ValueError("stdin is not a pipe")
-            stream = asyncio.StreamReader(limit=64 * 1024 * 1024)
-            await asyncio.get_running_loop().connect_read_pipe(
-                lambda: asyncio.StreamReaderProtocol(stream), sys.stdin.buffer
+        except OSError:
+            mode = 0
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            await reader.serve_pipe(server.protocol, sys.stdin.buffer)
+        else:
+            loop = asyncio.get_running_loop()
+            await reader.serve_stream(
+                server.protocol, lambda n: loop.run_in_executor(server.thread_pool, os.read, sys.stdin.fileno(), n)
             )
-            return stream
-        except (OSError, ValueError):
-            return StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
 
     async def main() -> None:
         nonlocal terminated
@@ -321,13 +407,7 @@ def _serve_stdio(server: DaytonaLanguageServer) -> int:
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
         try:
-            await run_async(
-                stop_event=stop_event,
-                reader=await stdin_reader(),
-                protocol=server.protocol,
-                logger=log,
-                error_handler=server.report_server_error,
-            )
+            await read_stdin()
         except asyncio.CancelledError:
             pass
         finally:

@@ -19,9 +19,10 @@ import logging
 import secrets
 import socket
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from daytona_lsp.lsp.reader import serve_stream
 
 if TYPE_CHECKING:
     from daytona_lsp.lsp.server import DaytonaLanguageServer
@@ -69,19 +70,11 @@ class _Replay:
         self._reader = reader
         self._buffer = prefix
 
-    async def readline(self) -> bytes:
+    async def read(self, n: int) -> bytes:
         if self._buffer:
-            end = self._buffer.find(b"\n")
-            if end >= 0:
-                line, self._buffer = self._buffer[: end + 1], self._buffer[end + 1 :]
-                return line
-            line, self._buffer = self._buffer, b""
-            return line + await self._reader.readline()
-        return await self._reader.readline()
-
-    async def readexactly(self, n: int) -> bytes:
-        head, self._buffer = self._buffer[:n], self._buffer[n:]
-        return head + (await self._reader.readexactly(n - len(head)) if len(head) < n else b"")
+            head, self._buffer = self._buffer[:n], self._buffer[n:]
+            return head
+        return await self._reader.read(n)
 
 
 async def _read_message(reader: asyncio.StreamReader) -> tuple[bytes, Any]:
@@ -163,12 +156,10 @@ async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
 def serve_tcp(server: DaytonaLanguageServer, host: str, port: int, token: str, *, show_token: bool = True) -> int:
     """Serve one authenticated client on ``host:port`` (loopback); exit when it disconnects. ``show_token``: print
     the token with the listening address (a generated one; a token from a file is not echoed)."""
-    from pygls.io_ import run_async
 
     async def main() -> None:
         done = asyncio.Event()
         serving = False
-        stop_event = threading.Event()
 
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal serving
@@ -184,13 +175,7 @@ def serve_tcp(server: DaytonaLanguageServer, host: str, port: int, token: str, *
             serving = True
             server.protocol.set_writer(writer)  # type: ignore[arg-type]
             try:
-                await run_async(
-                    stop_event=stop_event,
-                    reader=replay,  # type: ignore[arg-type]
-                    protocol=server.protocol,
-                    logger=log,
-                    error_handler=server.report_server_error,
-                )
+                await serve_stream(server.protocol, replay.read)
             finally:
                 await server.runs.aclose()
                 done.set()

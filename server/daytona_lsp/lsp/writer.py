@@ -3,10 +3,11 @@ client's request that is not yet answered waits for that answer (at most until t
 turn (with whatever else that turn writes); whatever is pending leaves together, in order, in one write.
 
 Each write to the client's pipe wakes the client (and, on a busy machine, hands it the processor). A run sends
-``daytona/runStarted``, its output, ``daytona/runFinished`` (and progress) as notifications and then the command's
-response: held, the notifications of a run that lasts a few milliseconds (most runs in a warm sandbox) leave with the
-response, one wake-up instead of four. Output of a run that lasts longer, and of a program answering the user's input
-(its ``daytona.sendInput`` is answered at once), is not held: it shows as it is produced.
+``daytona/runStarted`` once the sandbox has the run, not held (the client reads it while the run goes on), then its
+output, ``daytona/runFinished`` (and progress) and the command's response: held, the notifications of a run that lasts
+a few milliseconds (most runs in a warm sandbox) leave with the response, one wake-up instead of three. Output of a run
+that lasts longer, and of a program answering the user's input (its ``daytona.sendInput`` is answered at once), is not
+held: it shows as it is produced.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class CoalescingWriter:
         self._lock = threading.Lock()
         self._broken = False
         self._hold = False
+        self._wait_answer = True
         self._timer: asyncio.TimerHandle | None = None
         self._soon = False
         """A flush is scheduled for the next loop turn."""
@@ -43,9 +45,10 @@ class CoalescingWriter:
         with contextlib.suppress(RuntimeError):  # (off the loop: nothing is held)
             self._hold_until = asyncio.get_running_loop().time() + HOLD_S
 
-    def holding(self) -> CoalescingWriter:
-        """``with writer.holding():`` what is written inside may wait for an answer (the protocol sends its
-        notifications inside)."""
+    def holding(self, answer: bool = True) -> CoalescingWriter:
+        """``with writer.holding():`` what is written inside is a notification: it may wait for an answer (the
+        protocol sends its notifications inside); with ``answer=False`` it leaves on the next loop turn."""
+        self._wait_answer = answer
         return self
 
     def __enter__(self) -> None:
@@ -53,6 +56,7 @@ class CoalescingWriter:
 
     def __exit__(self, *exc: object) -> None:
         self._hold = False
+        self._wait_answer = True
 
     def write(self, data: bytes) -> None:
         try:
@@ -70,7 +74,7 @@ class CoalescingWriter:
             return
         if self._soon:
             return
-        if loop.time() >= self._hold_until:
+        if not self._wait_answer or loop.time() >= self._hold_until:
             self._soon = True
             loop.call_soon(self.flush)  # with whatever else this turn writes
         elif self._timer is None:

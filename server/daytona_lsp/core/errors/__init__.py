@@ -27,7 +27,17 @@ from .. import languages
 from ..languages import CodeLanguage
 from ..lines import LineIndex
 from .bash import _find_bash
-from .common import MAX_ERRORS, Frame, RunError, _finish, _last_error_line, _Locator, _split_lines, _strip_ansi
+from .common import (
+    _ERROR_WORDS_RE,
+    MAX_ERRORS,
+    Frame,
+    RunError,
+    _finish,
+    _last_error_line,
+    _Locator,
+    _split_lines,
+    _strip_ansi,
+)
 from .javascript import _find_js_runtime
 from .python import _find_python
 from .typescript import _find_typescript
@@ -42,6 +52,16 @@ _PARSERS: dict[str, Callable[[list[str], _Locator], list[RunError]]] = {
     "bash": _find_bash,
 }
 """The parsers a :class:`~daytona_lsp.core.languages.Language` entry names in ``error_parser``."""
+
+_CAN_FIND: dict[str, Callable[[str], bool]] = {
+    "python": lambda text: 'File "' in text or "Traceback (most recent" in text,  # every block starts at one
+    "bash": lambda text: ": " in text,  # in both of its line formats
+    "javascript": lambda text: "at " in text or "^" in text,  # a stack line, or a header's caret line
+    "typescript": lambda text: "at " in text or "^" in text,  # as javascript; compile errors say "error"/"ERROR"
+}
+"""For each parser: False when it finds nothing in a (plain) text — every error it reports needs what is checked
+here, or an error word (:data:`_ERROR_WORDS_RE`, looked for too) — so that most runs, which print no error, cost no
+parsing. A parser without an entry always runs."""
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -90,6 +110,11 @@ def _find_errors(
 ) -> list[RunError]:
     if not isinstance(output, str) or not output:
         return []
+    entry = languages.by_name(language) if isinstance(language, str) else None
+    text = _strip_ansi(output)
+    can_find = _CAN_FIND.get(entry.error_parser, lambda text: True) if entry is not None else None
+    if (can_find is None or not can_find(text)) and not _ERROR_WORDS_RE.search(text.lower()):
+        return []  # neither the parser nor the fallback below would find anything
     code_lines = LineIndex(code) if isinstance(code, str) else None  # lines looked up only where errors point
     if line_count is None and code_lines is not None:
         line_count = max(len(code_lines), 1)
@@ -97,9 +122,7 @@ def _find_errors(
     loc = _Locator(
         source, line_offset, line_count, code_lines, workspace_root if isinstance(workspace_root, str) else None
     )
-    lines = _split_lines(_strip_ansi(output))
-
-    entry = languages.by_name(language) if isinstance(language, str) else None
+    lines = _split_lines(text)
     errors = _PARSERS[entry.error_parser](lines, loc) if entry is not None else []
 
     if any(e.line is not None for e in errors):

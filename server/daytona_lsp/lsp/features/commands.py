@@ -8,8 +8,9 @@ with InvalidParams and a message that says what was expected.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -21,6 +22,7 @@ from daytona_lsp.core.secrets import api_key
 from daytona_lsp.lsp import documents, workspace
 from daytona_lsp.lsp.documents import BadRequest
 from daytona_lsp.lsp.runs import RunError, RunRequest
+from daytona_lsp.lsp.settings import Settings
 
 if TYPE_CHECKING:
     from daytona_lsp.lsp.server import DaytonaLanguageServer
@@ -105,9 +107,34 @@ def _session_key(params: Mapping[str, Any], mode: str, uri: str, ranged: bool) -
     return uri if session else None
 
 
-async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) -> dict[str, Any]:
+Answer = dict[str, Any] | Awaitable[dict[str, Any]]
+"""What a command handler returns: its result, or what to await for it (a request waits without a task of its own
+when it can be answered at once)."""
+
+
+async def _awaited(answer: Answer) -> dict[str, Any]:
+    return await answer if inspect.isawaitable(answer) else answer
+
+
+def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) -> Answer:
+    """``daytona.run``: checked and started in the turn the request arrives when nothing needs waiting for (the
+    settings are there, the document lies outside every folder), else once the settings or its placement are."""
     uri = _uri(RUN, params, required=True)
     assert uri is not None
+    if not server.settings_ready.is_set():
+
+        async def when_ready() -> dict[str, Any]:
+            settings = await server.current_settings(uri)
+            return await _awaited(_run(server, params, uri, server.workspace_of(uri), settings))
+
+        return when_ready()
+    folder = server.workspace_of(uri)
+    return _run(server, params, uri, folder, server.settings_for(folder))
+
+
+def _run(
+    server: DaytonaLanguageServer, params: Mapping[str, Any], uri: str, folder: str, settings: Settings
+) -> Answer:
     program_args, program_stdin = _program_args(params), _program_stdin(params)
     detach = params.get("detach")  # true: answer {runId, backend} at once (see run_arguments); null: as if absent
     if detach is not None and not isinstance(detach, bool):
@@ -117,7 +144,6 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         raise _invalid(f"{RUN}: unknown document {uri}: open it in the editor first")
     try:
         language = documents.choose_language(doc.language_id, params.get("language"), uri)
-        settings = await server.current_settings(uri)
         if language not in settings.languages:
             raise BadRequest(f"{language} is not enabled (setting daytona.languages: {', '.join(settings.languages)})")
         raw_range = params.get("range")
@@ -143,11 +169,6 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         message = "daytona.backend is 'daytona' but DAYTONA_API_KEY is not set in the language server's environment"
         server.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
         raise _failed(message)
-    folder = server.workspace_of(uri)
-    placement = None
-    if workspace.has_place(folder, uri):  # (outside every folder: no thread hop for nothing)
-        texts = {u: d.source for u, d in server.workspace.text_documents.items()}  # as they are now, before any await
-        placement = await asyncio.to_thread(workspace.place, folder, uri, texts, settings)
     request = RunRequest(
         uri=uri,
         code=snip.code,
@@ -161,20 +182,36 @@ async def run_command(server: DaytonaLanguageServer, params: Mapping[str, Any]) 
         request_id=None if detach else server.protocol.msg_id,
         args=program_args,
         stdin=program_stdin,
-        placement=placement,
         interactive=server.interactive_input,
         session=session,
         work_done_token=None if detach else server.work_done_token,  # a detached run outlives its request
     )
+    if not workspace.has_place(folder, uri):  # outside every folder: nothing to place
+        return _start(server, request, bool(detach))
+    texts = {u: d.source for u, d in server.workspace.text_documents.items()}  # as they are now, before any await
+
+    async def placed() -> dict[str, Any]:
+        request.placement = await asyncio.to_thread(workspace.place, folder, uri, texts, settings)
+        return await _awaited(_start(server, request, bool(detach)))
+
+    return placed()
+
+
+def _start(server: DaytonaLanguageServer, request: RunRequest, detach: bool) -> Answer:
     try:
         run = server.runs.start(request)
     except RunError as exc:
         raise _failed(f"{RUN}: {exc}") from None
     if detach:
         return {"runId": run.id, "backend": run.backend}
-    assert run.task is not None
-    outcome = await asyncio.shield(run.task)  # a $/cancelRequest answers at once; its hook ends the run
-    return outcome.wire()
+    task = run.task
+    assert task is not None
+
+    async def result() -> dict[str, Any]:
+        # (the run's reporter answers the request as soon as the run ends; this is what pygls would send otherwise)
+        return (await asyncio.shield(task)).wire()  # a $/cancelRequest answers at once; its hook ends the run
+
+    return result()
 
 
 def run_arguments(server: DaytonaLanguageServer, uri: str, rng: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -196,11 +233,11 @@ def run_arguments(server: DaytonaLanguageServer, uri: str, rng: Mapping[str, Any
 
 def register(server: DaytonaLanguageServer) -> None:
     @server.command(RUN)
-    async def daytona_run(*args: Any) -> dict[str, Any]:
+    def daytona_run(*args: Any) -> Answer:
         params = one_object(
             RUN, args, required=True, usage="{uri, range?, language?, args?, stdin?, session?, detach?}"
         )
-        return await run_command(server, params)
+        return run_command(server, params)
 
     @server.command(CANCEL)
     def daytona_cancel(*args: Any) -> dict[str, Any]:
@@ -230,7 +267,7 @@ def register(server: DaytonaLanguageServer) -> None:
         return {"restarted": restarted}
 
     @server.command(SANDBOX_INFO)
-    async def daytona_sandbox_info(*args: Any) -> dict[str, Any]:
+    def daytona_sandbox_info(*args: Any) -> dict[str, Any]:
         params = one_object(SANDBOX_INFO, args, required=False, usage="{uri?}")
         uri = _uri(SANDBOX_INFO, params, required=False)
         workspace = server.workspace_of(uri) if uri else ""

@@ -120,10 +120,14 @@ class DiagnosticsPublisher:
     def diagnostics_for(self, run: Run, outcome: RunOutcome) -> Published:
         req = run.request
         uri = req.uri
-        lines = self._doc_lines(uri)
         out: list[types.Diagnostic] = []
         published: Published = {uri: out}
         paths = PathMap.of_run(req.placement, outcome.workspace_root, outcome.source_path)
+        errors = [] if outcome.cancelled else self._find_errors(run, outcome, paths)
+        output_shown = req.settings.output_mode in ("diagnostics", "both") and outcome.output.strip()
+        if not errors and not output_shown and (outcome.cancelled or outcome.exit_code == 0):
+            return published  # (most runs: nothing below would look at the document)
+        lines = self._doc_lines(uri)
 
         def buffer_pos(code_line: int, code_col: int | None) -> tuple[int, int]:
             col = code_col or 0
@@ -147,7 +151,6 @@ class DiagnosticsPublisher:
             # errors of a run that still succeeded (bash goes on after a failed command) are warnings
             failed = outcome.exit_code != 0
             severity = types.DiagnosticSeverity.Error if failed else types.DiagnosticSeverity.Warning
-            errors = self._find_errors(run, outcome, paths)
 
             def location(frame: Any) -> types.Location | None:
                 """A frame in the code that was run (``path`` None) or in another workspace file."""
@@ -206,7 +209,7 @@ class DiagnosticsPublisher:
                         code=outcome.exit_code,
                     )
                 )
-        if req.settings.output_mode in ("diagnostics", "both") and outcome.output.strip():
+        if output_shown:
             text = outcome.output
             if len(text) > MAX_OUTPUT_DIAGNOSTIC_CHARS:
                 text = text[: MAX_OUTPUT_DIAGNOSTIC_CHARS // 2] + "\n…\n" + text[-MAX_OUTPUT_DIAGNOSTIC_CHARS // 2 :]

@@ -96,6 +96,7 @@ class RunReporter:
         self.diagnostics.run_started(run)
         flags = run_flags(req.settings) if run.backend == "local" else []
         if self.server.output_notifications:
+            # not held for the answer: the sandbox has the run already (see RunService), the client reads this meanwhile
             self.server.protocol.notify(
                 RUN_STARTED,
                 {
@@ -105,10 +106,11 @@ class RunReporter:
                     "language": req.language,
                     "backend": run.backend,
                 },
+                hold=False,
             )
             if flags and self._channel(run):  # editors print the header themselves: the warning is the run's first line
                 text = f"⚠ {' · '.join(flags)}: this run is not fully isolated (daytona.local settings)\n"
-                self.server.protocol.notify(OUTPUT, {"runId": run.id, "stream": "stderr", "text": text})
+                self.server.protocol.notify(OUTPUT, {"runId": run.id, "stream": "stderr", "text": text}, hold=False)
         elif self._channel(run):
             what = "selection" if req.range is not None else "file"
             where = ", ".join([f"{run.backend} sandbox", *flags])
@@ -129,11 +131,13 @@ class RunReporter:
             self._log(line)
 
     def run_finished(self, run: Run, outcome: RunOutcome) -> None:
+        """Diagnostics, the end of the output (or the summary), the end of progress, then the answer to the request
+        that waits for the run: all in the turn the result is known (one write, for a short run)."""
         self.diagnostics.run_finished(run, outcome)
         self.values.run_finished(run, outcome)
         rest = self._partial.pop(run.id, "")
+        wire = outcome.wire()
         if self.server.output_notifications:
-            wire = outcome.wire()
             self.server.protocol.notify(RUN_FINISHED, {k: wire[k] for k in RUN_FINISHED_KEYS if k in wire})
         else:
             if rest and self._channel(run):
@@ -148,6 +152,8 @@ class RunReporter:
             kind, message = plain_summary(run, outcome)
             self.server.window_show_message(types.ShowMessageParams(type=kind, message=message))
         self._end_progress(run, outcome)
+        if run.request.request_id is not None:
+            self.server.protocol.answer(run.request.request_id, wire)
 
     def _log(self, line: str) -> None:
         self.server.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=line))

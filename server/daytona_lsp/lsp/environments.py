@@ -128,6 +128,8 @@ def reported_info(env: CodeEnvironment) -> dict[str, Any] | None:
 
 def note_sandbox(slot: EnvironmentSlot, env: CodeEnvironment, result: CodeRunResult) -> None:
     """After a run: a failed run that left no sandbox behind could not create it (401, quota…); remember why."""
+    if result.exit_code == 0 and slot.sandbox_error is None:
+        return  # (most runs: nothing to remember, nothing to forget)
     reported = reported_info(env)
     if reported is None:
         return

@@ -249,7 +249,13 @@ class RunService:
     def start(self, request: RunRequest) -> Run:
         if self._closing:
             raise RunError("The server is shutting down")
-        run = Run(id=str(next(self._ids)), request=request, backend=resolve_backend(request.settings))
+        slot = self.slots.get(request.workspace)  # (its backend, when the settings are the same object)
+        backend = (
+            slot.backend
+            if slot is not None and slot.settings is request.settings
+            else resolve_backend(request.settings)
+        )
+        run = Run(id=str(next(self._ids)), request=request, backend=backend)
         if request.interactive:
 
             def input_requested(prompt: str) -> None:

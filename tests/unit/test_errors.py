@@ -972,6 +972,20 @@ def test_random_output_never_raises_and_locations_stay_in_the_code(language):
                     assert frame.line >= 0 and (count is None or frame.line < count)
 
 
+@pytest.mark.parametrize("language", ["python", "javascript", "typescript", "bash"])
+def test_the_quick_look_before_parsing_hides_no_error(language, monkeypatch):
+    # what find_errors answers for recorded and random outputs is what it answers when every parser always runs
+    import daytona_lsp.core.errors as errors_module
+
+    rng = random.Random(f"quick-{language}")
+    samples = [v for v in globals().values() if isinstance(v, str)]
+    samples += ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(0, 12))) for _ in range(1500)]
+    code = "a = 1\n    b = 2\n\tc = (3 +\n"
+    quick = [find_errors(out, language, line_count=3, code=code) for out in samples]
+    monkeypatch.setattr(errors_module, "_CAN_FIND", dict.fromkeys(errors_module._CAN_FIND, lambda text: True))
+    assert quick == [find_errors(out, language, line_count=3, code=code) for out in samples]
+
+
 def test_errors_module_keeps_editor_and_sdk_imports_away():
     probe = "import sys, daytona_lsp.core.errors; print(sorted(m for m in ('pygls', 'lsprotocol', 'daytona') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "[]"

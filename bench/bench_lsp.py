@@ -286,7 +286,7 @@ measuring client shares one decoder set across its connections. A run through LS
 run bookkeeping and the `daytona/*` notifications to the core's own run: a constant cost, so the ratio depends on how
 long the core's run takes (a few milliseconds in the warm local container). Each write to the client's pipe wakes
 it, which on this shared 2-core machine takes the processor from the server: notifications sent within {HOLD_S * 1000:.0f} ms of a
-request wait for its response, so a short run's `runStarted`, output, `runFinished` and result leave in one write, and a run shorter
+request wait for its response, so a short run's output, `runFinished` and result leave in one write (`runStarted` leaves as soon as the sandbox has the run), and a run shorter
 than {PROGRESS_DELAY_S} s costs no work-done progress (no `window/workDoneProgress/create` round trip, no begin/end) unless the
 request carries the client's own `workDoneToken`. Runs are measured from a minimal JSON-RPC client
 (`bench/jsonrpc_client.py`: framing and plain `json`, as an editor's client parses a message and hands it on) and,

@@ -44,6 +44,15 @@ async def _answer(stdout: asyncio.StreamReader, msg_id: int) -> dict[str, Any]:
             return message
 
 
+async def _answers(stdout: asyncio.StreamReader, ids: set[int]) -> dict[int, dict[str, Any]]:
+    found: dict[int, dict[str, Any]] = {}
+    while len(found) < len(ids):
+        message = await asyncio.wait_for(_read(stdout), WAIT)
+        if message.get("id") in ids and "method" not in message:
+            found[message["id"]] = message
+    return found
+
+
 async def _initialize(proc: asyncio.subprocess.Process, options: dict[str, Any]) -> None:
     assert proc.stdin is not None and proc.stdout is not None
     params = {"processId": None, "rootUri": None, "capabilities": {}, "initializationOptions": options}
@@ -102,11 +111,61 @@ async def test_a_run_is_answered_once_after_its_notifications() -> None:
                     break
             assert seen.index("daytona/runStarted") < seen.index("daytona/output") < seen.index("daytona/runFinished")
             assert "textDocument/publishDiagnostics" in seen, seen  # exit 3: a diagnostic, before the answer
+        # a reset and a run in one write: the run goes to a new sandbox (the reset does not cancel it)
+        reset = {"command": "daytona.resetSandbox", "arguments": [{"uri": uri}]}
+        proc.stdin.write(_request(10, "workspace/executeCommand", reset) + _request(11, "workspace/executeCommand", run))
+        answers = await _answers(proc.stdout, {10, 11})  # (in either order)
+        assert answers[10]["result"] == {"closed": 1}
+        assert answers[11]["result"]["exitCode"] == 3, answers[11]
         # one more request: had any run been answered twice, that answer would come before this one's
         proc.stdin.write(_request(4, "workspace/executeCommand", {"command": "daytona.sandboxInfo"}))
         assert (await asyncio.wait_for(_read(proc.stdout), WAIT)).get("id") == 4
         proc.stdin.write(_request(5, "shutdown", None))
         await _answer(proc.stdout, 5)
+        proc.stdin.write(_notification("exit", None))
+        assert await asyncio.wait_for(proc.wait(), WAIT) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_a_run_sent_with_a_configuration_change_uses_the_new_settings() -> None:
+    # both in one write: the run is started in the turn its request arrives, which must not be before the change
+    proc = await _server()
+    assert proc.stdin is not None and proc.stdout is not None
+    greeting = "one"
+
+    async def answer_until(msg_id: int) -> dict[str, Any]:
+        """Read until the answer to ``msg_id``, answering the server's workspace/configuration requests."""
+        assert proc.stdin is not None and proc.stdout is not None
+        while True:
+            message = await asyncio.wait_for(_read(proc.stdout), WAIT)
+            if message.get("method") == "workspace/configuration":
+                items = message["params"]["items"]
+                result = [{"backend": "local", "prewarm": False, "envVars": {"GREETING": greeting}}] * len(items)
+                proc.stdin.write(frame(json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result}).encode()))
+            elif message.get("id") == msg_id and "method" not in message:
+                return message
+
+    try:
+        caps = {"workspace": {"configuration": True}}
+        params = {"processId": None, "rootUri": None, "capabilities": caps, "initializationOptions": {}}
+        proc.stdin.write(_request(1, "initialize", params))
+        await answer_until(1)
+        proc.stdin.write(_notification("initialized", {}))
+        uri = "file:///raw/env.sh"
+        item = {"uri": uri, "languageId": "shellscript", "version": 1, "text": "echo $GREETING\n"}
+        proc.stdin.write(_notification("textDocument/didOpen", {"textDocument": item}))
+        run = {"command": "daytona.run", "arguments": [{"uri": uri}]}
+        proc.stdin.write(_request(2, "workspace/executeCommand", run))
+        assert (await answer_until(2))["result"]["output"] == "one\n"
+        greeting = "two"
+        change = _notification("workspace/didChangeConfiguration", {"settings": None})
+        proc.stdin.write(change + _request(3, "workspace/executeCommand", run))
+        assert (await answer_until(3))["result"]["output"] == "two\n"
+        proc.stdin.write(_request(4, "shutdown", None))
+        await answer_until(4)
         proc.stdin.write(_notification("exit", None))
         assert await asyncio.wait_for(proc.wait(), WAIT) == 0
     finally:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from daytona_lsp.core.environment import CodeEnvironment, CodeRunResult, InputChannel, InputClosed, RunSpec
@@ -175,19 +176,25 @@ class RunService:
             return slot.close_task
         return None
 
-    async def reset(self, workspace: str | None = None) -> int:
-        """Cancel the runs of ``workspace`` (None: all), close and forget its environments. Returns how many."""
+    def reset(self, workspace: str | None = None) -> Coroutine[Any, Any, int]:
+        """Cancel the runs of ``workspace`` (None: all) and forget its environments now (a run started after this
+        gets a new one); what it returns closes them and says how many there were."""
         slots = [s for k, s in list(self.slots.items()) if workspace is None or k == workspace]
         for run in list(self.runs.values()):
             if workspace is None or run.request.workspace == workspace:
                 self.cancel(run.id)
         for slot in slots:
             self._retire(slot)
-        await self._wait_runs([r for r in self.runs.values() if workspace is None or r.request.workspace == workspace])
-        tasks = [s.close_task for s in slots if s.close_task is not None]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return len(slots)
+        runs = [r for r in self.runs.values() if workspace is None or r.request.workspace == workspace]
+
+        async def closed() -> int:
+            await self._wait_runs(runs)
+            tasks = [s.close_task for s in slots if s.close_task is not None]
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            return len(slots)
+
+        return closed()
 
     # ---- sessions -----------------------------------------------------------------------------------------------
     def _ready_envs(self, workspace: str | None) -> list[CodeEnvironment]:

@@ -14,7 +14,7 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from typing import Any, TypeGuard
 
 from lsprotocol import types
@@ -221,6 +221,19 @@ class DaytonaLanguageServer(LanguageServer):
         self._warned_once: set[str] = set()
         self.progress_tokens: dict[str, str] = {}
         """work-done progress token → run id"""
+        self._background: set[asyncio.Task[None]] = set()
+
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in a task of its own (kept until it ends; a failure goes to the log)."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._background.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("Background work failed", exc_info=task.exception())
+
+        task.add_done_callback(done)
 
     # ---- settings -----------------------------------------------------------------------------------------------
     def warn(self, message: str) -> None:
@@ -280,7 +293,14 @@ class DaytonaLanguageServer(LanguageServer):
         return bool(lens and lens.refresh_support)
 
     async def refresh_settings(self) -> None:
-        """Pull the ``daytona`` section per workspace folder (when the client can) and apply it."""
+        """Pull the ``daytona`` section per workspace folder (when the client can) and apply it; runs waiting for
+        settings go on when it ends, whatever happened."""
+        try:
+            await self._pull_settings()
+        finally:
+            self.settings_ready.set()
+
+    async def _pull_settings(self) -> None:
         self._warned.clear()
         base = self.base_settings
         if self.client_settings is not None:
@@ -319,7 +339,6 @@ class DaytonaLanguageServer(LanguageServer):
         pending = [task for task in closing if task is not None]
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        self.settings_ready.set()
 
     async def current_settings(self, uri: str) -> Settings:
         if not self.settings_ready.is_set():

@@ -250,11 +250,15 @@ def register(server: DaytonaLanguageServer) -> None:
         return {"cancelled": [str(run_id)] if server.runs.cancel(str(run_id)) else []}
 
     @server.command(RESET_SANDBOX)
-    async def daytona_reset(*args: Any) -> dict[str, Any]:
+    def daytona_reset(*args: Any) -> Awaitable[dict[str, Any]]:
         params = one_object(RESET_SANDBOX, args, required=False, usage="{uri?}")
         uri = _uri(RESET_SANDBOX, params, required=False)
-        closed = await server.runs.reset(server.workspace_of(uri) if uri else None)
-        return {"closed": closed}
+        closing = server.runs.reset(server.workspace_of(uri) if uri else None)  # now: a run after it gets a new sandbox
+
+        async def closed() -> dict[str, Any]:
+            return {"closed": await closing}
+
+        return closed()
 
     @server.command(RESTART_SESSION)
     async def daytona_restart_session(*args: Any) -> dict[str, Any]:

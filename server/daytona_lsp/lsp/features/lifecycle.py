@@ -54,19 +54,31 @@ def register(server: DaytonaLanguageServer, values: ValueHints) -> None:
         await server.refresh_settings()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    async def on_did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
-        server.settings_ready.clear()  # runs that arrive from now on wait for the new settings
+    def on_did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
+        # in the turn it arrives (a run is started in the turn its request arrives): runs from now on wait for the
+        # new settings (refresh_settings lets them go on when it ends)
+        server.settings_ready.clear()
         settings = params.settings
         if isinstance(settings, Mapping) and isinstance(settings.get("daytona"), Mapping):
             server.client_settings = dict(settings["daytona"])
-        await server.refresh_settings()
-        prewarm_open_documents(server)
+
+        async def refresh() -> None:
+            await server.refresh_settings()
+            prewarm_open_documents(server)
+
+        server.in_background(refresh())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
-    async def on_did_change_folders(params: types.DidChangeWorkspaceFoldersParams) -> None:
-        for folder in params.event.removed:
-            await server.runs.reset(folder.uri.rstrip("/"))
-        await server.refresh_settings()
+    def on_did_change_folders(params: types.DidChangeWorkspaceFoldersParams) -> None:
+        server.settings_ready.clear()  # (as for a configuration change) runs from now on wait for the new folders
+        removed = [folder.uri.rstrip("/") for folder in params.event.removed]
+
+        async def apply() -> None:
+            for folder in removed:
+                await server.runs.reset(folder)
+            await server.refresh_settings()
+
+        server.in_background(apply())
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def on_did_open(params: types.DidOpenTextDocumentParams) -> None:

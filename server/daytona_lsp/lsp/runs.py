@@ -65,9 +65,10 @@ class RunService:
     def _slot(self, workspace: str, settings: Settings) -> EnvironmentSlot:
         if self._closing:
             raise RunError("The server is shutting down")
+        slot = self._slot_for(workspace, settings)
+        if slot is not None and not slot.error:
+            return slot
         slot = self.slots.get(workspace)
-        if slot is not None and slot.settings is settings and not slot.error:
-            return slot  # (the same settings object: the same spec)
         spec = settings.sandbox_spec()
         if slot is not None and (slot.spec != spec or slot.error):
             self._retire(slot)
@@ -80,6 +81,12 @@ class RunService:
             self._spawn(self._build(slot, settings))
         slot.settings = settings
         return slot
+
+    def _slot_for(self, workspace: str, settings: Settings) -> EnvironmentSlot | None:
+        """The workspace's slot when a run last found it with this very settings object (so its spec, not compared
+        again, is the same)."""
+        slot = self.slots.get(workspace)
+        return slot if slot is not None and slot.settings is settings else None
 
     async def _build(self, slot: EnvironmentSlot, settings: Settings) -> None:
         try:
@@ -256,12 +263,8 @@ class RunService:
     def start(self, request: RunRequest) -> Run:
         if self._closing:
             raise RunError("The server is shutting down")
-        slot = self.slots.get(request.workspace)  # (its backend, when the settings are the same object)
-        backend = (
-            slot.backend
-            if slot is not None and slot.settings is request.settings
-            else resolve_backend(request.settings)
-        )
+        slot = self._slot_for(request.workspace, request.settings)
+        backend = slot.backend if slot is not None else resolve_backend(request.settings)
         run = Run(id=str(next(self._ids)), request=request, backend=backend)
         if request.interactive:
 

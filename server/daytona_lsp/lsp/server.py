@@ -71,8 +71,8 @@ class DaytonaProtocol(LanguageServerProtocol):
         future = self._request_futures.get(msg_id)
         if future is None or future.done():  # answered already (cancelled), or never a request
             return
+        self._send_response(msg_id, result)
         self._answered.add(msg_id)
-        self._send_json({"jsonrpc": JsonRPCProtocol.VERSION, "id": msg_id, "result": result})
 
     def _send_json(self, message: dict[str, Any]) -> None:
         """A message of plain JSON (ours: no lsprotocol object to unstructure, no log line of its body)."""
